@@ -1,0 +1,50 @@
+# Helpers shared by the stages: the config slices each rule depends on, and output lists.
+
+import os
+import sys
+
+from inpaintbench.config import BASELINES, check_consistency, enabled_models
+from inpaintbench.data.layout import SPLITS, shard_name
+
+# Scripts and jobs (also on cluster nodes or in conda envs) import the library from src/.
+SRC = os.path.join(workflow.basedir, "src")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+
+check_consistency(config, "config")
+
+DATA = "results/data"
+SHARDS = config["data"]["shards"]
+MODELS = enabled_models(config)
+METHODS = MODELS + list(config["evaluation"]["baselines"])
+ENV = "../envs/inpaintbench.yaml"
+
+
+wildcard_constraints:
+    shard=r"\d+",
+    model="|".join(MODELS) or "NO_MODEL",
+    method="|".join(METHODS) or "NO_METHOD",
+
+
+def data_params(*keys):
+    """The data.* keys a rule depends on, nothing else (so only their edits rerun it)."""
+    return {key: config["data"][key] for key in keys}
+
+
+def archive_path():
+    """The val_256.tar a run reads: the user's own (data.archive) or the downloaded one."""
+    if config["data"]["source"] != "places365":
+        return []
+    return config["data"]["archive"] or "results/downloads/val_256.tar"
+
+
+def shard_files(shard):
+    return [f"{DATA}/tfrecords/{shard_name(split, shard, SHARDS)}" for split in SPLITS]
+
+
+def split_files(split):
+    return [f"{DATA}/tfrecords/{shard_name(split, i, SHARDS)}" for i in range(SHARDS)]
+
+
+def final_outputs():
+    return [f"{DATA}/summary.json"]

@@ -1,0 +1,97 @@
+"""Load and validate workflow configs against the JSON schema the Snakefile uses.
+
+The library validates with the same schema as `snakemake.utils.validate`, so that the
+command line and the tests see exactly the config a workflow run sees, defaults included.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+BASELINES = ("black", "mean_fill", "biharmonic")
+
+
+class ConfigError(ValueError):
+    """A config that breaks the schema or a rule between keys; the message names the key."""
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_config(config: dict, source: str = "config") -> dict:
+    """Return a copy of `config` with schema defaults filled in; raise ConfigError naming the key."""
+    config = copy.deepcopy(config)
+    schema = load_schema()
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"{source}: key {_key(error.absolute_path)}: {error.message}")
+    check_consistency(config, source)
+    return config
+
+
+def check_consistency(config: dict, source: str = "config") -> None:
+    """Rules between keys that a JSON schema cannot say."""
+    split = config["data"]["split"]
+    if not math.isclose(sum(split.values()), 1.0, abs_tol=1e-6):
+        raise ConfigError(f"{source}: key data.split: fractions {split} must add up to 1")
+    lo, hi = config["masks"]["side"]
+    if lo > hi:
+        raise ConfigError(f"{source}: key masks.side: lower bound {lo} is above upper bound {hi}")
+    if config["data"]["source"] == "folder" and not config["data"].get("folder"):
+        raise ConfigError(f"{source}: key data.folder: must be set when data.source is 'folder'")
+    for name in config["models"]:
+        if not MODEL_NAME.match(name):
+            raise ConfigError(f"{source}: key models.{name}: a model name is letters, digits and _")
+        if name in BASELINES:
+            raise ConfigError(f"{source}: key models.{name}: the name is taken by a baseline")
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read config: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys, found {type(raw).__name__}")
+    return validate_config(raw, source=str(path))
+
+
+def enabled_models(config: dict) -> list[str]:
+    return [name for name, model in config["models"].items() if model.get("enabled", True)]
+
+
+def fingerprint(*parts) -> str:
+    """A short stable hash of JSON-able values, e.g. the config a training run depends on."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""The data stage: image sources, preprocessing, masks, TFRecord shards and the loader."""

@@ -1,0 +1,136 @@
+"""The data stage's steps: manifest with splits, shard writing, and the stage summary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+import tensorflow as tf
+
+from .. import provenance
+from . import images, masks, sources, tfrecords
+
+MANIFEST_COLUMNS = ["id", "source", "category", "split", "offset", "nbytes", "crop"]
+
+
+def split_of(image_id: str, seed: int, fractions: dict) -> str:
+    """train / val / test from a hash of (seed, id): stable per image, whatever else is listed."""
+    digest = hashlib.sha256(f"{seed}:{image_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "little") / 2**64
+    if u < fractions["test"]:
+        return "test"
+    if u < fractions["test"] + fractions["val"]:
+        return "val"
+    return "train"
+
+
+def read_categories(filelist_tar: str | Path) -> dict[str, str]:
+    """{image file name: scene category} from Places365's filelist archive."""
+    wanted = {}
+    with tarfile.open(filelist_tar) as tar:
+        for member in tar:
+            base = PurePosixPath(member.name).name
+            if member.isfile() and base in ("categories_places365.txt", "places365_val.txt"):
+                wanted[base] = tar.extractfile(member).read().decode()
+    missing = {"categories_places365.txt", "places365_val.txt"} - wanted.keys()
+    if missing:
+        raise ValueError(f"{filelist_tar}: has no {', '.join(sorted(missing))}")
+    names = {}
+    for line in wanted["categories_places365.txt"].splitlines():
+        if line.strip():
+            path, index = line.rsplit(maxsplit=1)
+            names[int(index)] = path.strip("/").split("/", 1)[1] if "/" in path.strip("/") else path
+    return {fname: names.get(int(index), "") for fname, index in
+            (line.split() for line in wanted["places365_val.txt"].splitlines() if line.strip())}
+
+
+def build_manifest(data_cfg: dict, archive: str | None = None,
+                   categories: dict[str, str] | None = None) -> sources.Listing:
+    """List the source's images, keep the first `limit`, and give each its split."""
+    source = data_cfg["source"]
+    if source == "places365":
+        listing = sources.list_tar(archive, categories)
+    elif source == "folder":
+        listing = sources.list_folder(data_cfg["folder"])
+    else:
+        listing = sources.list_demo(data_cfg["demo"]["scales"], data_cfg["demo"]["positions"])
+    if data_cfg.get("limit"):
+        listing.rows = listing.rows[: data_cfg["limit"]]
+    if not listing.rows:
+        raise ValueError(f"data source {source!r}: found no images")
+    for row in listing.rows:
+        row["split"] = split_of(row["id"], data_cfg["seed"], data_cfg["split"])
+    return listing
+
+
+def manifest_frame(listing: sources.Listing) -> pd.DataFrame:
+    return pd.DataFrame(listing.rows)[MANIFEST_COLUMNS]
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"id": str, "category": str, "crop": str},
+                       keep_default_na=False)
+
+
+def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int,
+                masks_cfg: dict, archive: str | None, out_dir: str | Path, log=print) -> dict:
+    """Decode, resize and mask every `shards`-th image into one TFRecord file per split.
+
+    Undecodable images are skipped and reported with the reason; the rest go on.
+    """
+    out_dir = Path(out_dir)
+    rows = manifest.iloc[shard::shards]
+    writers, tmp_paths, counts, skipped = {}, {}, Counter(), []
+    for split in tfrecords.SPLITS:
+        final = out_dir / tfrecords.shard_name(split, shard, shards)
+        tmp_paths[split] = final.with_name(f".{final.name}.partial")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        writers[split] = tf.io.TFRecordWriter(str(tmp_paths[split]))
+    try:
+        with sources.Reader(archive, image_size) as reader:
+            for row in rows.to_dict("records"):
+                try:
+                    image = reader.read(row)
+                except images.BadImage as error:
+                    skipped.append({"id": row["id"], "source": row["source"], "reason": str(error)})
+                    log(f"skipped {row['source']}: {error}")
+                    continue
+                box = masks.hole_box(row["id"], image_size, masks_cfg["kind"],
+                                     masks_cfg["side"], masks_cfg["seed"])
+                record = tfrecords.serialize(image, masks.box_mask(box, image_size),
+                                             row["id"], row["category"], box)
+                writers[row["split"]].write(record)
+                counts[row["split"]] += 1
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for split, tmp in tmp_paths.items():
+        tmp.replace(out_dir / tfrecords.shard_name(split, shard, shards))
+    stats = {"shard": shard, "shards": shards, "images": dict(counts), "skipped": skipped}
+    log(f"shard {shard}/{shards}: wrote {dict(counts)}, skipped {len(skipped)}")
+    return stats
+
+
+def summarize(shard_stats: list[dict], listing_skipped: pd.DataFrame) -> dict:
+    """Images per split and every image passed over, with its reason, across the stage."""
+    per_split = Counter()
+    skipped = [dict(row) for row in listing_skipped.to_dict("records")]
+    for stats in shard_stats:
+        per_split.update(stats["images"])
+        skipped.extend(stats["skipped"])
+    reasons = Counter(item["reason"].split(":")[0] for item in skipped)
+    return {"images": {split: per_split.get(split, 0) for split in tfrecords.SPLITS},
+            "total": sum(per_split.values()), "skipped": len(skipped),
+            "skipped_by_reason": dict(reasons), "skipped_items": skipped}
+
+
+def write_summary(path, summary: dict, config: dict) -> None:
+    provenance.write_json(path, {**summary, "provenance": provenance.record(config)})
+
+
+def load_json(path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,133 @@
+"""List the images of a source (Places365 tar, folder, embedded demo) and read their pixels.
+
+Tar members are read by byte offset straight out of the archive: nothing is extracted, and
+no path taken from the archive is ever opened for writing.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from . import demo, images
+
+
+@dataclass
+class Listing:
+    """The images of a source, and the entries passed over with the reason."""
+
+    rows: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+    def add(self, image_id: str, source: str, category: str = "", **where) -> None:
+        self.rows.append({"id": image_id, "source": source, "category": category,
+                          "offset": where.get("offset", -1), "nbytes": where.get("nbytes", -1),
+                          "crop": where.get("crop", "")})
+
+    def skip(self, source: str, reason: str) -> None:
+        self.skipped.append({"source": source, "reason": reason})
+
+
+def _unsafe(name: str) -> bool:
+    path = PurePosixPath(name)
+    return path.is_absolute() or ".." in path.parts or "\\" in name
+
+
+def list_tar(archive: str | Path, categories: dict[str, str] | None = None) -> Listing:
+    """Every image member of a tar (such as val_256.tar), with its data offset and size."""
+    listing, seen = Listing(), set()
+    categories = categories or {}
+    try:
+        tar = tarfile.open(archive, mode="r:")
+    except (OSError, tarfile.TarError) as error:
+        raise ValueError(f"{archive}: not a readable uncompressed tar archive: {error}") from error
+    with tar:
+        for member in tar:
+            name = member.name
+            if member.isdir():
+                continue
+            if _unsafe(name):
+                listing.skip(name, "unsafe path in archive (absolute or with '..')")
+                continue
+            if not member.isfile():
+                listing.skip(name, "not a regular file")
+                continue
+            if PurePosixPath(name).suffix.lower() not in images.IMAGE_SUFFIXES:
+                listing.skip(name, "not an image file name")
+                continue
+            image_id = PurePosixPath(name).stem
+            if image_id in seen:
+                listing.skip(name, f"duplicate image id {image_id!r}")
+                continue
+            seen.add(image_id)
+            listing.add(image_id, name, categories.get(PurePosixPath(name).name, ""),
+                        offset=member.offset_data, nbytes=member.size)
+    return listing
+
+
+def list_folder(folder: str | Path) -> Listing:
+    """Every image under `folder`, recursively; the category is the parent folder's path."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"data.folder: {root} is not a directory")
+    listing, seen = Listing(), set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            path = Path(dirpath, filename)
+            relative = path.relative_to(root)
+            if path.suffix.lower() not in images.IMAGE_SUFFIXES:
+                continue
+            image_id = "__".join(relative.with_suffix("").parts)
+            if image_id in seen:
+                listing.skip(str(relative), f"duplicate image id {image_id!r}")
+                continue
+            seen.add(image_id)
+            category = relative.parent.as_posix() if relative.parent != Path(".") else ""
+            listing.add(image_id, str(path.resolve()), category)
+    return listing
+
+
+def list_demo(scales, positions: int) -> Listing:
+    listing = Listing()
+    for name in demo.PHOTOS:
+        for left, top, side in demo.crops(name, scales, positions):
+            listing.add(f"{name}_{side}_{left}_{top}", f"skimage:{name}", name,
+                        crop=f"{left},{top},{side}")
+    return listing
+
+
+class Reader:
+    """Pixels of manifest rows, at the benchmark size; keeps the archive open across rows."""
+
+    def __init__(self, archive: str | Path | None, size: int):
+        self.size = size
+        self._archive = open(archive, "rb") if archive else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._archive:
+            self._archive.close()
+
+    def read(self, row) -> np.ndarray:
+        source = row["source"]
+        if source.startswith("skimage:"):
+            left, top, side = (int(v) for v in str(row["crop"]).split(","))
+            return images.from_array(demo.crop(source.split(":", 1)[1], (left, top, side)), self.size)
+        if int(row["offset"]) >= 0:
+            self._archive.seek(int(row["offset"]))
+            data = self._archive.read(int(row["nbytes"]))
+            if len(data) != int(row["nbytes"]):
+                raise images.BadImage("archive ends inside this member (truncated archive)")
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as error:
+                raise images.BadImage(f"cannot read file: {error}") from error
+        return images.decode(data, self.size)

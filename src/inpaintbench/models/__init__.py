@@ -1,0 +1,69 @@
+"""Model registry: a config `kind` names the module that trains and runs it.
+
+Each module `inpaintbench.models.<kind>` defines
+  DEFAULTS     hyperparameter defaults, overridden by the config's `hparams`;
+  Trainer      a keras.Model built as Trainer(image_size, hparams, paper_exact, seed) with its
+               optimizers created and built, a `train_step((images, masks))` returning a dict of
+               scalar losses, MAIN_LOSS (the key reported as "repair loss") and `export()`, the
+               Keras network saved as model.keras;
+  Inpainter    a models.base.Inpainter built as Inpainter(network, image_size, hparams, paper_exact).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+KINDS = ("gan_paper", "diffusion_paper", "gan", "diffusion")
+MODEL_FILE = "model.keras"
+META_FILE = "meta.json"
+
+
+class ModelLoadError(ValueError):
+    """A model folder that holds no usable model; the message names the folder and the problem."""
+
+
+def module(kind: str):
+    if kind not in KINDS:
+        raise ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)}")
+    return importlib.import_module(f"{__name__}.{kind}")
+
+
+def resolve_hparams(kind: str, overrides: dict | None) -> dict:
+    """The kind's defaults with the config's values on top; unknown keys are an error."""
+    defaults = module(kind).DEFAULTS
+    unknown = set(overrides or {}) - set(defaults)
+    if unknown:
+        raise ValueError(f"hparams of kind {kind}: unknown key(s) {', '.join(sorted(unknown))}")
+    return {**defaults, **(overrides or {})}
+
+
+def build_trainer(kind: str, image_size: int, hparams: dict | None = None,
+                  paper_exact: bool = False, seed: int = 0):
+    return module(kind).Trainer(image_size, resolve_hparams(kind, hparams), paper_exact, seed)
+
+
+def load(model_dir: str | Path):
+    """The trained Inpainter in a results/models/{model} folder, loaded in Keras safe mode."""
+    import keras
+
+    model_dir = Path(model_dir)
+    meta_path, model_path = model_dir / META_FILE, model_dir / MODEL_FILE
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir}: no such model folder")
+    if not meta_path.is_file() or not model_path.is_file():
+        raise ModelLoadError(f"{model_dir}: holds no trained model ({MODEL_FILE} and {META_FILE} expected)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        kind, image_size = meta["kind"], int(meta["image_size"])
+        hparams, paper_exact = meta["hparams"], bool(meta.get("paper_exact", False))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelLoadError(f"{meta_path}: not a model description: {error}") from error
+    try:
+        network = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a bad or unsafe file
+        raise ModelLoadError(f"{model_path}: cannot load the model: {error}") from error
+    inpainter = module(kind).Inpainter(network, image_size, hparams, paper_exact)
+    inpainter.name = meta.get("name", model_dir.name)
+    return inpainter
