@@ -1,0 +1,50 @@
+"""Classical baselines, evaluated exactly like the trained models.
+
+black       the damaged input as it is (the hole stays 0): the floor every method must beat;
+mean_fill   the hole filled with the mean colour of the image's known pixels;
+biharmonic  scikit-image's biharmonic inpainting (smooth continuation of the border).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from skimage.restoration import inpaint_biharmonic
+
+from .models.base import Inpainter
+
+
+class Black(Inpainter):
+    name = "black"
+
+    def predict(self, damaged, masks, original=None, seed=None, **options):
+        return damaged
+
+
+class MeanFill(Inpainter):
+    name = "mean_fill"
+
+    def predict(self, damaged, masks, original=None, seed=None, **options):
+        known = 1.0 - masks
+        total = np.maximum(np.sum(known, axis=(1, 2), keepdims=True), 1.0)
+        mean = np.sum(np.asarray(damaged) * known, axis=(1, 2), keepdims=True) / total
+        return np.broadcast_to(mean, np.shape(damaged))
+
+
+class Biharmonic(Inpainter):
+    name = "biharmonic"
+
+    def predict(self, damaged, masks, original=None, seed=None, **options):
+        damaged, masks = np.asarray(damaged), np.asarray(masks)
+        return np.stack([
+            inpaint_biharmonic(image, mask[..., 0] > 0.5, channel_axis=-1)
+            for image, mask in zip(damaged, masks)
+        ]).astype(np.float32)
+
+
+BASELINES = {cls.name: cls for cls in (Black, MeanFill, Biharmonic)}
+
+
+def get(name: str) -> Inpainter:
+    if name not in BASELINES:
+        raise ValueError(f"baseline {name!r} is not one of {', '.join(BASELINES)}")
+    return BASELINES[name]()
