@@ -1,0 +1,49 @@
+"""Shared fixtures: a copy of the workflow in a temporary folder, and one completed tiny run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "src")
+TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def copy_workflow(destination: Path) -> Path:
+    """The workflow's files (no results) in `destination`, so a test never touches the checkout."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500):
+    """Run the snakemake CLI of this interpreter in `workdir`; returns the CompletedProcess."""
+    command = [sys.executable, "-m", "snakemake", *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n"
+                             f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole workflow run to completion on tests/configs/tiny.yaml; returns its folder."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("tiny_run"))
+    shutil.copy2(TINY_CONFIG, workdir / "tiny.yaml")
+    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
+    return workdir
