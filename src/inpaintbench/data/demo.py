@@ -9,8 +9,11 @@ working demonstration of the pipeline, not a benchmark result.
 from __future__ import annotations
 
 import functools
+import io
+import tarfile
 
 import numpy as np
+from PIL import Image
 from skimage import data as skdata
 
 
@@ -58,3 +61,32 @@ def crops(name: str, scales, positions: int):
 def crop(name: str, box) -> np.ndarray:
     left, top, side = box
     return photo(name)[top:top + side, left:left + side]
+
+
+def val_like_tar(path, count: int, size: int = 256, seed: int = 0, quality: int = 90) -> list[str]:
+    """A tar laid out like Places365's val_256.tar, of `count` JPEG crops of the demo photos.
+
+    Members are `val_256/Places365_val_00000001.jpg` ...: real-photo content at the archive's
+    layout and size, for the download tests and the data-stage benchmark. Returns the names.
+    """
+    rng = np.random.default_rng(seed)
+    names = list(PHOTOS)
+    members = []
+    with tarfile.open(path, "w") as tar:
+        folder = tarfile.TarInfo("val_256")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        for index in range(1, count + 1):
+            array = photo(names[(index - 1) % len(names)])
+            height, width = array.shape[:2]
+            side = int(rng.uniform(0.3, 1.0) * min(height, width))
+            top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+            image = Image.fromarray(array[top:top + side, left:left + side]).convert("RGB")
+            buffer = io.BytesIO()
+            image.resize((size, size), Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=quality)
+            member = tarfile.TarInfo(f"val_256/Places365_val_{index:08d}.jpg")
+            member.size, member.mode = buffer.tell(), 0o644
+            buffer.seek(0)
+            tar.addfile(member, buffer)
+            members.append(member.name)
+    return members

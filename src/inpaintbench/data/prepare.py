@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tarfile
+import tempfile
+import urllib.parse
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
-import tensorflow as tf
 
 from .. import provenance
-from . import images, masks, sources, tfrecords
+from . import download, images, masks, sources
+from .layout import SPLITS, shard_name
 
 MANIFEST_COLUMNS = ["id", "source", "category", "split", "offset", "nbytes", "crop"]
 
@@ -39,13 +42,44 @@ def read_categories(filelist_tar: str | Path) -> dict[str, str]:
     missing = {"categories_places365.txt", "places365_val.txt"} - wanted.keys()
     if missing:
         raise ValueError(f"{filelist_tar}: has no {', '.join(sorted(missing))}")
-    names = {}
-    for line in wanted["categories_places365.txt"].splitlines():
-        if line.strip():
-            path, index = line.rsplit(maxsplit=1)
-            names[int(index)] = path.strip("/").split("/", 1)[1] if "/" in path.strip("/") else path
-    return {fname: names.get(int(index), "") for fname, index in
-            (line.split() for line in wanted["places365_val.txt"].splitlines() if line.strip())}
+    try:
+        names = {}
+        for line in wanted["categories_places365.txt"].splitlines():
+            if line.strip():
+                path, index = line.rsplit(maxsplit=1)
+                parts = path.strip("/").split("/", 1)  # "/a/airfield" -> "airfield"
+                names[int(index)] = parts[-1]
+        return {fname: names.get(int(index), "") for fname, index in
+                (line.split() for line in wanted["places365_val.txt"].splitlines() if line.strip())}
+    except ValueError as error:
+        raise ValueError(f"{filelist_tar}: malformed category list: {error}") from error
+
+
+def write_categories(path: str | Path, url: str | None, md5: str | None,
+                     log: logging.Logger) -> dict[str, str]:
+    """categories.csv (file, category) from the filelist archive at `url`, or an empty table.
+
+    Categories only label results, so a filelist that cannot be had (offline, 404, bad md5)
+    must not stop the benchmark: the run goes on with empty categories and a warning.
+    """
+    table = {}
+    if not url:
+        log.warning("data.categories_url is not set: scene categories will be empty")
+    else:
+        name = PurePosixPath(urllib.parse.urlsplit(url).path).name or "filelist.tar"
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".filelist.") as tmp:
+            try:
+                filelist = download.fetch(url, Path(tmp) / name, md5, retries=2, log=log.info)
+                table = read_categories(filelist)
+            except (download.DownloadError, tarfile.TarError, ValueError, OSError) as error:
+                log.warning(f"scene categories unavailable, categories will be empty: {error}")
+    frame = pd.DataFrame(sorted(table.items()), columns=["file", "category"])
+    with provenance.atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    log.info(f"{len(frame)} images with a scene category, "
+             f"{frame['category'].nunique()} categories -> {path}")
+    return table
 
 
 def build_manifest(data_cfg: dict, archive: str | None = None,
@@ -80,19 +114,20 @@ def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int
                 masks_cfg: dict, archive: str | None, out_dir: str | Path, log=print) -> dict:
     """Decode, resize and mask every `shards`-th image into one TFRecord file per split.
 
-    Undecodable images are skipped and reported with the reason; the rest go on.
+    Undecodable images are skipped and reported with the reason; the rest go on. The shard
+    files appear only once complete: a failed job leaves no partial file behind.
     """
+    from . import tfrecords  # TensorFlow only here, so listing and categories start fast
+
     out_dir = Path(out_dir)
-    rows = manifest.iloc[shard::shards]
-    writers, tmp_paths, counts, skipped = {}, {}, Counter(), []
-    for split in tfrecords.SPLITS:
-        final = out_dir / tfrecords.shard_name(split, shard, shards)
-        tmp_paths[split] = final.with_name(f".{final.name}.partial")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        writers[split] = tf.io.TFRecordWriter(str(tmp_paths[split]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    finals = {split: out_dir / shard_name(split, shard, shards) for split in SPLITS}
+    partials = {split: path.with_name(f".{path.name}.partial") for split, path in finals.items()}
+    writers = {split: tfrecords.writer(path) for split, path in partials.items()}
+    counts, skipped = Counter(), []
     try:
         with sources.Reader(archive, image_size) as reader:
-            for row in rows.to_dict("records"):
+            for row in manifest.iloc[shard::shards].to_dict("records"):
                 try:
                     image = reader.read(row)
                 except images.BadImage as error:
@@ -101,15 +136,17 @@ def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int
                     continue
                 box = masks.hole_box(row["id"], image_size, masks_cfg["kind"],
                                      masks_cfg["side"], masks_cfg["seed"])
-                record = tfrecords.serialize(image, masks.box_mask(box, image_size),
-                                             row["id"], row["category"], box)
-                writers[row["split"]].write(record)
+                writers[row["split"]].write(tfrecords.serialize(
+                    image, masks.box_mask(box, image_size), row["id"], row["category"], box))
                 counts[row["split"]] += 1
-    finally:
         for writer in writers.values():
             writer.close()
-    for split, tmp in tmp_paths.items():
-        tmp.replace(out_dir / tfrecords.shard_name(split, shard, shards))
+        for split in SPLITS:
+            partials[split].replace(finals[split])
+    finally:
+        for split in SPLITS:
+            writers[split].close()
+            partials[split].unlink(missing_ok=True)
     stats = {"shard": shard, "shards": shards, "images": dict(counts), "skipped": skipped}
     log(f"shard {shard}/{shards}: wrote {dict(counts)}, skipped {len(skipped)}")
     return stats
@@ -123,7 +160,7 @@ def summarize(shard_stats: list[dict], listing_skipped: pd.DataFrame) -> dict:
         per_split.update(stats["images"])
         skipped.extend(stats["skipped"])
     reasons = Counter(item["reason"].split(":")[0] for item in skipped)
-    return {"images": {split: per_split.get(split, 0) for split in tfrecords.SPLITS},
+    return {"images": {split: per_split.get(split, 0) for split in SPLITS},
             "total": sum(per_split.values()), "skipped": len(skipped),
             "skipped_by_reason": dict(reasons), "skipped_items": skipped}
 

@@ -13,6 +13,10 @@ import tensorflow as tf
 from .layout import SPLITS, shard_name, split_paths  # noqa: F401 (re-exported)
 
 
+def writer(path: str | Path) -> tf.io.TFRecordWriter:
+    return tf.io.TFRecordWriter(str(path))
+
+
 def _bytes(value: bytes) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
