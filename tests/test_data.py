@@ -1,0 +1,333 @@
+"""The data stage on real pixels: awkward archives, folders, masks, TFRecords, splits, configs, workflow."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+from skimage import data as skdata
+
+from conftest import ROOT, copy_workflow, snakemake
+from inpaintbench.config import ConfigError, load_config
+from inpaintbench.data import masks, prepare, sources, tfrecords
+
+SIZE = 32
+MASKS = {"kind": "random", "side": [0.35, 0.5], "seed": 7}
+DATA = {"seed": 0, "split": {"train": 0.5, "val": 0.25, "test": 0.25}, "limit": None}
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def chelsea(size: int = 96) -> Image.Image:
+    return Image.fromarray(skdata.chelsea()).resize((size, size))
+
+
+def alpha_png() -> Image.Image:
+    """Opaque red on the right half, fully transparent on the left half."""
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, 32:, 3] = 255
+    return Image.fromarray(rgba, "RGBA")
+
+
+def awkward_tar(path: Path) -> dict[str, bytes]:
+    """A tar like val_256.tar with the cases a real archive may hold."""
+    jpeg = encode(chelsea(), "JPEG", quality=95)
+    entries = {
+        "val_256/colour.jpg": jpeg,
+        "val_256/truncated.jpg": jpeg[: len(jpeg) // 3],
+        "val_256/not_an_image.jpg": b"this is a text file, not a JPEG\n" * 20,
+        "val_256/grey.jpg": encode(Image.fromarray(skdata.camera()).resize((80, 64)), "JPEG"),
+        "val_256/cmyk.jpg": encode(chelsea().convert("CMYK"), "JPEG", quality=95),
+        "val_256/alpha.png": encode(alpha_png(), "PNG"),
+        "val_256/palette.png": encode(chelsea().convert("P"), "PNG"),
+        "../escape.jpg": jpeg,
+        "val_256/../../escape2.jpg": jpeg,
+    }
+    with tarfile.open(path, "w") as tar:
+        for name, payload in entries.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(payload)
+            tar.addfile(member, io.BytesIO(payload))
+    return entries
+
+
+def tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def read_records(paths) -> dict[str, dict]:
+    """Every record in `paths`, by id, as uint8 numpy arrays (through the loader, with_meta)."""
+    found = {}
+    for batch in tfrecords.load_dataset(paths, 3, SIZE, with_meta=True):
+        for i, image_id in enumerate(batch["id"].numpy()):
+            found[image_id.decode()] = {
+                "image": np.round(batch["image"][i].numpy() * 255).astype(np.uint8),
+                "mask": batch["mask"][i].numpy()[..., 0].astype(np.uint8),
+                "box": tuple(int(v) for v in batch["box"][i].numpy()),
+                "category": batch["category"][i].numpy().decode()}
+    return found
+
+
+def records(directory: Path) -> dict[str, dict]:
+    """Every record of every split in `directory`, by id, with its split."""
+    found = {}
+    for split in tfrecords.SPLITS:
+        try:
+            paths = tfrecords.split_paths(directory, split)
+        except FileNotFoundError:
+            continue
+        found.update({k: {**v, "split": split} for k, v in read_records(paths).items()})
+    return found
+
+
+def check_awkward_images(found: dict[str, dict]) -> None:
+    assert set(found) == {"colour", "grey", "cmyk", "alpha", "palette"}
+    grey = found["grey"]["image"].astype(int)
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    assert grey.std() > 10  # a real photo, not a flat fill
+    # CMYK decodes to the same picture as the RGB JPEG (within JPEG loss).
+    difference = np.abs(found["cmyk"]["image"].astype(int) - found["colour"]["image"].astype(int))
+    assert difference.mean() < 6
+    # Alpha composited on white: left half white, right half red (away from the resampled seam).
+    alpha = found["alpha"]["image"].astype(int)
+    assert (alpha[:, :SIZE // 2 - 4] == 255).all()
+    assert (alpha[:, SIZE // 2 + 4:] == [255, 0, 0]).all()
+    assert np.abs(found["palette"]["image"].astype(int) - found["colour"]["image"]).mean() < 12
+
+
+def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_path):
+    parent = tmp_path / "parent"
+    work = parent / "work"
+    work.mkdir(parents=True)
+    archive = work / "val_256.tar"
+    awkward_tar(archive)
+    before = tree(tmp_path)
+    out = work / "out"
+
+    listing = prepare.build_manifest({**DATA, "source": "places365"}, archive=str(archive))
+    unsafe = {item["source"] for item in listing.skipped}
+    assert unsafe == {"../escape.jpg", "val_256/../../escape2.jpg"}
+    manifest = prepare.manifest_frame(listing)
+    lines = []
+    stats = [prepare.write_shard(manifest, shard, 2, SIZE, MASKS, str(archive), out / "tfrecords",
+                                 log=lines.append) for shard in range(2)]
+    summary = prepare.summarize(stats, pd.DataFrame(listing.skipped))
+
+    check_awkward_images(records(out / "tfrecords"))
+    assert summary["total"] == 5 and summary["skipped"] == 4
+    reasons = {item["source"]: item["reason"] for item in summary["skipped_items"]}
+    assert "truncated" in reasons["val_256/truncated.jpg"]
+    assert "cannot identify image" in reasons["val_256/not_an_image.jpg"]
+    assert "unsafe path" in reasons["../escape.jpg"]
+    assert any("skipped val_256/truncated.jpg" in line for line in lines)
+    assert tree(tmp_path) - before == {str(p.relative_to(tmp_path)) for p in out.rglob("*")} | {
+        "parent/work/out"}
+
+
+@pytest.mark.slow
+def test_awkward_archive_through_the_workflow(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    archive = tmp_path / "archive" / "val_256.tar"
+    archive.parent.mkdir()
+    awkward_tar(archive)
+    config = {"data": {**DATA, "source": "places365", "archive": str(archive),
+                       "categories_url": None, "image_size": SIZE, "shards": 2},
+              "masks": MASKS, "models": {}}
+    (workdir / "awkward.yaml").write_text(yaml.safe_dump(config))
+    outside = tree(tmp_path) - {p for p in tree(tmp_path) if p.startswith("workflow/")}
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "awkward.yaml")
+
+    check_awkward_images(records(workdir / "results/data/tfrecords"))
+    summary = json.loads((workdir / "results/data/summary.json").read_text())
+    assert summary["images"] == {split: sum(1 for r in records(workdir / "results/data/tfrecords")
+                                            .values() if r["split"] == split)
+                                 for split in tfrecords.SPLITS}
+    reasons = {item["source"]: item["reason"] for item in summary["skipped_items"]}
+    assert set(reasons) == {"val_256/truncated.jpg", "val_256/not_an_image.jpg",
+                            "../escape.jpg", "val_256/../../escape2.jpg"}
+    logs = "".join(p.read_text() for p in (workdir / "results/logs/data").glob("*.log"))
+    for source, reason in reasons.items():
+        assert f"skipped {source}: {reason}" in logs
+    assert "categories will be empty" in logs
+    new = {p for p in tree(tmp_path) if not p.startswith("workflow/")}
+    assert new == outside
+    assert not (tmp_path / "escape.jpg").exists() and not (workdir / "escape.jpg").exists()
+
+
+def test_folder_source_recursive_with_category_per_subfolder(tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "cats" / "tabby").mkdir(parents=True)
+    (folder / "space").mkdir()
+    chelsea().save(folder / "cats" / "chelsea.jpg")
+    chelsea().convert("L").save(folder / "cats" / "tabby" / "grey.png")
+    Image.fromarray(skdata.hubble_deep_field()).save(folder / "space" / "hubble.jpg")
+    chelsea().save(folder / "top.jpg")
+    (folder / "notes.txt").write_text("not an image")
+
+    listing = prepare.build_manifest({**DATA, "source": "folder", "folder": str(folder)})
+    manifest = prepare.manifest_frame(listing)
+    assert dict(zip(manifest["id"], manifest["category"])) == {
+        "cats__chelsea": "cats", "cats__tabby__grey": "cats/tabby", "space__hubble": "space",
+        "top": ""}
+    prepare.write_shard(manifest, 0, 1, SIZE, MASKS, None, tmp_path / "out")
+    found = records(tmp_path / "out")
+    assert set(found) == set(manifest["id"])
+    assert found["cats__tabby__grey"]["category"] == "cats/tabby"
+    # The non-square hubble photo is centre-cropped: compare with a direct crop + resize.
+    photo = Image.fromarray(skdata.hubble_deep_field())
+    side = min(photo.size)
+    left, top = (photo.width - side) // 2, (photo.height - side) // 2
+    expected = np.asarray(photo.crop((left, top, left + side, top + side))
+                          .resize((SIZE, SIZE), Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(found["space__hubble"]["image"] - expected).mean() < 4
+
+
+def test_masks_deterministic_inside_and_in_range():
+    ids = [f"Places365_val_{i:08d}" for i in range(2000)]
+    size, (lo, hi) = 128, MASKS["side"]
+    boxes = [masks.hole_box(i, size, "random", (lo, hi), 7) for i in ids]
+    assert boxes == [masks.hole_box(i, size, "random", (lo, hi), 7) for i in ids]
+    assert boxes != [masks.hole_box(i, size, "random", (lo, hi), 8) for i in ids]
+    sides = np.array([b[2] for b in boxes])
+    assert all(b[2] == b[3] for b in boxes)
+    assert sides.min() >= round(lo * size) and sides.max() <= round(hi * size)
+    assert sides.min() <= round(lo * size) + 2 and sides.max() >= round(hi * size) - 2
+    for top, left, height, width in boxes:
+        assert 0 <= top and top + height <= size and 0 <= left and left + width <= size
+    tops = np.array([b[0] for b in boxes])
+    assert tops.min() == 0 and tops.max() >= size - round(lo * size) - 2  # positions span the image
+    mask = masks.box_mask(boxes[0], size)
+    assert mask.sum() == boxes[0][2] ** 2 and set(np.unique(mask)) == {0, 1}
+    image = np.full((size, size, 3), 200, np.uint8)
+    damaged = masks.damage(image, mask[..., None])
+    assert (damaged[mask == 1] == 0).all() and (damaged[mask == 0] == 200).all()
+
+
+def test_center_masks():
+    boxes = {masks.hole_box(f"id{i}", 128, "center", (0.35, 0.5), i) for i in range(20)}
+    assert boxes == {(32, 32, 64, 64)}
+    with pytest.raises(ValueError, match="masks.kind"):
+        masks.hole_box("x", 128, "circle")
+
+
+def test_tfrecords_round_trip_pixel_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    written = {}
+    for shard in range(2):
+        writer = tfrecords.writer(tmp_path / tfrecords.shard_name("test", shard, 2))
+        for i in range(5):
+            image_id = f"img{shard}{i}"
+            image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+            box = masks.hole_box(image_id, SIZE, **{k: MASKS[k] for k in ("kind", "side", "seed")})
+            mask = masks.box_mask(box, SIZE)
+            writer.write(tfrecords.serialize(image, mask, image_id, f"cat{i}", box))
+            written[image_id] = (image, mask, box, f"cat{i}")
+        writer.close()
+    paths = tfrecords.split_paths(tmp_path, "test")
+    assert tfrecords.count_records(paths) == 10
+    images, mask_batches = [], []
+    for image, mask in tfrecords.load_dataset(paths, 4, SIZE):
+        assert image.dtype.name == "float32" and mask.shape[1:] == (SIZE, SIZE, 1)
+        images.append(image.numpy())
+        mask_batches.append(mask.numpy())
+    images = np.concatenate(images)
+    order = [f"img{shard}{i}" for i in range(5) for shard in range(2)]  # shards interleaved
+    expected = np.stack([written[k][0] for k in order])
+    assert images.shape == expected.shape and images.min() >= 0 and images.max() <= 1
+    assert (np.round(images * 255).astype(np.uint8) == expected).all()
+    assert (np.concatenate(mask_batches)[..., 0] == np.stack([written[k][1] for k in order])).all()
+    found = read_records(paths)
+    for image_id, (image, mask, box, category) in written.items():
+        assert (found[image_id]["image"] == image).all() and (found[image_id]["mask"] == mask).all()
+        assert found[image_id]["box"] == box and found[image_id]["category"] == category
+
+
+def test_split_deterministic_and_proportional():
+    ids = [f"Places365_val_{i:08d}" for i in range(20000)]
+    fractions = {"train": 0.8, "val": 0.1, "test": 0.1}
+    splits = [prepare.split_of(i, 0, fractions) for i in ids]
+    assert splits == [prepare.split_of(i, 0, fractions) for i in ids]
+    share = pd.Series(splits).value_counts(normalize=True)
+    for split, fraction in fractions.items():
+        assert abs(share[split] - fraction) < 0.01
+    other_seed = [prepare.split_of(i, 1, fractions) for i in ids]
+    assert 0.2 < np.mean([a != b for a, b in zip(splits, other_seed)]) < 0.5
+
+
+# Configs --------------------------------------------------------------------------------------
+
+def bad_configs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    demo = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+    unknown = {**demo, "data": {**demo["data"], "colour": "red"}}
+    wrong_type = {**demo, "data": {**demo["data"], "image_size": "big"}}
+    paths = {}
+    for name, config in [("unknown", unknown), ("wrong_type", wrong_type)]:
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump(config))
+    return paths
+
+
+def test_config_validation_names_the_key(tmp_path):
+    paths = bad_configs(tmp_path)
+    with pytest.raises(ConfigError, match=r"key data: .*'colour' was unexpected"):
+        load_config(paths["unknown"])
+    with pytest.raises(ConfigError, match=r"key data\.image_size: 'big' is not of type 'integer'"):
+        load_config(paths["wrong_type"])
+    for name in ("config.yaml", "demo.yaml"):
+        assert load_config(ROOT / "config" / name)["data"]["image_size"] == 128
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return copy_workflow(tmp_path_factory.mktemp("data_workflow"))
+
+
+def test_snakemake_rejects_bad_configs_naming_the_key(workdir, tmp_path):
+    paths = bad_configs(tmp_path)
+    result = snakemake(workdir, "-n", "--configfile", str(paths["unknown"]), check=False)
+    assert result.returncode != 0 and "'colour' was unexpected" in result.stderr + result.stdout
+    result = snakemake(workdir, "-n", "--configfile", str(paths["wrong_type"]), check=False)
+    assert result.returncode != 0 and "['data']['image_size']" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/demo.yaml"])
+def test_dry_run_plans_the_data_stage(workdir, config):
+    result = snakemake(workdir, "-n", "--configfile", config)
+    plan = result.stdout + result.stderr
+    shards = yaml.safe_load((ROOT / config).read_text())["data"]["shards"]
+    assert "data_summary" in plan
+    assert plan.count("rule shard:") == shards
+    assert ("rule fetch_archive:" in plan) == (config == "config/config.yaml")
+
+
+@pytest.mark.slow
+def test_demo_data_stage_runs_for_real(workdir):
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "config/demo.yaml")
+    demo = load_config(ROOT / "config/demo.yaml")["data"]
+    expected = len(sources.list_demo(demo["demo"]["scales"], demo["demo"]["positions"]).rows)
+    summary = json.loads((workdir / "results/data/summary.json").read_text())
+    assert summary["total"] == expected > 200 and summary["skipped"] == 0
+    manifest = pd.read_csv(workdir / "results/data/manifest.csv")
+    assert len(manifest) == expected
+    tfdir = workdir / "results/data/tfrecords"
+    for split in tfrecords.SPLITS:
+        paths = tfrecords.split_paths(tfdir, split)
+        assert len(paths) == demo["shards"]
+        assert tfrecords.count_records(paths) == summary["images"][split] == (manifest["split"] == split).sum()
+    image, mask = next(iter(tfrecords.load_dataset(tfrecords.split_paths(tfdir, "test"), 8, 128)))
+    assert image.shape == (8, 128, 128, 3) and float(image.numpy().std()) > 0.05
+    covered = mask.numpy().mean(axis=(1, 2, 3))
+    assert ((covered >= 0.35 ** 2 - 0.01) & (covered <= 0.25 + 0.01)).all()
+    assert not (workdir / "results/downloads").exists()
