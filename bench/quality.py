@@ -1,0 +1,122 @@
+"""Demo quality of the strong models: whole-image PSNR on the demo's test split.
+
+Trains each named model of a config (default config/demo.yaml) on the train split for the steps
+its `training` section gives (epochs x steps_per_epoch, batch_size), on this machine's CPU,
+saves it like the training job does (model.keras + meta.json), reloads it with models.load and
+inpaints the test split; the baselines (black, mean_fill, biharmonic) are scored on the same
+images and masks. Writes bench/results/quality.json.
+
+    python bench/quality.py --data results/data/tfrecords [--config config/demo.yaml] [gan diffusion ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from inpaintbench import baselines, models  # noqa: E402
+from inpaintbench.config import load_config  # noqa: E402
+from inpaintbench.data.masks import damage  # noqa: E402
+from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def psnr(output, original) -> np.ndarray:
+    mse = np.mean((np.asarray(output, np.float64) - np.asarray(original, np.float64)) ** 2, axis=(1, 2, 3))
+    return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))
+
+
+def test_split(data_dir, image_size):
+    images, masks = [], []
+    for image, mask in load_dataset(split_paths(data_dir, "test"), 64, image_size):
+        images.append(image.numpy())
+        masks.append(mask.numpy())
+    return np.concatenate(images), np.concatenate(masks)
+
+
+def train(name, entry, data_dir, image_size, folder: Path):
+    """Train `entry` for its configured steps; save model.keras + meta.json into `folder`."""
+    training = entry["training"]
+    trainer = models.build_trainer(entry["kind"], image_size, entry["hparams"], entry["paper_exact"],
+                                   training["seed"])
+    steps = training["epochs"] * training["steps_per_epoch"]
+    batches = iter(load_dataset(split_paths(data_dir, "train"), training["batch_size"], image_size,
+                                shuffle=True, repeat=True, seed=training["seed"], drop_remainder=True))
+    step = tf.function(trainer.train_step)
+    start = time.perf_counter()
+    for _ in range(steps):
+        losses = step(next(batches))
+    seconds = time.perf_counter() - start
+    folder.mkdir(parents=True)
+    trainer.export().save(folder / models.MODEL_FILE)
+    hparams = models.resolve_hparams(entry["kind"], entry["hparams"])
+    (folder / models.META_FILE).write_text(json.dumps({
+        "name": name, "kind": entry["kind"], "image_size": image_size, "hparams": hparams,
+        "paper_exact": entry["paper_exact"], "steps": steps, "training_seconds": seconds,
+        "final_losses": {key: float(value) for key, value in losses.items()}}))
+    return {"steps": steps, "batch_size": training["batch_size"], "training_seconds": round(seconds, 1),
+            "final_losses": {key: round(float(value), 4) for key, value in losses.items()},
+            "parameters": int(trainer.export().count_params())}
+
+
+def evaluate(inpainter, damaged, masks, original, batch_size=16):
+    start = time.perf_counter()
+    outputs = np.concatenate([
+        inpainter(damaged[i:i + batch_size], masks[i:i + batch_size],
+                  original=original[i:i + batch_size] if inpainter.needs_original else None, seed=0)
+        for i in range(0, len(damaged), batch_size)])
+    return outputs, time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", default=["gan", "diffusion"])
+    parser.add_argument("--config", default=str(ROOT / "config" / "demo.yaml"))
+    parser.add_argument("--data", default=str(ROOT / "results" / "data" / "tfrecords"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "quality.json"))
+    parser.add_argument("--keep", help="folder to keep the trained models in (results/models layout)")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    image_size = config["data"]["image_size"]
+    original, masks = test_split(args.data, image_size)
+    damaged = np.asarray(damage(original, masks))
+    rows = {}
+    for name in config["evaluation"]["baselines"]:
+        outputs, seconds = evaluate(baselines.get(name), damaged, masks, original)
+        rows[name] = {"psnr": round(float(psnr(outputs, original).mean()), 3), "eval_seconds": round(seconds, 1)}
+        print(f"{name:22s} PSNR {rows[name]['psnr']:7.3f} dB", flush=True)
+    models_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="quality-"))
+    for name in args.models:
+        if name not in config["models"]:
+            raise SystemExit(f"{args.config}: no model {name!r} under models:")
+        row = train(name, config["models"][name], args.data, image_size, models_dir / name)
+        outputs, seconds = evaluate(models.load(models_dir / name), damaged, masks, original)
+        row.update(psnr=round(float(psnr(outputs, original).mean()), 3), eval_seconds=round(seconds, 1),
+                   hparams=config["models"][name]["hparams"])
+        rows[name] = row
+        print(f"{name:22s} PSNR {row['psnr']:7.3f} dB  trained {row['steps']} steps in "
+              f"{row['training_seconds']} s, evaluated in {row['eval_seconds']} s", flush=True)
+    result = {"config": str(Path(args.config).resolve().relative_to(ROOT)) if ROOT in Path(args.config).resolve().parents
+              else args.config, "test_images": int(len(original)), "image_size": image_size,
+              "metric": "whole-image PSNR (dB), mean over the test split", "cpu_threads": os.cpu_count(),
+              "methods": rows,
+              "beats_mean_fill": {name: rows[name]["psnr"] > rows["mean_fill"]["psnr"]
+                                  for name in args.models if "mean_fill" in rows}}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""A denoising diffusion inpainter: DDPM (Ho et al. 2020) conditioned Palette-style (Saharia et al. 2022).
+
+The U-Net sees concat(x_t, damaged image, mask) and the timestep and predicts the noise eps;
+training minimises the MSE to the true noise inside the hole (the known pixels are replaced at
+every sampling step, so the network is only ever used there). An exponential moving average of
+the weights is what is exported and samples. The forward process q(x_t | x_0) and the reverse
+steps are tfp.distributions Gaussians. Sampling: ancestral DDPM over all T steps, or DDIM
+(Song et al. 2021) over k steps, with the known region replaced at every step by the input
+noised to the current t (RePaint, Lugmayr et al. 2022) and exactly by the input at the end.
+Images live in [-1, 1] inside the model.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import layers
+
+from .base import Inpainter as BaseInpainter
+from .layers import ResidualBlock, SinusoidalEmbedding
+
+tfd = tfp.distributions
+
+DEFAULTS = {
+    "timesteps": 1000,              # T
+    "schedule": "linear",           # linear (Ho et al.) | cosine (Nichol & Dhariwal 2021)
+    "beta_start": 1.0e-4,           # linear schedule only
+    "beta_end": 0.02,
+    "channels": 64,                 # width of the first U-Net level
+    "channel_mults": [1, 2, 4, 4],  # width multiplier per resolution level
+    "res_blocks": 2,                # residual blocks per level
+    "patch": 1,                     # stride of the stem; 2 halves every resolution (cheap CPU demo)
+    "dropout": 0.1,
+    "learning_rate": 2.0e-4,
+    "ema_decay": 0.9999,
+    "clip_x0": True,                # clip the predicted x_0 to [-1, 1] while sampling
+    "sampler": "ddim",              # ddpm (all T steps) | ddim
+    "sampling_steps": 50,           # DDIM steps
+    "eta": 0.0,                     # DDIM noise: 0 deterministic, 1 DDPM-like
+}
+
+
+def noise_schedule(hparams) -> np.ndarray:
+    """alpha_bar_t for t = 0..T-1 (float64): linear betas, or the cosine schedule of Nichol & Dhariwal."""
+    steps = int(hparams["timesteps"])
+    if hparams["schedule"] == "linear":
+        betas = np.linspace(hparams["beta_start"], hparams["beta_end"], steps, dtype=np.float64)
+        return np.cumprod(1.0 - betas)
+    if hparams["schedule"] == "cosine":
+        s = 0.008
+        f = np.cos((np.arange(steps + 1) / steps + s) / (1 + s) * np.pi / 2) ** 2
+        betas = np.clip(1.0 - f[1:] / f[:-1], 0.0, 0.999)
+        return np.cumprod(1.0 - betas)
+    raise ValueError(f"hparams.schedule: {hparams['schedule']!r} is not linear or cosine")
+
+
+class Diffusion:
+    """The forward process and the reverse-step Gaussians of one noise schedule."""
+
+    def __init__(self, hparams):
+        self.steps = int(hparams["timesteps"])
+        alpha_bar = noise_schedule(hparams)
+        # index t + 1; alpha_bar[0] = 1 stands for "no noise" (the step after t = 0)
+        self.alpha_bar = tf.constant(np.concatenate([[1.0], alpha_bar]), tf.float32)
+        self.clip_x0 = bool(hparams["clip_x0"])
+
+    def _alpha_bar(self, t):
+        return tf.gather(self.alpha_bar, tf.cast(t, tf.int32) + 1)
+
+    def forward(self, x0, t):
+        """q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I), t of shape (B,) or ()."""
+        alpha_bar = tf.reshape(self._alpha_bar(t), (-1, 1, 1, 1))
+        return tfd.Normal(loc=tf.sqrt(alpha_bar) * x0, scale=tf.sqrt(1.0 - alpha_bar))
+
+    def predict_x0(self, x, eps, t):
+        alpha_bar = self._alpha_bar(t)
+        x0 = (x - tf.sqrt(1.0 - alpha_bar) * eps) / tf.sqrt(alpha_bar)
+        if self.clip_x0:
+            x0 = tf.clip_by_value(x0, -1.0, 1.0)
+        return x0, (x - tf.sqrt(alpha_bar) * x0) / tf.sqrt(1.0 - alpha_bar)
+
+    def ddpm_step(self, x, x0, t):
+        """q(x_{t-1} | x_t, x_0): the ancestral step of Ho et al. (2020), eqs. 6-7."""
+        alpha_bar, alpha_bar_prev = self._alpha_bar(t), self._alpha_bar(t - 1)
+        alpha = alpha_bar / alpha_bar_prev
+        beta = 1.0 - alpha
+        mean = (tf.sqrt(alpha_bar_prev) * beta * x0 + tf.sqrt(alpha) * (1.0 - alpha_bar_prev) * x) \
+            / (1.0 - alpha_bar)
+        return tfd.Normal(loc=mean, scale=tf.sqrt(beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)))
+
+    def ddim_step(self, x0, eps, t, t_next, eta):
+        """p(x_{t_next} | x_t) of DDIM (Song et al. 2021, eq. 12); eta = 0 gives a point mass."""
+        alpha_bar, alpha_bar_next = self._alpha_bar(t), self._alpha_bar(t_next)
+        sigma = eta * tf.sqrt((1.0 - alpha_bar_next) / (1.0 - alpha_bar) * (1.0 - alpha_bar / alpha_bar_next))
+        mean = tf.sqrt(alpha_bar_next) * x0 + tf.sqrt(tf.maximum(1.0 - alpha_bar_next - sigma**2, 0.0)) * eps
+        return tfd.Normal(loc=mean, scale=sigma * tf.ones_like(mean))
+
+
+def build_unet(image_size: int, hparams) -> keras.Model:
+    """eps_theta(x_t, damaged, mask, t): a U-Net with the timestep embedding added in every residual block."""
+    channels, patch = int(hparams["channels"]), int(hparams["patch"])
+    if image_size % (patch * 2 ** (len(hparams["channel_mults"]) - 1)):
+        raise ValueError(f"image size {image_size} is not divisible by patch x 2^(levels - 1) "
+                         f"of hparams patch={patch}, channel_mults={hparams['channel_mults']}")
+    noisy = keras.Input((image_size, image_size, 3), name="noisy")
+    damaged = keras.Input((image_size, image_size, 3), name="damaged")
+    mask = keras.Input((image_size, image_size, 1), name="mask")
+    timestep = keras.Input((), name="timestep")
+
+    embedding = SinusoidalEmbedding(channels)(timestep)
+    embedding = layers.Dense(4 * channels, activation="silu")(embedding)
+    embedding = layers.Dense(4 * channels)(embedding)
+
+    x = layers.Concatenate()([noisy, damaged, mask])
+    x = layers.Conv2D(channels, 3 if patch == 1 else patch, strides=patch, padding="same")(x)
+    skips = [x]
+    mults = hparams["channel_mults"]
+    for level, mult in enumerate(mults):
+        for _ in range(hparams["res_blocks"]):
+            x = ResidualBlock(channels * mult, dropout=hparams["dropout"])([x, embedding])
+            skips.append(x)
+        if level < len(mults) - 1:
+            x = layers.Conv2D(channels * mult, 3, strides=2, padding="same")(x)
+            skips.append(x)
+    x = ResidualBlock(channels * mults[-1], dropout=hparams["dropout"])([x, embedding])
+    x = ResidualBlock(channels * mults[-1], dropout=hparams["dropout"])([x, embedding])
+    for level, mult in reversed(list(enumerate(mults))):
+        for _ in range(hparams["res_blocks"] + 1):
+            x = layers.Concatenate()([x, skips.pop()])
+            x = ResidualBlock(channels * mult, dropout=hparams["dropout"])([x, embedding])
+        if level > 0:
+            x = layers.UpSampling2D(2)(x)
+            x = layers.Conv2D(channels * mult, 3, padding="same")(x)
+    x = layers.Activation("silu")(layers.GroupNormalization(min(8, channels))(x))
+    if patch == 1:
+        eps = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")(x)
+    else:
+        eps = layers.Conv2DTranspose(3, patch, strides=patch, kernel_initializer="zeros")(x)
+    return keras.Model([noisy, damaged, mask, timestep], eps, name="diffusion_unet")
+
+
+def _condition(images, masks):
+    """The network's view of the damaged image: [-1, 1] with the hole at 0."""
+    return (2.0 * images - 1.0) * (1.0 - masks)
+
+
+class Trainer(keras.Model):
+    MAIN_LOSS = "loss"
+
+    def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
+        super().__init__(name="diffusion_trainer")
+        if paper_exact:
+            raise ValueError("kind diffusion has no paper-exact variant (paper_exact must be false)")
+        keras.utils.set_random_seed(seed)
+        self.hparams, self.diffusion = hparams, Diffusion(hparams)
+        self.network = build_unet(image_size, hparams)
+        self.ema_network = build_unet(image_size, hparams)
+        self.ema_network.set_weights(self.network.get_weights())
+        self.ema_network.trainable = False
+        self.optimizer = keras.optimizers.Adam(hparams["learning_rate"])
+        self.optimizer.build(self.network.trainable_variables)
+        self.noise = tf.random.Generator.from_seed(seed)
+        self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
+
+    def train_step(self, data):
+        images, masks = data
+        x0 = 2.0 * images - 1.0
+        batch = tf.shape(x0)[0]
+        t = self.noise.uniform((batch,), 0, self.diffusion.steps, dtype=tf.int32)
+        forward = self.diffusion.forward(x0, t)
+        x_t = forward.sample(seed=tf.cast(self.noise.make_seeds(1)[:, 0], tf.int32))
+        eps = (x_t - forward.mean()) / forward.stddev()
+        with tf.GradientTape() as tape:
+            predicted = self.network([x_t, _condition(images, masks), masks, t], training=True)
+            hole = tf.reduce_sum(masks) * 3.0
+            loss = tf.reduce_sum(tf.square(predicted - eps) * masks) / tf.maximum(hole, 1.0)
+        variables = self.network.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self._update_ema()
+        return {"loss": loss}
+
+    def _update_ema(self):
+        """EMA with the warm-up of tf.train.ExponentialMovingAverage: decay min(d, (1+n)/(10+n))."""
+        self.updates.assign_add(1)
+        n = tf.cast(self.updates, tf.float32)
+        decay = tf.minimum(float(self.hparams["ema_decay"]), (1.0 + n) / (10.0 + n))
+        for average, weight in zip(self.ema_network.weights, self.network.weights):
+            average.assign(decay * average + (1.0 - decay) * weight)
+
+    def export(self) -> keras.Model:
+        return self.ema_network
+
+
+class Inpainter(BaseInpainter):
+    """Samples the hole with the EMA network; options sampler ("ddpm" | "ddim"), steps, eta."""
+
+    def __init__(self, network, image_size: int, hparams: dict, paper_exact: bool = False):
+        self.network, self.image_size, self.hparams = network, image_size, hparams
+        self.name = "diffusion"
+        self.diffusion = Diffusion(hparams)
+        self._step = tf.function(self._reverse_step, reduce_retracing=True)
+
+    def timesteps(self, sampler: str, steps: int | None) -> list[int]:
+        """The visited t, descending: all T for DDPM, `steps` evenly spaced ones for DDIM."""
+        total = self.diffusion.steps
+        if sampler == "ddpm":
+            return list(range(total - 1, -1, -1))
+        if sampler != "ddim":
+            raise ValueError(f"diffusion sampler {sampler!r} is not ddpm or ddim")
+        if not 1 <= steps <= total:
+            raise ValueError(f"diffusion: DDIM steps {steps} must be within 1..{total}")
+        return sorted({int(t) for t in np.round(np.linspace(0, total - 1, steps))}, reverse=True)
+
+    def _reverse_step(self, x, known, masks, t, t_next, eta, ddpm, seed):
+        """One step t -> t_next, then the known region replaced by the input noised to t_next."""
+        condition = known * (1.0 - masks)
+        eps = self.network([x, condition, masks, tf.fill((tf.shape(x)[0],), t)], training=False)
+        x0, eps = self.diffusion.predict_x0(x, eps, t)
+        step_seed, known_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        if ddpm:  # a Python bool: one trace per sampler
+            x = self.diffusion.ddpm_step(x, x0, t).sample(seed=step_seed)
+        else:
+            x = self.diffusion.ddim_step(x0, eps, t, t_next, eta).sample(seed=step_seed)
+        known_noisy = self.diffusion.forward(known, t_next).sample(seed=known_seed)
+        return masks * x + (1.0 - masks) * known_noisy
+
+    def predict(self, damaged, masks, original=None, seed=None, sampler=None, steps=None, eta=None,
+                **options):
+        if options:
+            raise ValueError(f"diffusion: unknown predict option(s) {', '.join(sorted(options))}")
+        sampler = sampler or self.hparams["sampler"]
+        steps = int(steps or self.hparams["sampling_steps"])
+        eta = float(self.hparams["eta"] if eta is None else eta)
+        known = 2.0 * tf.convert_to_tensor(damaged, tf.float32) - 1.0
+        masks = tf.convert_to_tensor(masks, tf.float32)
+        ts = self.timesteps(sampler, steps)
+        seeds = tf.random.experimental.stateless_split(tf.constant([seed or 0, 0], tf.int32), len(ts) + 1)
+        x = tf.random.stateless_normal(tf.shape(known), seed=seeds[0])
+        for i, t in enumerate(ts):
+            t_next = ts[i + 1] if i + 1 < len(ts) else -1
+            x = self._step(x, known, masks, tf.constant(t), tf.constant(t_next), tf.constant(eta),
+                           sampler == "ddpm", seeds[i + 1])
+        return masks * (x + 1.0) / 2.0 + (1.0 - masks) * tf.convert_to_tensor(damaged, tf.float32)

@@ -1,0 +1,99 @@
+"""Building blocks shared by the convolutional `gan` and the `diffusion` U-Nets.
+
+Registered with Keras so model.keras files load in safe mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="inpaintbench")
+class SinusoidalEmbedding(layers.Layer):
+    """Timestep t (B,) -> (B, dim) sines and cosines at geometric frequencies (Vaswani et al.; Ho et al. 2020)."""
+
+    def __init__(self, dim: int, max_period: float = 10000.0, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.max_period = dim, max_period
+
+    def call(self, t):
+        half = self.dim // 2
+        frequencies = ops.exp(-math.log(self.max_period) * ops.arange(half, dtype="float32") / half)
+        angles = ops.cast(ops.reshape(t, (-1, 1)), "float32") * frequencies[None, :]
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "max_period": self.max_period}
+
+
+@keras.saving.register_keras_serializable(package="inpaintbench")
+class ResidualBlock(layers.Layer):
+    """GroupNorm-SiLU-conv twice with a skip; an optional embedding (the timestep) is added in between."""
+
+    def __init__(self, channels: int, groups: int = 8, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.groups, self.dropout = channels, groups, dropout
+        self.norm1 = layers.GroupNormalization(min(groups, channels))
+        self.conv1 = layers.Conv2D(channels, 3, padding="same")
+        self.norm2 = layers.GroupNormalization(min(groups, channels))
+        self.drop = layers.Dropout(dropout)
+        self.conv2 = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros")
+        self.embed = layers.Dense(channels)
+        self.skip = None
+
+    def build(self, input_shape):
+        nested = isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple))
+        feature_shape, embedding_shape = (input_shape[0], input_shape[1]) if nested else (input_shape, None)
+        hidden_shape = (*feature_shape[:-1], self.channels)
+        self.norm1.build(feature_shape)
+        self.conv1.build(feature_shape)
+        self.norm2.build(hidden_shape)
+        self.conv2.build(hidden_shape)
+        if embedding_shape is not None:
+            self.embed.build(embedding_shape)
+        if feature_shape[-1] != self.channels:
+            self.skip = layers.Conv2D(self.channels, 1)
+            self.skip.build(feature_shape)
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        x, embedding = inputs if isinstance(inputs, (list, tuple)) else (inputs, None)
+        h = self.conv1(ops.silu(self.norm1(x)))
+        if embedding is not None:
+            h = h + self.embed(ops.silu(embedding))[:, None, None, :]
+        h = self.conv2(self.drop(ops.silu(self.norm2(h)), training=training))
+        return (self.skip(x) if self.skip is not None else x) + h
+
+    def compute_output_shape(self, input_shape):
+        feature_shape = input_shape[0] if isinstance(input_shape, (list, tuple)) and \
+            isinstance(input_shape[0], (list, tuple)) else input_shape
+        return (*feature_shape[:-1], self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "groups": self.groups,
+                "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="inpaintbench")
+class MeanFill(layers.Layer):
+    """(damaged, mask) -> the damaged image with its hole filled by the mean colour of its known pixels.
+
+    Context Encoders and Iizuka et al. fill the hole with a mean value before the network sees it;
+    the per-image mean of the known pixels is a better start, and the network learns a residual on it.
+    """
+
+    def call(self, inputs):
+        damaged, mask = inputs
+        known = 1.0 - mask
+        mean = ops.sum(damaged * known, axis=(1, 2), keepdims=True) / ops.maximum(
+            ops.sum(known, axis=(1, 2), keepdims=True), 1.0)
+        return damaged * known + mean * mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

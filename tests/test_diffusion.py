@@ -1,0 +1,148 @@
+"""The diffusion inpainter: its forward process, its samplers, its training and its saved form."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inpaintbench import models
+from inpaintbench.models import diffusion
+
+TINY = {"timesteps": 50, "channels": 8, "channel_mults": [1, 2], "res_blocks": 1, "dropout": 0.0,
+        "learning_rate": 2e-3, "ema_decay": 0.9, "sampling_steps": 4}
+
+
+def hparams(**overrides):
+    return models.resolve_hparams("diffusion", {**TINY, **overrides})
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """Four smooth 32 px images (gradients, so the hole is predictable) with a square hole each."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0.0, 1.0, 32, dtype=np.float32)
+    images = np.stack([np.stack([np.add.outer(ramp, ramp) / 2, np.outer(ramp, 1 - ramp),
+                                 np.full((32, 32), c, np.float32)], -1) for c in rng.random(4)])
+    masks = np.zeros((4, 32, 32, 1), np.float32)
+    for i, (top, left) in enumerate([(4, 4), (10, 12), (16, 2), (8, 18)]):
+        masks[i, top:top + 12, left:left + 12] = 1.0
+    return images.astype(np.float32), masks
+
+
+@pytest.fixture(scope="module")
+def trained(batch):
+    """A tiny trainer fitted for a few steps, and its loss curve."""
+    trainer = models.build_trainer("diffusion", 32, TINY, seed=0)
+    step = tf.function(trainer.train_step)
+    losses = [float(step(batch)["loss"]) for _ in range(80)]
+    return trainer, losses
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("t", [0, 10, 49])
+def test_forward_samples_have_the_schedules_mean_and_variance(schedule, t):
+    process = diffusion.Diffusion(hparams(schedule=schedule))
+    alpha_bar = diffusion.noise_schedule(hparams(schedule=schedule))[t]
+    x0 = tf.constant(np.linspace(-1.0, 1.0, 4, dtype=np.float32).reshape(1, 2, 2, 1))
+    n = 40000
+    samples = process.forward(x0, tf.constant([t])).sample(n, seed=(7, t)).numpy().reshape(n, 4)
+    mean, variance = np.sqrt(alpha_bar) * x0.numpy().ravel(), 1.0 - alpha_bar
+    # 5 standard errors of a mean (sqrt(var/n)) and of a Gaussian sample variance (var*sqrt(2/(n-1))):
+    # a correct process fails with probability < 1e-5 per pixel, a wrong t or sqrt does not pass.
+    np.testing.assert_allclose(samples.mean(0), mean, atol=5 * np.sqrt(variance / n))
+    np.testing.assert_allclose(samples.var(0, ddof=1), variance, atol=5 * variance * np.sqrt(2 / (n - 1)))
+
+
+def test_schedules_follow_their_papers():
+    linear = diffusion.noise_schedule(hparams(schedule="linear"))
+    betas = np.linspace(1e-4, 0.02, 50)
+    np.testing.assert_allclose(linear, np.cumprod(1 - betas))
+    cosine = diffusion.noise_schedule(hparams(schedule="cosine"))
+    f = np.cos((np.arange(51) / 50 + 0.008) / 1.008 * np.pi / 2) ** 2
+    np.testing.assert_allclose(cosine[:-1], (f / f[0])[1:-1], rtol=1e-6)
+    assert np.all(np.diff(linear) < 0) and np.all(np.diff(cosine) < 0)
+
+
+def test_ddim_step_at_eta_zero_is_deterministic_and_noisy_above():
+    process = diffusion.Diffusion(hparams())
+    x0 = tf.random.stateless_uniform((2, 8, 8, 3), (1, 2), -1.0, 1.0)
+    eps = tf.random.stateless_normal((2, 8, 8, 3), (3, 4))
+    step = lambda eta, seed: process.ddim_step(x0, eps, 30, 20, eta).sample(seed=seed).numpy()  # noqa: E731
+    np.testing.assert_array_equal(step(0.0, (1, 1)), step(0.0, (2, 2)))
+    assert np.abs(step(1.0, (1, 1)) - step(1.0, (2, 2))).mean() > 1e-3
+
+
+def test_ddpm_step_matches_ddim_at_eta_one():
+    """Ho et al.'s posterior q(x_{t-1} | x_t, x_0) and DDIM with eta = 1 are the same Gaussian."""
+    process = diffusion.Diffusion(hparams())
+    x = tf.random.stateless_normal((1, 4, 4, 3), (5, 6))
+    x0, eps = process.predict_x0(x, tf.random.stateless_normal((1, 4, 4, 3), (7, 8)), 25)
+    ddpm, ddim = process.ddpm_step(x, x0, 25), process.ddim_step(x0, eps, 25, 24, 1.0)
+    np.testing.assert_allclose(ddpm.mean(), ddim.mean(), atol=1e-5)
+    np.testing.assert_allclose(ddpm.stddev(), ddim.stddev(), rtol=1e-4)
+
+
+def test_loss_goes_down_on_a_fixed_batch(trained):
+    _, losses = trained
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_sampling_keeps_known_pixels_and_is_seeded(trained, batch, sampler):
+    trainer, _ = trained
+    images, masks = batch
+    damaged = images * (1 - masks)
+    inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(), False)
+    first = inpainter.predict(damaged, masks, seed=3, sampler=sampler).numpy()
+    assert first.shape == images.shape and first.min() >= 0.0 and first.max() <= 1.0
+    known = np.broadcast_to(masks == 0, images.shape)
+    np.testing.assert_array_equal(first[known], damaged[known])
+    np.testing.assert_array_equal(first, inpainter.predict(damaged, masks, seed=3, sampler=sampler).numpy())
+    other = inpainter.predict(damaged, masks, seed=4, sampler=sampler).numpy()
+    assert np.abs(other - first)[~known].mean() > 1e-4
+
+
+def test_timesteps_of_each_sampler():
+    inpainter = diffusion.Inpainter(diffusion.build_unet(32, hparams()), 32, hparams(), False)
+    assert inpainter.timesteps("ddpm", None) == list(range(49, -1, -1))
+    assert inpainter.timesteps("ddim", 4) == [49, 33, 16, 0]
+    with pytest.raises(ValueError, match="sampler 'euler'"):
+        inpainter.timesteps("euler", 4)
+    with pytest.raises(ValueError, match="DDIM steps 80"):
+        inpainter.timesteps("ddim", 80)
+
+
+def test_export_round_trips_through_a_safe_mode_load(trained, batch, tmp_path):
+    trainer, _ = trained
+    images, masks = batch
+    damaged = images * (1 - masks)
+    trainer.export().save(tmp_path / models.MODEL_FILE)
+    (tmp_path / models.META_FILE).write_text(json.dumps(
+        {"name": "diffusion", "kind": "diffusion", "image_size": 32, "hparams": hparams()}))
+    reloaded = keras.saving.load_model(tmp_path / models.MODEL_FILE, safe_mode=True, compile=False)
+    loaded = models.load(tmp_path)
+    assert isinstance(loaded, diffusion.Inpainter)
+    expected = diffusion.Inpainter(trainer.export(), 32, hparams(), False)(damaged, masks, seed=1)
+    np.testing.assert_allclose(loaded(damaged, masks, seed=1), expected, atol=1e-5)
+    args = [images, damaged, masks, np.full(4, 20.0, np.float32)]
+    np.testing.assert_allclose(reloaded(args), trainer.export()(args), atol=1e-6)
+
+
+def test_ema_network_lags_the_trained_one(trained):
+    trainer, _ = trained
+    differences = [np.abs(a - b).max() for a, b in zip(trainer.network.get_weights(),
+                                                       trainer.ema_network.get_weights())]
+    assert max(differences) > 0
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="schedule: 'quadratic'"):
+        diffusion.noise_schedule(hparams(schedule="quadratic"))
+    with pytest.raises(ValueError, match="not divisible"):
+        diffusion.build_unet(33, hparams())
+    with pytest.raises(ValueError, match="paper_exact"):
+        models.build_trainer("diffusion", 32, TINY, paper_exact=True)

@@ -1,0 +1,125 @@
+"""The convolutional adversarial inpainter: training, composition, discriminator and saved form."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from inpaintbench import models
+from inpaintbench.config import ConfigError, validate_config
+from inpaintbench.models import gan
+
+TINY = {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8, "disc_layers": 2,
+        "learning_rate": 2e-3, "disc_learning_rate": 2e-3}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """Four smooth 32 px images with a square hole each."""
+    ramp = np.linspace(0.0, 1.0, 32, dtype=np.float32)
+    images = np.stack([np.stack([np.add.outer(ramp, ramp) / 2, np.outer(ramp, 1 - ramp),
+                                 np.full((32, 32), c, np.float32)], -1) for c in (0.1, 0.4, 0.6, 0.9)])
+    masks = np.zeros((4, 32, 32, 1), np.float32)
+    for i, (top, left) in enumerate([(4, 4), (10, 12), (16, 2), (8, 18)]):
+        masks[i, top:top + 12, left:left + 12] = 1.0
+    return images, masks
+
+
+@pytest.fixture(scope="module", params=["hinge", "nonsaturating"])
+def trained(request, batch):
+    trainer = models.build_trainer("gan", 32, {**TINY, "adversarial_loss": request.param}, seed=0)
+    step = tf.function(trainer.train_step)
+    history = [{key: float(value) for key, value in step(batch).items()} for _ in range(40)]
+    return trainer, history
+
+
+def test_reconstruction_loss_goes_down_on_a_fixed_batch(trained):
+    _, history = trained
+    l1 = [losses[gan.Trainer.MAIN_LOSS] for losses in history]
+    assert np.mean(l1[-5:]) < 0.7 * np.mean(l1[:5])
+    assert all(np.isfinite(losses["discriminator"]) for losses in history)
+
+
+def test_inpainting_has_the_right_shape_and_range(trained, batch):
+    trainer, _ = trained
+    images, masks = batch
+    damaged = images * (1 - masks)
+    inpainter = gan.Inpainter(trainer.export(), 32, models.resolve_hparams("gan", TINY))
+    raw = inpainter.predict(damaged, masks).numpy()
+    assert raw.shape == images.shape and raw.min() >= 0.0 and raw.max() <= 1.0
+    filled = inpainter(damaged, masks)
+    known = np.broadcast_to(masks == 0, images.shape)
+    np.testing.assert_array_equal(filled[known], damaged[known])
+    hole_error = np.abs(filled - images)[~known].mean()
+    assert hole_error < np.abs(damaged - images)[~known].mean()  # better than leaving the hole black
+
+
+def test_discriminator_is_a_spectrally_normalised_patchgan():
+    discriminator = gan.build_discriminator(32, models.resolve_hparams("gan", TINY))
+    convolutions = [layer for layer in discriminator.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(convolutions) == TINY["disc_layers"] + 1
+    assert discriminator.output.shape == (None, 32 // 2 ** TINY["disc_layers"], 32 // 2 ** TINY["disc_layers"], 1)
+
+
+def test_the_discriminator_only_sees_the_composite(batch):
+    """Changing the generator's output on known pixels cannot change the fake logits."""
+    images, masks = batch
+    trainer = models.build_trainer("gan", 32, TINY, seed=0)
+    output = trainer.generator([images * (1 - masks), masks])
+    composite = output * masks + images * (1 - masks)
+    other = (1.0 - output) * masks + images * (1 - masks)
+    known = np.broadcast_to(masks == 0, images.shape)
+    np.testing.assert_array_equal(np.asarray(composite)[known], np.asarray(other)[known])
+    step = tf.function(trainer.train_step)
+    losses = step(batch)
+    assert set(losses) == {"l1", "hole_l1", "adversarial", "discriminator"}
+
+
+def test_export_round_trips_through_a_safe_mode_load(trained, batch, tmp_path):
+    trainer, _ = trained
+    images, masks = batch
+    damaged = images * (1 - masks)
+    trainer.export().save(tmp_path / models.MODEL_FILE)
+    (tmp_path / models.META_FILE).write_text(json.dumps(
+        {"name": "gan", "kind": "gan", "image_size": 32, "hparams": models.resolve_hparams("gan", TINY)}))
+    reloaded = keras.saving.load_model(tmp_path / models.MODEL_FILE, safe_mode=True, compile=False)
+    np.testing.assert_allclose(reloaded([damaged, masks]), trainer.export()([damaged, masks]), atol=1e-6)
+    loaded = models.load(tmp_path)
+    assert isinstance(loaded, gan.Inpainter)
+    np.testing.assert_allclose(loaded(damaged, masks),
+                               gan.Inpainter(trainer.export(), 32, TINY)(damaged, masks), atol=1e-6)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="adversarial_loss: 'wasserstein'"):
+        models.build_trainer("gan", 32, {**TINY, "adversarial_loss": "wasserstein"})
+    with pytest.raises(ValueError, match="unknown key"):
+        models.build_trainer("gan", 32, {**TINY, "width": 3})
+    with pytest.raises(ValueError, match="paper_exact"):
+        models.build_trainer("gan", 32, TINY, paper_exact=True)
+    with pytest.raises(ValueError, match="not divisible"):
+        gan.build_generator(34, models.resolve_hparams("gan", TINY))
+
+
+@pytest.mark.parametrize("kind,key,value", [("gan", "widht", 8), ("gan", "adversarial_loss", "wgan"),
+                                            ("diffusion", "schedule", "quadratic"), ("diffusion", "eta", 2.0)])
+def test_schema_rejects_bad_hparams(kind, key, value):
+    config = {"data": {}, "masks": {}, "models": {kind: {"kind": kind, "hparams": {key: value}}}}
+    with pytest.raises(ConfigError, match=f"models.{kind}.hparams|{key}"):
+        validate_config(config)
+
+
+def test_shipped_configs_hold_valid_strong_models():
+    from inpaintbench.config import load_config
+    from conftest import ROOT, TINY_CONFIG
+
+    for path in (ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml", TINY_CONFIG):
+        config = load_config(path)
+        for kind in ("gan", "diffusion"):
+            entry = config["models"][kind]
+            assert entry["kind"] == kind, path
+            assert models.resolve_hparams(kind, entry["hparams"])
