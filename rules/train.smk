@@ -1,1 +1,42 @@
-# (stage under construction)
+# The training stage: one job per enabled model, GPU-resourced, checkpointed and resumable.
+# A job's working state (checkpoints, history so far, TensorBoard events) lives in
+# results/training/{model}/{fingerprint}: not an output, so Snakemake keeps it when a job fails
+# or is preempted, and a rerun resumes from it. The fingerprint covers everything the training
+# depends on but not its resources, so a config edit starts afresh and a resources edit resumes.
+
+from inpaintbench.train_config import model_resource, state_dir
+
+
+rule train:
+    """Train one model on the train split; snapshots of fixed validation images along the way."""
+    input:
+        train=split_files("train"),
+        val=split_files("val"),
+    output:
+        model="results/models/{model}/model.keras",
+        meta="results/models/{model}/meta.json",
+        history="results/models/{model}/history.csv",
+        snapshots=directory("results/models/{model}/snapshots"),
+    params:
+        model=lambda wildcards: config["models"][wildcards.model],
+        image_size=config["data"]["image_size"],
+        state_dir=lambda wildcards: state_dir(config, wildcards.model),
+    log:
+        "results/logs/train/{model}.log",
+    benchmark:
+        "results/benchmarks/train/{model}.tsv"
+    threads: lambda wildcards: model_resource(config, wildcards.model, "threads")
+    resources:
+        gpu=1,
+        mem_mb=lambda wildcards: model_resource(config, wildcards.model, "mem_mb"),
+        runtime=lambda wildcards: model_resource(config, wildcards.model, "runtime"),
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"
+
+
+rule train_all:
+    """Target: every enabled model trained."""
+    input:
+        expand("results/models/{model}/meta.json", model=MODELS),

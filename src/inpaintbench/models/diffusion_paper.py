@@ -1,0 +1,118 @@
+"""The paper's "diffusion model" (section IV.iii): a noisy input, a tanh layer, a residual sum.
+
+Gaussian noise, modelled with a TensorFlow Probability Normal(0, noise_std), is added to the
+input images while training. The pair of images passes through a fully connected layer with tanh
+to give the "diffusion output", which is added to the input image to give the repaired image;
+MSE against the undamaged image (in [0, 1] pixel units); Adam. The paper also mentions a
+partial differential equation iterated to convergence, which its described network does not
+contain; we build the network it describes.
+
+As written (`paper_exact: true`) the pair is (undamaged, damaged) and the diffusion output is
+added to the undamaged image: the model only has to learn to output about zero. Honest (default):
+the network sees the damaged image and the mask, and the diffusion output is added to the damaged
+image, so it has to fill the hole itself.
+
+A single Dense layer from the pair (2 x 49,152 values at 128 px) to the image (49,152) would
+hold 4.8 G parameters. `hidden_units` puts a linear bottleneck of that width in between (a
+low-rank version of the same layer; 512 units: 75 M parameters at 128 px); `hidden_units: null`
+builds the single layer as written, which only fits small images.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import layers
+
+from .base import Inpainter as BaseInpainter
+
+DEFAULTS = {
+    "hidden_units": 512,       # null: the paper's single Dense layer (4.8 G parameters at 128 px)
+    "noise_std": 0.05,         # standard deviation of the Gaussian noise added while training
+    "learning_rate": 1.0e-3,
+    "beta_1": 0.9,
+}
+
+
+@keras.saving.register_keras_serializable(package="inpaintbench")
+class NormalNoise(layers.Layer):
+    """Adds a sample of tfd.Normal(0, stddev) while training; the identity at inference."""
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev, self.seed = float(stddev), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or self.stddev == 0.0:
+            return inputs
+        noise = tfp.distributions.Normal(0.0, self.stddev).sample(
+            tf.shape(inputs), seed=tf.cast(self.seed_generator.next(), tf.int32))
+        return inputs + tf.cast(noise, inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+def build_network(image_size: int, hparams, paper_exact: bool, seed: int = 0) -> keras.Model:
+    """[0, 1] inputs -> repaired image; honest: (damaged, mask), paper-exact: (original, damaged)."""
+    shape = (image_size, image_size)
+    if paper_exact:
+        inputs = [keras.Input(shape + (3,), name="original"), keras.Input(shape + (3,), name="damaged")]
+    else:
+        inputs = [keras.Input(shape + (3,), name="damaged"), keras.Input(shape + (1,), name="mask")]
+    base = NormalNoise(hparams["noise_std"], seed, name="noise")(inputs[0])
+    second = NormalNoise(hparams["noise_std"], seed + 1, name="noise_2")(inputs[1]) if paper_exact else inputs[1]
+    pair = [base, second]  # noise on images only, never on the mask
+    x = layers.Concatenate()([layers.Flatten()(i) for i in pair])
+    if hparams["hidden_units"] is not None:
+        x = layers.Dense(int(hparams["hidden_units"]), name="bottleneck")(x)
+    x = layers.Dense(image_size * image_size * 3, activation="tanh", dtype="float32", name="diffusion")(x)
+    diffusion_output = layers.Reshape(shape + (3,))(x)
+    repaired = layers.Add(dtype="float32", name="repaired")([base, diffusion_output])
+    return keras.Model(inputs, repaired, name="paper_diffusion")
+
+
+class Trainer(keras.Model):
+    MAIN_LOSS = "repair_loss"
+
+    def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
+        super().__init__(name="diffusion_paper_trainer")
+        keras.utils.set_random_seed(seed)
+        self.paper_exact = paper_exact
+        self.network = build_network(image_size, hparams, paper_exact, seed)
+        self.repair_optimizer = keras.optimizers.Adam(hparams["learning_rate"], beta_1=hparams["beta_1"])
+        if keras.mixed_precision.global_policy().compute_dtype == "float16":
+            self.repair_optimizer = keras.optimizers.LossScaleOptimizer(self.repair_optimizer)
+        self.repair_optimizer.build(self.network.trainable_variables)
+
+    def train_step(self, data):
+        images, masks = data
+        damaged = images * (1.0 - masks)
+        inputs = [images, damaged] if self.paper_exact else [damaged, masks]
+        with tf.GradientTape() as tape:
+            repaired = self.network(inputs, training=True)
+            repair_loss = tf.reduce_mean(tf.square(repaired - images))
+            scaled = self.repair_optimizer.scale_loss(repair_loss)
+        variables = self.network.trainable_variables
+        self.repair_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return {"repair_loss": repair_loss}
+
+    def export(self) -> keras.Model:
+        return self.network
+
+
+class Inpainter(BaseInpainter):
+    """The repaired image; paper-exact models also read the undamaged image."""
+
+    def __init__(self, network, image_size: int, hparams: dict, paper_exact: bool = False):
+        self.network, self.image_size, self.hparams = network, image_size, hparams
+        self.needs_original = bool(paper_exact)
+        self.name = "diffusion_paper_exact" if paper_exact else "diffusion_paper"
+
+    def predict(self, damaged, masks, original=None, seed=None, **options):
+        if options:
+            raise ValueError(f"{self.name}: unknown predict option(s) {', '.join(sorted(options))}")
+        inputs = [original, damaged] if self.needs_original else [damaged, masks]
+        return self.network([tf.convert_to_tensor(x, tf.float32) for x in inputs], training=False)

@@ -1,0 +1,149 @@
+"""The paper's GAN (section IV.ii): fully connected generator, discriminator and repair generator.
+
+Generator: a noise vector through three Dense layers of increasing size, each with batch
+normalization and LeakyReLU, to a tanh image. Discriminator: the same kind of network over an
+image, ending in one sigmoid probability. Binary cross-entropy for both (the discriminator's
+real and fake losses averaged); Adam. As in the paper, the adversarial pair learns to make images
+from noise and does not feed the repair.
+
+Repair generator: a fully connected network like the generator that restores the damaged image,
+trained with MSE against the undamaged one. The paper feeds it "the original image and the
+corresponding damaged image"; at test time that hands it the answer. Honest (default): it sees
+the damaged image and the mask only. `paper_exact: true`: it reads the original and the damaged
+image as written, and its Inpainter declares `needs_original`.
+
+Images are [0, 1] in the pipeline and [-1, 1] inside the tanh networks: the exported repair
+network rescales at its own boundary, so it takes and returns [0, 1] images. The repair loss
+is the MSE in [0, 1] pixel units, comparable with the diffusion model's.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from .base import Inpainter as BaseInpainter
+
+DEFAULTS = {
+    "noise_dim": 100,
+    "generator_units": [256, 512, 1024],      # increasing, as in the paper
+    "discriminator_units": [1024, 512, 256],
+    "repair_units": [256, 512, 1024],
+    "leaky_relu_slope": 0.2,
+    "batchnorm_momentum": 0.9,                # Keras' 0.99 leaves inference statistics unsettled after a few hundred steps
+    "generator_learning_rate": 2.0e-4,
+    "discriminator_learning_rate": 2.0e-4,
+    "repair_learning_rate": 1.0e-3,
+    "beta_1": 0.5,
+}
+
+
+def dense_stack(x, units, hparams, prefix: str):
+    """The paper's block, repeated: Dense -> BatchNormalization -> LeakyReLU."""
+    for i, width in enumerate(units):
+        x = layers.Dense(int(width), name=f"{prefix}_dense_{i}")(x)
+        x = layers.BatchNormalization(momentum=hparams["batchnorm_momentum"], name=f"{prefix}_bn_{i}")(x)
+        x = layers.LeakyReLU(hparams["leaky_relu_slope"], name=f"{prefix}_lrelu_{i}")(x)
+    return x
+
+
+def build_generator(image_size: int, hparams) -> keras.Model:
+    noise = keras.Input((int(hparams["noise_dim"]),), name="noise")
+    x = dense_stack(noise, hparams["generator_units"], hparams, "generator")
+    x = layers.Dense(image_size * image_size * 3, activation="tanh", dtype="float32", name="generator_out")(x)
+    return keras.Model(noise, layers.Reshape((image_size, image_size, 3))(x), name="paper_generator")
+
+
+def build_discriminator(image_size: int, hparams) -> keras.Model:
+    image = keras.Input((image_size, image_size, 3), name="image")
+    x = dense_stack(layers.Flatten()(image), hparams["discriminator_units"], hparams, "discriminator")
+    probability = layers.Dense(1, activation="sigmoid", dtype="float32", name="discriminator_out")(x)
+    return keras.Model(image, probability, name="paper_discriminator")
+
+
+def build_repair_generator(image_size: int, hparams, paper_exact: bool) -> keras.Model:
+    """[0, 1] inputs -> repaired [0, 1] image; honest: (damaged, mask), paper-exact: (original, damaged)."""
+    shape = (image_size, image_size)
+    if paper_exact:
+        inputs = [keras.Input(shape + (3,), name="original"), keras.Input(shape + (3,), name="damaged")]
+    else:
+        inputs = [keras.Input(shape + (3,), name="damaged"), keras.Input(shape + (1,), name="mask")]
+    x = layers.Concatenate()([layers.Flatten()(layers.Rescaling(2.0, offset=-1.0)(i)) for i in inputs])
+    x = dense_stack(x, hparams["repair_units"], hparams, "repair")
+    x = layers.Dense(image_size * image_size * 3, activation="tanh", dtype="float32", name="repair_out")(x)
+    image = layers.Rescaling(0.5, offset=0.5, dtype="float32")(layers.Reshape(shape + (3,))(x))
+    return keras.Model(inputs, image, name="paper_repair_generator")
+
+
+def _adam(learning_rate, hparams, variables):
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=hparams["beta_1"])
+    if keras.mixed_precision.global_policy().compute_dtype == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(variables)
+    return optimizer
+
+
+class Trainer(keras.Model):
+    MAIN_LOSS = "repair_loss"
+
+    def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
+        super().__init__(name="gan_paper_trainer")
+        keras.utils.set_random_seed(seed)
+        self.hparams, self.paper_exact = hparams, paper_exact
+        self.generator = build_generator(image_size, hparams)
+        self.discriminator = build_discriminator(image_size, hparams)
+        self.repair_generator = build_repair_generator(image_size, hparams, paper_exact)
+        self.noise_seed = keras.random.SeedGenerator(seed)
+        self.generator_optimizer = _adam(
+            hparams["generator_learning_rate"], hparams, self.generator.trainable_variables)
+        self.discriminator_optimizer = _adam(
+            hparams["discriminator_learning_rate"], hparams, self.discriminator.trainable_variables)
+        self.repair_optimizer = _adam(
+            hparams["repair_learning_rate"], hparams, self.repair_generator.trainable_variables)
+
+    def repair_inputs(self, images, masks):
+        damaged = images * (1.0 - masks)
+        return [images, damaged] if self.paper_exact else [damaged, masks]
+
+    def train_step(self, data):
+        images, masks = data
+        noise = keras.random.normal((tf.shape(images)[0], int(self.hparams["noise_dim"])), seed=self.noise_seed)
+        bce = keras.losses.binary_crossentropy
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.generator(noise, training=True)
+            real_probability = self.discriminator(images * 2.0 - 1.0, training=True)
+            fake_probability = self.discriminator(fake, training=True)
+            d_loss = 0.5 * (tf.reduce_mean(bce(tf.ones_like(real_probability), real_probability))
+                            + tf.reduce_mean(bce(tf.zeros_like(fake_probability), fake_probability)))
+            g_loss = tf.reduce_mean(bce(tf.ones_like(fake_probability), fake_probability))
+            repaired = self.repair_generator(self.repair_inputs(images, masks), training=True)
+            repair_loss = tf.reduce_mean(tf.square(repaired - images))
+            scaled = [optimizer.scale_loss(loss) for optimizer, loss in (
+                (self.discriminator_optimizer, d_loss), (self.generator_optimizer, g_loss),
+                (self.repair_optimizer, repair_loss))]
+        for loss, network, optimizer in zip(
+                scaled, (self.discriminator, self.generator, self.repair_generator),
+                (self.discriminator_optimizer, self.generator_optimizer, self.repair_optimizer)):
+            variables = network.trainable_variables
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        del tape
+        return {"d_loss": d_loss, "g_loss": g_loss, "repair_loss": repair_loss}
+
+    def export(self) -> keras.Model:
+        return self.repair_generator
+
+
+class Inpainter(BaseInpainter):
+    """The repair generator's output; paper-exact models also read the undamaged image."""
+
+    def __init__(self, network, image_size: int, hparams: dict, paper_exact: bool = False):
+        self.network, self.image_size, self.hparams = network, image_size, hparams
+        self.needs_original = bool(paper_exact)
+        self.name = "gan_paper_exact" if paper_exact else "gan_paper"
+
+    def predict(self, damaged, masks, original=None, seed=None, **options):
+        if options:
+            raise ValueError(f"{self.name}: unknown predict option(s) {', '.join(sorted(options))}")
+        inputs = [original, damaged] if self.needs_original else [damaged, masks]
+        return self.network([tf.convert_to_tensor(x, tf.float32) for x in inputs], training=False)

@@ -1,0 +1,24 @@
+"""What the training rule reads from the config, kept free of TensorFlow so the Snakefile parses fast."""
+
+from __future__ import annotations
+
+from .config import fingerprint
+
+STATE_ROOT = "results/training"
+MODEL_RESOURCES = {"threads": 4, "mem_mb": 16000, "runtime": 720}  # the schema's default
+
+
+def state_dir(config: dict, name: str) -> str:
+    """results/training/{name}/{fingerprint} of a model's checkpoints and history so far.
+
+    The fingerprint covers the model's entry (not its resources), the data and the masks: a
+    config edit starts afresh rather than resuming a stale run, a resources edit resumes.
+    """
+    model = {k: v for k, v in config["models"][name].items() if k not in ("resources", "enabled")}
+    data = {k: v for k, v in config["data"].items() if k != "resources"}
+    return f"{STATE_ROOT}/{name}/{fingerprint(model, data, config['masks'])}"
+
+
+def model_resource(config: dict, name: str, key: str):
+    """A model's threads, mem_mb or runtime; keys missing from a partial `resources` get the default."""
+    return config["models"][name].get("resources", {}).get(key, MODEL_RESOURCES[key])

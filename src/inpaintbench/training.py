@@ -1,0 +1,335 @@
+"""The training job every model shares: checkpointed, resumable, preemptible, and logged.
+
+`train()` runs one model's Trainer on the TFRecord pipeline and writes the model folder
+(model.keras, meta.json, history.csv, snapshots/). Its working state lives in `state_dir`,
+which is not a Snakemake output (Snakemake deletes the outputs of a failed job): checkpoints,
+the history so far, snapshots and TensorBoard events. The workflow names that folder after a
+fingerprint of the config the training depends on, so a config edit never resumes a stale run.
+
+- Resume: a rerun restores the latest checkpoint (weights, optimizer state, step counter) and the
+  history up to it. Data order is reshuffled with the seed and the resumed step, so a resumed run
+  is not bit-identical to an uninterrupted one; an epoch cut by the interruption reports the
+  means of its steps after the resume.
+- SIGTERM (SLURM's notice before it cancels or preempts a job): the current step finishes, a
+  checkpoint is saved and the job exits with TrainingInterrupted, so Snakemake marks it failed and
+  a rerun resumes.
+- Non-finite losses: a checkpoint is only written when the step's losses AND all variables are
+  finite, so the last checkpoint is always a good one. Keeping a copy of the previous step's
+  weights would cost a full copy of the model per step; checking before each save costs one
+  pass over the variables per checkpoint. The error names the model, step, loss and that
+  checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from . import models, provenance
+from .config import validate_config
+from .data import tfrecords
+from .data.masks import damage
+from .logs import get_logger
+
+CHECKPOINTS_KEPT = 3
+# What tf.summary.scalar writes, without needing the tensorboard package to write it.
+SCALAR_METADATA = summary_pb2.SummaryMetadata(
+    plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived; a checkpoint was saved and a rerun resumes from it."""
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A loss became NaN or infinite; the message names model, step, loss and the last good checkpoint."""
+
+
+def _switch(value, on_gpu: bool) -> bool:
+    return on_gpu if value == "auto" else bool(value)
+
+
+def _device() -> tuple[str, bool]:
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU", False
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return f"GPU ({details.get('device_name', gpus[0].name)}) x{len(gpus)}", True
+
+
+def _set_threads(threads: int | None) -> None:
+    """Keep TensorFlow within the job's cores (only possible before its runtime starts)."""
+    if not threads:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    except RuntimeError:
+        pass  # already initialised in this process (tests): the defaults stay
+
+
+def _model_config(name: str, model_cfg: dict) -> dict:
+    """The model's config entry validated and filled with the schema defaults."""
+    return validate_config({"data": {}, "masks": {}, "models": {name: model_cfg}},
+                           source=f"model {name}")["models"][name]
+
+
+def _steps_per_epoch(training: dict, train_paths) -> int:
+    if training["steps_per_epoch"]:
+        return int(training["steps_per_epoch"])
+    images = tfrecords.count_records(train_paths)
+    if images < training["batch_size"]:
+        raise ValueError(f"the train split has {images} images, fewer than training.batch_size="
+                         f"{training['batch_size']}: no full batch for an epoch")
+    return images // training["batch_size"]
+
+
+def _uint8(images) -> np.ndarray:
+    return np.round(np.clip(np.asarray(images), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    with provenance.atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+
+def _read_history(path: Path, last_epoch: int) -> list[dict]:
+    """Rows of a resumed run up to the checkpoint's epoch; later ones are replayed."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        rows = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+    for row in rows:
+        row["epoch"], row["step"] = int(row["epoch"]), int(row["step"])
+    return [row for row in rows if row["epoch"] <= last_epoch]
+
+
+def _write_history(path: Path, rows: list[dict], loss_names) -> None:
+    columns = ["epoch", "step", *loss_names, "seconds", "images_per_s"]
+    with provenance.atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _all_finite(variables) -> bool:
+    return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables
+               if tf.as_dtype(v.dtype).is_floating)
+
+
+def _replace_dir(source: Path, target: Path) -> None:
+    """Copy a folder into place in one rename (an earlier one is replaced only once the copy exists)."""
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class _Sigterm:
+    """Turns SIGTERM into a flag the loop checks after each step (main thread only)."""
+
+    def __init__(self):
+        self.received = False
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
+          out_dir, state_dir, log=None, threads: int | None = None) -> dict:
+    """Train model `name` from its config entry; write results/models/{name}/ and return its meta."""
+    logger = get_logger(f"train.{name}", log)
+    out_dir, state_dir = Path(out_dir), Path(state_dir)
+    model_cfg = _model_config(name, model_cfg)
+    kind, training = model_cfg["kind"], model_cfg["training"]
+    _set_threads(threads)
+    device, on_gpu = _device()
+    mixed = _switch(training["mixed_precision"], on_gpu)
+    jit = _switch(training["jit_compile"], on_gpu)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        return _run(name, model_cfg, kind, training, image_size, list(train_paths), list(val_paths),
+                    out_dir, state_dir, logger, device, mixed, jit)
+    except Exception as error:
+        logger.error("%s: %s", type(error).__name__, error)
+        raise
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, out_dir, state_dir,
+         logger, device, mixed, jit) -> dict:
+    seed, batch_size, epochs = training["seed"], training["batch_size"], training["epochs"]
+    late = [e for e in training["snapshot_epochs"] if e > epochs]
+    if late:
+        raise ValueError(f"{name}: training.snapshot_epochs {late} are beyond training.epochs={epochs}")
+    steps_per_epoch = _steps_per_epoch(training, train_paths)
+    total_steps = epochs * steps_per_epoch
+    hparams = models.resolve_hparams(kind, model_cfg["hparams"])
+
+    keras.utils.set_random_seed(seed)
+    trainer = models.build_trainer(kind, image_size, hparams, model_cfg["paper_exact"], seed)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = tf.train.Checkpoint(model=trainer, step=step)
+    checkpoint_dir = state_dir / "checkpoints"
+    manager = tf.train.CheckpointManager(checkpoint, str(checkpoint_dir), max_to_keep=CHECKPOINTS_KEPT)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        logger.info("%s: resumed from step %d (%s)", name, int(step), manager.latest_checkpoint)
+    start = int(step)
+    history_path, snapshot_dir = state_dir / "history.csv", state_dir / "snapshots"
+    history = _read_history(history_path, start // steps_per_epoch)
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("%s (%s%s): %d epochs x %d steps of %d images at %d px on %s, mixed precision %s, XLA %s",
+                name, kind, ", paper-exact" if model_cfg["paper_exact"] else "", epochs, steps_per_epoch,
+                batch_size, image_size, device, mixed, jit)
+
+    reference = _snapshot_reference(val_paths, image_size, training, snapshot_dir)
+    inpainter_class = models.module(kind).Inpainter
+    dataset = tfrecords.load_dataset(train_paths, batch_size, image_size, shuffle=True, repeat=True,
+                                     seed=seed + start, drop_remainder=True)
+    train_step = tf.function(trainer.train_step, jit_compile=jit)
+    writer = tf.summary.create_file_writer(str(state_dir / "tensorboard"))
+    progress = _progress_bar(total_steps, start, name)
+
+    def save(reason: str) -> int | None:
+        """Checkpoint the current state if it is finite; returns the step of the last good checkpoint."""
+        if _all_finite(trainer.variables):
+            manager.save(checkpoint_number=int(step))
+            logger.info("%s: checkpoint at step %d (%s) in %s", name, int(step), reason, checkpoint_dir)
+        return manager.latest_checkpoint and int(manager.latest_checkpoint.rsplit("-", 1)[1])
+
+    sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
+    with _Sigterm() as sigterm, writer.as_default():
+        for images, masks in dataset.take(total_steps - start):
+            losses = {key: float(value) for key, value in train_step((images, masks)).items()}
+            bad = {key: value for key, value in losses.items() if not math.isfinite(value)}
+            if bad:
+                loss, value = next(iter(bad.items()))
+                kept = manager.latest_checkpoint
+                where = (f"step {int(kept.rsplit('-', 1)[1])} in {checkpoint_dir}" if kept
+                         else "none (no checkpoint was saved yet)")
+                raise NonFiniteLoss(f"{name}: non-finite {loss}={value} at step {int(step) + 1}; "
+                                    f"last good checkpoint: {where}")
+            step.assign_add(1)
+            progress.update(1)
+            epoch_steps += 1
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value
+            current = int(step)
+            if current % steps_per_epoch == 0:
+                epoch = current // steps_per_epoch
+                seconds = time.perf_counter() - epoch_start
+                row = {"epoch": epoch, "step": current,
+                       **{key: total / epoch_steps for key, total in sums.items()},
+                       "seconds": seconds, "images_per_s": epoch_steps * batch_size / seconds}
+                history.append(row)
+                _write_history(history_path, history, list(losses))
+                for key in (*losses, "images_per_s"):
+                    tf.summary.write(key, tf.constant(row[key], tf.float32), step=current,
+                                     metadata=SCALAR_METADATA)
+                logger.info("%s: epoch %d/%d step %d/%d %s %.2fs %.1f images/s", name, epoch, epochs,
+                            current, total_steps, " ".join(f"{k}={row[k]:.5g}" for k in losses),
+                            seconds, row["images_per_s"])
+                if epoch in training["snapshot_epochs"]:
+                    _snapshot(inpainter_class(trainer.export(), image_size, hparams, model_cfg["paper_exact"]),
+                              reference, snapshot_dir / f"epoch_{epoch:05d}.npz")
+                sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
+            if current % training["checkpoint_every"] == 0 and current < total_steps:
+                save(f"every {training['checkpoint_every']} steps")
+            if sigterm.received:
+                kept = save("SIGTERM")
+                progress.close()
+                logger.info("%s: SIGTERM at step %d; last checkpoint step %s; exiting for a later resume",
+                            name, current, kept)
+                raise TrainingInterrupted(f"{name}: stopped by SIGTERM at step {current}; "
+                                          f"rerun to resume from the checkpoint at step {kept} in {checkpoint_dir}")
+        if int(step) != total_steps:
+            raise RuntimeError(f"{name}: the training data ran out at step {int(step)} of {total_steps}")
+        if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{total_steps}"):
+            save("end of training")
+    progress.close()
+    return _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
+                          out_dir, device, mixed, jit, total_steps, start, logger)
+
+
+def _progress_bar(total: int, initial: int, name: str):
+    """A tqdm bar on a terminal; a silent stand-in in batch jobs (the per-epoch log line is the record)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=name, unit="step", disable=not sys.stderr.isatty())
+
+
+def _snapshot_reference(val_paths, image_size: int, training: dict, snapshot_dir: Path):
+    """The fixed validation images every snapshot inpaints (the first ones in shard order)."""
+    if not training["snapshot_epochs"]:
+        return None
+    batch = next(iter(tfrecords.load_dataset(val_paths, training["snapshot_images"], image_size)), None)
+    if batch is None:
+        raise ValueError(f"training.snapshot_epochs is set but the validation split ({len(val_paths)} "
+                         "files) holds no image to snapshot")
+    images, masks = (t.numpy() for t in batch)
+    damaged = damage(images, masks)
+    _save_npz(snapshot_dir / "reference.npz", original=_uint8(images), damaged=_uint8(damaged),
+              mask=masks.astype(np.uint8))
+    return images, masks, damaged
+
+
+def _snapshot(inpainter, reference, path: Path) -> None:
+    images, masks, damaged = reference
+    _save_npz(path, inpainted=_uint8(inpainter(damaged, masks, original=images)))
+
+
+def _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
+                   out_dir, device, mixed, jit, total_steps, start, logger) -> dict:
+    """model.keras, history.csv, snapshots/ and meta.json, each moved into place whole; meta last."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    network = trainer.export()
+    with provenance.atomic_path(out_dir / models.MODEL_FILE, suffix=".keras") as tmp:
+        network.save(tmp)
+    loss_names = [key for key in history[-1] if key not in ("epoch", "step", "seconds", "images_per_s")]
+    _write_history(out_dir / "history.csv", history, loss_names)
+    _replace_dir(snapshot_dir, out_dir / "snapshots")
+    final = history[-1]
+    meta = provenance.record(
+        model_cfg, name=name, kind=kind, image_size=image_size, hparams=hparams,
+        paper_exact=model_cfg["paper_exact"], seed=model_cfg["training"]["seed"],
+        parameters=int(network.count_params()), device=device, mixed_precision=mixed, jit_compile=jit,
+        training_seconds=round(sum(row["seconds"] for row in history), 3),
+        epochs=int(final["epoch"]), steps=total_steps, resumed_from_step=start or None,
+        main_loss=trainer.MAIN_LOSS, final_losses={key: final[key] for key in loss_names},
+    )
+    provenance.write_json(out_dir / models.META_FILE, meta)
+    logger.info("%s: done, %d steps, %s=%.5g, %d parameters -> %s", name, total_steps,
+                trainer.MAIN_LOSS, final[trainer.MAIN_LOSS], meta["parameters"], out_dir)
+    return meta
