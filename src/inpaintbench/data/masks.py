@@ -11,9 +11,10 @@ import hashlib
 import numpy as np
 
 
-def _rng(image_id: str, seed: int) -> np.random.Generator:
-    digest = int.from_bytes(hashlib.sha256(image_id.encode()).digest()[:8], "little")
-    return np.random.default_rng([seed, digest])
+def _uniforms(image_id: str, seed: int) -> list[float]:
+    """Three independent uniforms in [0, 1) from a hash of (seed, id): cheap and stable."""
+    digest = hashlib.sha256(f"mask:{seed}:{image_id}".encode()).digest()
+    return [int.from_bytes(digest[i:i + 8], "little") / 2**64 for i in (0, 8, 16)]
 
 
 def hole_box(image_id: str, size: int, kind: str = "random", side=(0.35, 0.5), seed: int = 0):
@@ -30,10 +31,10 @@ def hole_box(image_id: str, size: int, kind: str = "random", side=(0.35, 0.5), s
         return top, left, length, length
     if kind != "random":
         raise ValueError(f"masks.kind: unknown kind {kind!r}")
-    rng = _rng(image_id, seed)
-    length = max(1, min(size, round(rng.uniform(lo, hi) * size)))
-    top, left = rng.integers(0, size - length + 1, size=2)
-    return int(top), int(left), length, length
+    u_side, u_top, u_left = _uniforms(image_id, seed)
+    length = max(1, min(size, round((lo + u_side * (hi - lo)) * size)))
+    top, left = (int(u * (size - length + 1)) for u in (u_top, u_left))
+    return top, left, length, length
 
 
 def box_mask(box, size: int) -> np.ndarray:
