@@ -331,3 +331,24 @@ def test_demo_data_stage_runs_for_real(workdir):
     covered = mask.numpy().mean(axis=(1, 2, 3))
     assert ((covered >= 0.35 ** 2 - 0.01) & (covered <= 0.25 + 0.01)).all()
     assert not (workdir / "results/downloads").exists()
+
+
+@pytest.mark.slow
+def test_folder_source_through_the_workflow_reruns_when_an_image_is_added(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    folder = tmp_path / "my photos"
+    (folder / "cats").mkdir(parents=True)
+    chelsea().save(folder / "cats" / "chelsea.jpg")
+    chelsea().convert("L").save(folder / "cats" / "grey {1}.png")
+    config = {"data": {**DATA, "source": "folder", "folder": str(folder), "image_size": SIZE,
+                       "shards": 1}, "masks": MASKS, "models": {}}
+    (workdir / "folder.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "folder.yaml")
+    found = records(workdir / "results/data/tfrecords")
+    assert {k: v["category"] for k, v in found.items()} == {"cats__chelsea": "cats",
+                                                            "cats__grey {1}": "cats"}
+    plan = snakemake(workdir, "-n", "data", "--configfile", "folder.yaml")
+    assert "Nothing to be done" in plan.stdout + plan.stderr
+    Image.fromarray(skdata.coffee()).save(folder / "coffee.jpg")
+    plan = snakemake(workdir, "-n", "data", "--configfile", "folder.yaml")
+    assert "rule manifest:" in plan.stdout + plan.stderr

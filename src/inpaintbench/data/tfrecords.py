@@ -67,8 +67,8 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
                  with_meta: bool = False, shuffle_buffer: int = 2048) -> tf.data.Dataset:
     """Batches of (image, mask): float32 images in [0, 1] (B, H, W, 3), masks 1 in the hole (B, H, W, 1).
 
-    Shards are read in parallel and batches prefetched. Without shuffle the order is the
-    deterministic shard order, which evaluation relies on. `with_meta` yields dicts that
+    Shards are read in parallel and batches prefetched. Without shuffle the order is
+    deterministic (shards interleaved record by record), which evaluation relies on. `with_meta` yields dicts that
     also carry id, category and the hole's (top, left, height, width) box.
     """
     paths = [str(p) for p in paths]
