@@ -164,6 +164,7 @@ def test_awkward_archive_through_the_workflow(tmp_path):
     new = {p for p in tree(tmp_path) if not p.startswith("workflow/")}
     assert new == outside
     assert not (tmp_path / "escape.jpg").exists() and not (workdir / "escape.jpg").exists()
+    assert not (workdir / "results/downloads").exists()  # data.archive given: nothing downloaded
 
 
 def test_folder_source_recursive_with_category_per_subfolder(tmp_path):

@@ -220,6 +220,8 @@ def test_workflow_end_to_end_with_categories(server, archive, tmp_path):
     assert summary["total"] == IMAGES and summary["skipped"] == 0
     assert (workdir / "results/downloads/val_256.tar").read_bytes() == archive
     assert ("filelist.tar", None) in server.requests
+    log = (workdir / "results/logs/data/fetch_archive.log").read_text()
+    assert "downloaded and verified" in log and "(100%)" in log  # progress lines off a terminal
 
 
 @pytest.mark.slow
