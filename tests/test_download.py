@@ -170,6 +170,16 @@ def test_wrong_md5_on_a_resumed_file_restarts_once_then_fails(server, archive, t
     assert dest.read_bytes() == archive
 
 
+def test_wrong_md5_after_a_cut_transfer_restarts_once_then_fails(server, archive, tmp_path):
+    server.drop_after["val_256.tar"] = 5000
+    dest = tmp_path / "val_256.tar"
+    with pytest.raises(download.DownloadError, match="md5 mismatch"):
+        download.fetch(server.url("val_256.tar"), dest, "0" * 32, backoff=0.01, progress=False)
+    assert server.requests == [("val_256.tar", None), ("val_256.tar", "bytes=5000-"),
+                               ("val_256.tar", None)]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_404_is_an_immediate_clear_error(server, tmp_path):
     url = server.url("missing.tar")
     with pytest.raises(download.DownloadError, match="HTTP 404") as error:

@@ -15,6 +15,7 @@ import http.client
 import logging
 import os
 import re
+import ssl
 import sys
 import time
 import urllib.error
@@ -88,11 +89,14 @@ class _Progress:
             self.bar.close()
 
 
-def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool, log) -> None:
-    """One request: append to `part` from its current length (or restart if Range is ignored)."""
+def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool, log) -> bool:
+    """One request: append to `part` from its current length (or restart if Range is ignored).
+
+    Returns whether `part` now holds bytes of an earlier transfer (it was resumed).
+    """
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset == size:
-        return
+        return True
     if size is not None and offset > size:
         part.unlink()
         offset = 0
@@ -101,7 +105,7 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
         response = _OPENER.open(request, timeout=timeout)
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
-            return  # nothing after `offset`: the part is complete (verification decides)
+            return True  # nothing after `offset`: the part is complete (verification decides)
         if error.code >= 500 or error.code in (408, 429):
             raise _Transient(f"HTTP {error.code} {error.reason}") from error
         raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
@@ -134,12 +138,13 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
                     handle.write(block)
                     received += len(block)
                     bar.update(len(block))
-        except (OSError, http.client.HTTPException) as error:
+        except (ConnectionError, TimeoutError, ssl.SSLError, http.client.HTTPException) as error:
             raise _Transient(f"connection lost after {received} bytes: {error}") from error
         finally:
             bar.close()
     if total is not None and received < total:
         raise _Transient(f"connection closed after {received} of {total} bytes")
+    return mode == "ab"
 
 
 def fetch(url: str, dest: str | Path, md5: str | None, size: int | None = None, retries: int = 5,
@@ -154,13 +159,12 @@ def fetch(url: str, dest: str | Path, md5: str | None, size: int | None = None, 
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         raise DownloadError(f"{dest} already exists; not overwriting it")
-    restarted_clean = not part.exists()
-    attempt = 0
+    attempt, restarted = 0, False
     while True:
         if part.exists():
             log(f"{url}: resuming at byte {part.stat().st_size}")
         try:
-            _transfer(url, part, size, timeout, progress, log)
+            resumed = _transfer(url, part, size, timeout, progress, log)
         except _Transient as error:
             attempt += 1
             if attempt > retries:
@@ -175,10 +179,10 @@ def fetch(url: str, dest: str | Path, md5: str | None, size: int | None = None, 
             log(f"{url}: downloaded and verified -> {dest}")
             return dest
         part.unlink()
-        if restarted_clean:
+        if not resumed or restarted:
             raise DownloadError(f"{url}: {problem}; the file was deleted")
         log(f"{url}: resumed file {problem}; downloading again from the start")
-        restarted_clean = True
+        restarted = True
 
 
 def _verify(path: Path, md5: str | None, size: int | None) -> str | None:
