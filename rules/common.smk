@@ -3,13 +3,14 @@
 import os
 import sys
 
-from inpaintbench.config import BASELINES, check_consistency, enabled_models
+from inpaintbench.config import BASELINES, check_consistency, enabled_models, fingerprint
+from inpaintbench.data.images import IMAGE_SUFFIXES
 from inpaintbench.data.layout import SPLITS, shard_name
 
 # Scripts and jobs (also on cluster nodes or in conda envs) import the library from src/.
 SRC = os.path.join(workflow.basedir, "src")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")]))
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
 
 check_consistency(config, "config")
 
@@ -29,6 +30,25 @@ wildcard_constraints:
 def data_params(*keys):
     """The data.* keys a rule depends on, nothing else (so only their edits rerun it)."""
     return {key: config["data"][key] for key in keys}
+
+
+def folder_state():
+    """A hash of every image file's name, size and mtime under data.folder (source: folder).
+
+    As a param it reruns the stage when an image is added, removed or changed, without
+    handing Snakemake thousands of inputs (whose names may hold braces).
+    """
+    folder = config["data"]["folder"]
+    if config["data"]["source"] != "folder" or not folder or not os.path.isdir(folder):
+        return None
+    files = []
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                stat = os.stat(os.path.join(dirpath, name))
+                files.append((os.path.relpath(os.path.join(dirpath, name), folder),
+                              stat.st_size, stat.st_mtime_ns))
+    return fingerprint(sorted(files))
 
 
 def archive_path():

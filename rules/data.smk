@@ -1,30 +1,5 @@
 # The data stage: Places365-val (or a folder, or the demo) -> manifest -> sharded TFRecords.
 
-import os
-
-from inpaintbench.config import fingerprint
-from inpaintbench.data.images import IMAGE_SUFFIXES
-
-
-def folder_state():
-    """A hash of every image file's name, size and mtime under data.folder (source: folder).
-
-    As a param it reruns the stage when an image is added, removed or changed, without
-    handing Snakemake thousands of inputs (whose names may hold braces).
-    """
-    folder = config["data"]["folder"]
-    if config["data"]["source"] != "folder" or not folder or not os.path.isdir(folder):
-        return None
-    files = []
-    for dirpath, _, filenames in os.walk(folder):
-        for name in filenames:
-            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                stat = os.stat(os.path.join(dirpath, name))
-                files.append((os.path.relpath(os.path.join(dirpath, name), folder),
-                              stat.st_size, stat.st_mtime_ns))
-    return fingerprint(sorted(files))
-
-
 rule fetch_archive:
     """Download val_256.tar with resume, retries and md5 verification."""
     output:
