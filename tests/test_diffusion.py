@@ -80,7 +80,7 @@ def test_ddpm_step_matches_ddim_at_eta_one():
     """Ho et al.'s posterior q(x_{t-1} | x_t, x_0) and DDIM with eta = 1 are the same Gaussian."""
     process = diffusion.Diffusion(hparams())
     x = tf.random.stateless_normal((1, 4, 4, 3), (5, 6))
-    x0, eps = process.predict_x0(x, tf.random.stateless_normal((1, 4, 4, 3), (7, 8)), 25)
+    x0, eps = process.x0_and_eps(x, tf.random.stateless_normal((1, 4, 4, 3), (7, 8)), 25)
     ddpm, ddim = process.ddpm_step(x, x0, 25), process.ddim_step(x0, eps, 25, 24, 1.0)
     np.testing.assert_allclose(ddpm.mean(), ddim.mean(), atol=1e-5)
     np.testing.assert_allclose(ddpm.stddev(), ddim.stddev(), rtol=1e-4)
@@ -146,3 +146,18 @@ def test_bad_settings_are_named():
         diffusion.build_unet(33, hparams())
     with pytest.raises(ValueError, match="paper_exact"):
         models.build_trainer("diffusion", 32, TINY, paper_exact=True)
+
+
+def test_x0_prediction_trains_and_samples(batch):
+    """With prediction: x0 the untrained U-Net returns the prefill, and training lowers the loss."""
+    images, masks = batch
+    damaged = images * (1 - masks)
+    trainer = models.build_trainer("diffusion", 32, {**TINY, "prediction": "x0"}, seed=0)
+    step = tf.function(trainer.train_step)
+    losses = [float(step(batch)["loss"]) for _ in range(40)]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(prediction="x0"), False)
+    filled = inpainter.predict(damaged, masks, seed=0).numpy()
+    known = np.broadcast_to(masks == 0, images.shape)
+    np.testing.assert_array_equal(filled[known], damaged[known])
+    assert 0.0 <= filled.min() and filled.max() <= 1.0

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from inpaintbench import models
 from inpaintbench.config import ConfigError, validate_config
-from inpaintbench.models import gan
+from inpaintbench.models import gan, layers
 
 TINY = {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8, "disc_layers": 2,
         "learning_rate": 2e-3, "disc_learning_rate": 2e-3}
@@ -123,3 +123,36 @@ def test_shipped_configs_hold_valid_strong_models():
             entry = config["models"][kind]
             assert entry["kind"] == kind, path
             assert models.resolve_hparams(kind, entry["hparams"])
+
+
+# The hole prefills both strong models start from (models/layers.py).
+
+def hole(size=32, top=8, left=12, side=12):
+    mask = np.zeros((1, size, size, 1), np.float32)
+    mask[:, top:top + side, left:left + side] = 1.0
+    return mask
+
+
+@pytest.mark.parametrize("kind", ["mean", "pyramid"])
+def test_prefill_keeps_known_pixels_and_fills_a_flat_image_exactly(kind):
+    mask = hole()
+    image = np.full((1, 32, 32, 3), [0.2, 0.5, 0.9], np.float32)
+    filled = np.asarray(layers.prefill(kind)([image * (1 - mask), mask]))
+    np.testing.assert_allclose(filled, image, atol=1e-5)
+
+
+def test_pyramid_fill_continues_a_ramp_better_than_the_mean():
+    ramp = np.linspace(0, 1, 32, dtype=np.float32)
+    image = np.repeat(np.broadcast_to(ramp[None, :, None], (32, 32, 1)), 3, -1)[None]
+    mask = hole()
+    damaged = image * (1 - mask)
+    errors = {kind: np.abs(np.asarray(layers.prefill(kind)([damaged, mask])) - image).max()
+              for kind in ("mean", "pyramid")}
+    known = np.broadcast_to(mask == 0, image.shape)
+    np.testing.assert_array_equal(np.asarray(layers.prefill("pyramid")([damaged, mask]))[known], damaged[known])
+    assert errors["pyramid"] < 0.5 * errors["mean"]
+
+
+def test_unknown_prefill_is_named():
+    with pytest.raises(ValueError, match="prefill: 'zeros'"):
+        layers.prefill("zeros")

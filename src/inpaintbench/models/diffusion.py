@@ -1,7 +1,8 @@
 """A denoising diffusion inpainter: DDPM (Ho et al. 2020) conditioned Palette-style (Saharia et al. 2022).
 
-The U-Net sees concat(x_t, damaged image, mask) and the timestep and predicts the noise eps;
-training minimises the MSE to the true noise inside the hole (the known pixels are replaced at
+The U-Net sees concat(x_t, damaged image with its hole prefilled, mask) and the timestep and
+predicts the noise eps (or, with prediction: x0, the clean image as a residual on the prefill);
+training minimises the MSE to that target inside the hole (the known pixels are replaced at
 every sampling step, so the network is only ever used there). An exponential moving average of
 the weights is what is exported and samples. The forward process q(x_t | x_0) and the reverse
 steps are tfp.distributions Gaussians. Sampling: ancestral DDPM over all T steps, or DDIM
@@ -19,11 +20,13 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from .base import Inpainter as BaseInpainter
-from .layers import ResidualBlock, SinusoidalEmbedding
+from .layers import ResidualBlock, SinusoidalEmbedding, prefill
 
 tfd = tfp.distributions
 
 DEFAULTS = {
+    "prediction": "eps",            # what the U-Net outputs: eps (Ho et al.) | x0 (a residual on the prefill)
+    "prefill": "pyramid",           # fixed hole fill the network is conditioned on: pyramid (pull-push) | mean
     "timesteps": 1000,              # T
     "schedule": "linear",           # linear (Ho et al.) | cosine (Nichol & Dhariwal 2021)
     "beta_start": 1.0e-4,           # linear schedule only
@@ -65,6 +68,9 @@ class Diffusion:
         # index t + 1; alpha_bar[0] = 1 stands for "no noise" (the step after t = 0)
         self.alpha_bar = tf.constant(np.concatenate([[1.0], alpha_bar]), tf.float32)
         self.clip_x0 = bool(hparams["clip_x0"])
+        if hparams["prediction"] not in ("eps", "x0"):
+            raise ValueError(f"hparams.prediction: {hparams['prediction']!r} is not eps or x0")
+        self.prediction = hparams["prediction"]
 
     def _alpha_bar(self, t):
         return tf.gather(self.alpha_bar, tf.cast(t, tf.int32) + 1)
@@ -74,9 +80,10 @@ class Diffusion:
         alpha_bar = tf.reshape(self._alpha_bar(t), (-1, 1, 1, 1))
         return tfd.Normal(loc=tf.sqrt(alpha_bar) * x0, scale=tf.sqrt(1.0 - alpha_bar))
 
-    def predict_x0(self, x, eps, t):
+    def x0_and_eps(self, x, output, t):
+        """The network output read as (x_0, eps), x_0 clipped to the image range if clip_x0."""
         alpha_bar = self._alpha_bar(t)
-        x0 = (x - tf.sqrt(1.0 - alpha_bar) * eps) / tf.sqrt(alpha_bar)
+        x0 = output if self.prediction == "x0" else (x - tf.sqrt(1.0 - alpha_bar) * output) / tf.sqrt(alpha_bar)
         if self.clip_x0:
             x0 = tf.clip_by_value(x0, -1.0, 1.0)
         return x0, (x - tf.sqrt(alpha_bar) * x0) / tf.sqrt(1.0 - alpha_bar)
@@ -113,7 +120,8 @@ def build_unet(image_size: int, hparams) -> keras.Model:
     embedding = layers.Dense(4 * channels, activation="silu")(embedding)
     embedding = layers.Dense(4 * channels)(embedding)
 
-    x = layers.Concatenate()([noisy, damaged, mask])
+    prefilled = layers.Rescaling(2.0, offset=-1.0)(prefill(hparams["prefill"])([damaged, mask]))
+    x = layers.Concatenate()([noisy, prefilled, mask])
     x = layers.Conv2D(channels, 3 if patch == 1 else patch, strides=patch, padding="same")(x)
     skips = [x]
     mults = hparams["channel_mults"]
@@ -135,15 +143,12 @@ def build_unet(image_size: int, hparams) -> keras.Model:
             x = layers.Conv2D(channels * mult, 3, padding="same")(x)
     x = layers.Activation("silu")(layers.GroupNormalization(min(8, channels))(x))
     if patch == 1:
-        eps = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")(x)
+        output = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")(x)
     else:
-        eps = layers.Conv2DTranspose(3, patch, strides=patch, kernel_initializer="zeros")(x)
-    return keras.Model([noisy, damaged, mask, timestep], eps, name="diffusion_unet")
-
-
-def _condition(images, masks):
-    """The network's view of the damaged image: [-1, 1] with the hole at 0."""
-    return (2.0 * images - 1.0) * (1.0 - masks)
+        output = layers.Conv2DTranspose(3, patch, strides=patch, kernel_initializer="zeros")(x)
+    if hparams["prediction"] == "x0":
+        output = layers.Add()([prefilled, output])
+    return keras.Model([noisy, damaged, mask, timestep], output, name="diffusion_unet")
 
 
 class Trainer(keras.Model):
@@ -171,11 +176,11 @@ class Trainer(keras.Model):
         t = self.noise.uniform((batch,), 0, self.diffusion.steps, dtype=tf.int32)
         forward = self.diffusion.forward(x0, t)
         x_t = forward.sample(seed=tf.cast(self.noise.make_seeds(1)[:, 0], tf.int32))
-        eps = (x_t - forward.mean()) / forward.stddev()
+        target = x0 if self.diffusion.prediction == "x0" else (x_t - forward.mean()) / forward.stddev()
         with tf.GradientTape() as tape:
-            predicted = self.network([x_t, _condition(images, masks), masks, t], training=True)
+            predicted = tf.cast(self.network([x_t, images * (1.0 - masks), masks, t], training=True), tf.float32)
             hole = tf.reduce_sum(masks) * 3.0
-            loss = tf.reduce_sum(tf.square(predicted - eps) * masks) / tf.maximum(hole, 1.0)
+            loss = tf.reduce_sum(tf.square(predicted - target) * masks) / tf.maximum(hole, 1.0)
         variables = self.network.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         self._update_ema()
@@ -213,17 +218,16 @@ class Inpainter(BaseInpainter):
             raise ValueError(f"diffusion: DDIM steps {steps} must be within 1..{total}")
         return sorted({int(t) for t in np.round(np.linspace(0, total - 1, steps))}, reverse=True)
 
-    def _reverse_step(self, x, known, masks, t, t_next, eta, ddpm, seed):
+    def _reverse_step(self, x, damaged, masks, t, t_next, eta, ddpm, seed):
         """One step t -> t_next, then the known region replaced by the input noised to t_next."""
-        condition = known * (1.0 - masks)
-        eps = self.network([x, condition, masks, tf.fill((tf.shape(x)[0],), t)], training=False)
-        x0, eps = self.diffusion.predict_x0(x, eps, t)
+        output = self.network([x, damaged, masks, tf.fill((tf.shape(x)[0],), t)], training=False)
+        x0, eps = self.diffusion.x0_and_eps(x, tf.cast(output, tf.float32), t)
         step_seed, known_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         if ddpm:  # a Python bool: one trace per sampler
             x = self.diffusion.ddpm_step(x, x0, t).sample(seed=step_seed)
         else:
             x = self.diffusion.ddim_step(x0, eps, t, t_next, eta).sample(seed=step_seed)
-        known_noisy = self.diffusion.forward(known, t_next).sample(seed=known_seed)
+        known_noisy = self.diffusion.forward(2.0 * damaged - 1.0, t_next).sample(seed=known_seed)
         return masks * x + (1.0 - masks) * known_noisy
 
     def predict(self, damaged, masks, original=None, seed=None, sampler=None, steps=None, eta=None,
@@ -233,13 +237,13 @@ class Inpainter(BaseInpainter):
         sampler = sampler or self.hparams["sampler"]
         steps = int(steps or self.hparams["sampling_steps"])
         eta = float(self.hparams["eta"] if eta is None else eta)
-        known = 2.0 * tf.convert_to_tensor(damaged, tf.float32) - 1.0
+        damaged = tf.convert_to_tensor(damaged, tf.float32)
         masks = tf.convert_to_tensor(masks, tf.float32)
         ts = self.timesteps(sampler, steps)
         seeds = tf.random.experimental.stateless_split(tf.constant([seed or 0, 0], tf.int32), len(ts) + 1)
-        x = tf.random.stateless_normal(tf.shape(known), seed=seeds[0])
+        x = tf.random.stateless_normal(tf.shape(damaged), seed=seeds[0])
         for i, t in enumerate(ts):
             t_next = ts[i + 1] if i + 1 < len(ts) else -1
-            x = self._step(x, known, masks, tf.constant(t), tf.constant(t_next), tf.constant(eta),
+            x = self._step(x, damaged, masks, tf.constant(t), tf.constant(t_next), tf.constant(eta),
                            sampler == "ddpm", seeds[i + 1])
-        return masks * (x + 1.0) / 2.0 + (1.0 - masks) * tf.convert_to_tensor(damaged, tf.float32)
+        return masks * (x + 1.0) / 2.0 + (1.0 - masks) * damaged

@@ -2,9 +2,9 @@
 globally and locally consistent image completion (Iizuka et al. 2017).
 
 Generator: a U-Net over (damaged image, mask) with dilated convolutions in its bottleneck, so
-the hole's centre sees the surrounding context. As in both papers the hole is first filled with a
-mean colour (here the image's own known-pixel mean) and the network predicts a residual on that
-fill, so an untrained generator already equals mean filling. Its output is composited (known pixels pasted
+the hole's centre sees the surrounding context. As both papers fill the hole with a mean colour
+before the network, the hole is first filled by a fixed interpolation (pull-push pyramid, or the
+known pixels' mean colour) and the network predicts a residual on that fill. Its output is composited (known pixels pasted
 back) before the discriminator sees it. Discriminator: a PatchGAN (Isola et al. 2017) with
 spectral normalization (Miyato et al. 2018), given the mask too so it knows where to look.
 Losses: L1 reconstruction weighted toward the hole, plus a hinge or non-saturating adversarial
@@ -18,9 +18,10 @@ import tensorflow as tf
 from keras import layers
 
 from .base import Inpainter as BaseInpainter
-from .layers import MeanFill
+from .layers import prefill
 
 DEFAULTS = {
+    "prefill": "pyramid",           # fixed hole fill the generator refines: pyramid (pull-push) | mean
     "channels": 64,                 # width of the generator's first level, doubled per level (max 4x)
     "depth": 3,                     # stride-2 down-samplings in the generator
     "dilations": [2, 4, 8, 16],     # dilated 3x3 convolutions in the bottleneck
@@ -43,7 +44,7 @@ def build_generator(image_size: int, hparams) -> keras.Model:
         raise ValueError(f"image size {image_size} is not divisible by 2^depth of hparams depth={depth}")
     damaged = keras.Input((image_size, image_size, 3), name="damaged")
     mask = keras.Input((image_size, image_size, 1), name="mask")
-    prefilled = MeanFill()([damaged, mask])
+    prefilled = prefill(hparams["prefill"])([damaged, mask])
     x = layers.Concatenate()([prefilled, mask])
     x = layers.Conv2D(channels, 5, padding="same", activation="elu")(x)
     skips = [x]
@@ -112,10 +113,10 @@ class Trainer(keras.Model):
         damaged = images * (1.0 - masks)
         hparams = self.hparams
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            output = self.generator([damaged, masks], training=True)
+            output = tf.cast(self.generator([damaged, masks], training=True), tf.float32)
             composite = output * masks + images * (1.0 - masks)
-            real_logits = self.discriminator([images, masks], training=True)
-            fake_logits = self.discriminator([composite, masks], training=True)
+            real_logits = tf.cast(self.discriminator([images, masks], training=True), tf.float32)
+            fake_logits = tf.cast(self.discriminator([composite, masks], training=True), tf.float32)
             error = tf.abs(output - images)
             hole_l1 = tf.reduce_sum(error * masks) / tf.maximum(3.0 * tf.reduce_sum(masks), 1.0)
             valid_l1 = tf.reduce_sum(error * (1.0 - masks)) / tf.maximum(3.0 * tf.reduce_sum(1.0 - masks), 1.0)
@@ -145,4 +146,4 @@ class Inpainter(BaseInpainter):
     def predict(self, damaged, masks, original=None, seed=None, **options):
         if options:
             raise ValueError(f"gan: unknown predict option(s) {', '.join(sorted(options))}")
-        return tf.clip_by_value(self.network([damaged, masks], training=False), 0.0, 1.0)
+        return tf.clip_by_value(tf.cast(self.network([damaged, masks], training=False), tf.float32), 0.0, 1.0)

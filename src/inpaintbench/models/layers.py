@@ -84,8 +84,7 @@ class ResidualBlock(layers.Layer):
 class MeanFill(layers.Layer):
     """(damaged, mask) -> the damaged image with its hole filled by the mean colour of its known pixels.
 
-    Context Encoders and Iizuka et al. fill the hole with a mean value before the network sees it;
-    the per-image mean of the known pixels is a better start, and the network learns a residual on it.
+    Context Encoders and Iizuka et al. fill the hole with a mean value before the network sees it.
     """
 
     def call(self, inputs):
@@ -97,3 +96,40 @@ class MeanFill(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="inpaintbench")
+class PyramidFill(layers.Layer):
+    """(damaged, mask) -> the hole filled by pull-push interpolation (Gortler et al. 1996, "The Lumigraph").
+
+    Pull: halve the image repeatedly, averaging known pixels only; push: fill each level's hole
+    with the bilinear upsampling of the coarser level. A smooth, parameter-free continuation of
+    the border; the networks learn a residual on it.
+    """
+
+    def call(self, inputs):
+        damaged, mask = inputs
+        return self._fill(damaged, 1.0 - mask)
+
+    def _fill(self, image, known):
+        size = image.shape[1]
+        if size is None or size < 2:
+            return image
+        total = ops.average_pool(image * known, 2, 2, padding="valid")
+        weight = ops.average_pool(known, 2, 2, padding="valid")
+        coarse = self._fill(total / ops.maximum(weight, 1e-6), ops.cast(weight > 0, image.dtype))
+        upsampled = ops.image.resize(coarse, (size, image.shape[2]), interpolation="bilinear")
+        return image * known + upsampled * (1.0 - known)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+PREFILLS = {"mean": MeanFill, "pyramid": PyramidFill}
+
+
+def prefill(kind: str):
+    """The fixed hole fill a network starts from: `mean` (the papers' choice) or `pyramid`."""
+    if kind not in PREFILLS:
+        raise ValueError(f"hparams.prefill: {kind!r} is not one of {', '.join(PREFILLS)}")
+    return PREFILLS[kind]()
