@@ -66,5 +66,51 @@ def split_files(split):
     return [f"{DATA}/tfrecords/{shard_name(split, i, SHARDS)}" for i in range(SHARDS)]
 
 
+# Evaluation and report (rules/evaluate.smk, rules/report.smk).
+TABLES = "results/tables"
+FIGURES = "results/figures"
+TABLE_FILES = {
+    "csv": f"{TABLES}/comparison.csv",
+    "md": f"{TABLES}/comparison.md",
+    "tex": f"{TABLES}/comparison.tex",
+    "pairwise": f"{TABLES}/pairwise.csv",
+    "by_hole_size": f"{TABLES}/by_hole_size.csv",
+    "by_category": f"{TABLES}/by_category.csv",
+}
+COMPARISON_FIGURES = {"grid": f"{FIGURES}/comparison_grid.png", "psnr": f"{FIGURES}/psnr_vs_hole_size.png"}
+MODEL_FIGURES = ("snapshots", "training_curves")
+
+
+def model_files(wildcards):
+    """The trained model's files when the method is a model; nothing for a baseline."""
+    if wildcards.method not in MODELS:
+        return {}
+    return {
+        "model": f"results/models/{wildcards.method}/model.keras",
+        "meta": f"results/models/{wildcards.method}/meta.json",
+    }
+
+
+def evaluation_params(wildcards):
+    """The evaluation slice, plus the model's config entry (so one model's edit reruns only its job)."""
+    return {
+        "evaluation": {key: value for key, value in config["evaluation"].items() if key != "resources"},
+        "image_size": config["data"]["image_size"],
+        "model": config["models"][wildcards.method] if wildcards.method in MODELS else None,
+    }
+
+
+def method_files(extension):
+    return expand("results/metrics/{method}.{extension}", method=METHODS, extension=extension)
+
+
 def final_outputs():
-    return [f"{DATA}/summary.json"]
+    """The default target: per-method metrics, the tables and every figure."""
+    return [
+        f"{DATA}/summary.json",
+        *method_files("csv"),
+        *method_files("json"),
+        *TABLE_FILES.values(),
+        *COMPARISON_FIGURES.values(),
+        *expand(f"{FIGURES}/{{model}}/{{figure}}.png", model=MODELS, figure=MODEL_FIGURES),
+    ]

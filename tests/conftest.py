@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "src")
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "src", "report")
 TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
