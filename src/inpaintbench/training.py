@@ -13,11 +13,12 @@ fingerprint of the config the training depends on, so a config edit never resume
 - SIGTERM (SLURM's notice before it cancels or preempts a job): the current step finishes, a
   checkpoint is saved and the job exits with TrainingInterrupted, so Snakemake marks it failed and
   a rerun resumes.
-- Non-finite losses: a checkpoint is only written when the step's losses AND all variables are
-  finite, so the last checkpoint is always a good one. Keeping a copy of the previous step's
-  weights would cost a full copy of the model per step; checking before each save costs one
-  pass over the variables per checkpoint. The error names the model, step, loss and that
-  checkpoint.
+- Non-finite losses (or a main loss above `training.stop_loss_above`): training stops with
+  TrainingDiverged naming the model, step, loss and the last good checkpoint. A checkpoint is
+  only written when all variables are finite; and when a step's loss is bad, the checkpoint of
+  the weights that produced it (the previous step's, if one was saved) is deleted, so the last
+  checkpoint left is one whose weights gave a good loss. Keeping a copy of the previous weights
+  instead would cost a full copy of the model every step.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from .data import tfrecords
 from .data.masks import damage
 from .logs import get_logger
 
-CHECKPOINTS_KEPT = 3
+CHECKPOINTS_KEPT = 2
 # What tf.summary.scalar writes, without needing the tensorboard package to write it.
 SCALAR_METADATA = summary_pb2.SummaryMetadata(
     plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
@@ -54,8 +55,9 @@ class TrainingInterrupted(RuntimeError):
     """SIGTERM arrived; a checkpoint was saved and a rerun resumes from it."""
 
 
-class NonFiniteLoss(FloatingPointError):
-    """A loss became NaN or infinite; the message names model, step, loss and the last good checkpoint."""
+class TrainingDiverged(FloatingPointError):
+    """A loss became NaN or infinite (or the main loss passed training.stop_loss_above); the message
+    names the model, step, loss and the last good checkpoint."""
 
 
 def _switch(value, on_gpu: bool) -> bool:
@@ -130,6 +132,34 @@ def _write_history(path: Path, rows: list[dict], loss_names) -> None:
 def _all_finite(variables) -> bool:
     return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables
                if tf.as_dtype(v.dtype).is_floating)
+
+
+def _diverged(losses: dict, main_loss: str, stop_above) -> str | None:
+    for key, value in losses.items():
+        if not math.isfinite(value):
+            return f"non-finite {key}={value}"
+    if stop_above is not None and losses[main_loss] > stop_above:
+        return f"{main_loss}={losses[main_loss]:.5g} above training.stop_loss_above={stop_above}"
+    return None
+
+
+def _checkpoint_step(path: str) -> int:
+    return int(path.rsplit("-", 1)[1])
+
+
+def _drop_checkpoint_of_step(manager: tf.train.CheckpointManager, step: int) -> str | None:
+    """Delete the checkpoint of `step` if there is one (its weights just gave a bad loss);
+    return the latest checkpoint left."""
+    kept = list(manager.checkpoints)
+    if kept and _checkpoint_step(kept[-1]) == step:
+        for path in Path(kept[-1]).parent.glob(Path(kept[-1]).name + ".*"):
+            path.unlink()
+        kept.pop()
+        if kept:
+            tf.compat.v1.train.update_checkpoint_state(manager.directory, kept[-1], all_model_checkpoint_paths=kept)
+        else:
+            Path(manager.directory, "checkpoint").unlink()
+    return kept[-1] if kept else None
 
 
 def _replace_dir(source: Path, target: Path) -> None:
@@ -227,20 +257,19 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
         if _all_finite(trainer.variables):
             manager.save(checkpoint_number=int(step))
             logger.info("%s: checkpoint at step %d (%s) in %s", name, int(step), reason, checkpoint_dir)
-        return manager.latest_checkpoint and int(manager.latest_checkpoint.rsplit("-", 1)[1])
+        return manager.latest_checkpoint and _checkpoint_step(manager.latest_checkpoint)
 
+    if manager.latest_checkpoint is None:
+        save("initial weights")  # a fresh run always has a good checkpoint to fall back on
     sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
     with _Sigterm() as sigterm, writer.as_default():
         for images, masks in dataset.take(total_steps - start):
             losses = {key: float(value) for key, value in train_step((images, masks)).items()}
-            bad = {key: value for key, value in losses.items() if not math.isfinite(value)}
-            if bad:
-                loss, value = next(iter(bad.items()))
-                kept = manager.latest_checkpoint
-                where = (f"step {int(kept.rsplit('-', 1)[1])} in {checkpoint_dir}" if kept
-                         else "none (no checkpoint was saved yet)")
-                raise NonFiniteLoss(f"{name}: non-finite {loss}={value} at step {int(step) + 1}; "
-                                    f"last good checkpoint: {where}")
+            problem = _diverged(losses, trainer.MAIN_LOSS, training["stop_loss_above"])
+            if problem:
+                kept = _drop_checkpoint_of_step(manager, int(step))
+                where = f"step {_checkpoint_step(kept)} in {checkpoint_dir}" if kept else "none left"
+                raise TrainingDiverged(f"{name}: {problem} at step {int(step) + 1}; last good checkpoint: {where}")
             step.assign_add(1)
             progress.update(1)
             epoch_steps += 1

@@ -1,0 +1,248 @@
+"""The training job on real TFRecords: outputs, resume after SIGTERM, non-finite stop, and the rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import yaml
+
+from conftest import ROOT, TINY_CONFIG, copy_workflow, snakemake
+from inpaintbench import models, training
+from inpaintbench.config import load_config
+from inpaintbench.data import masks, tfrecords
+from inpaintbench.train_config import model_resource, state_dir
+from test_paper_models import SMALL, photo_batch
+
+SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    """Two train shards (24 photo crops) and one val shard (6) at 16 px."""
+    folder = tmp_path_factory.mktemp("records")
+    photos, _ = photo_batch(SIZE, count=30)
+    paths = {"train": [folder / "train-0.tfrecord", folder / "train-1.tfrecord"],
+             "val": [folder / "val-0.tfrecord"]}
+    shard_of = [paths["train"][0]] * 12 + [paths["train"][1]] * 12 + [paths["val"][0]] * 6
+    writers = {path: tfrecords.writer(path) for path in shard_of}
+    for i, (photo, path) in enumerate(zip(photos, shard_of)):
+        box = masks.hole_box(f"img{i}", SIZE, seed=3)
+        writers[path].write(tfrecords.serialize(np.round(photo * 255).astype(np.uint8),
+                                                masks.box_mask(box, SIZE), f"img{i}", "demo", box))
+    for writer in writers.values():
+        writer.close()
+    return {split: [str(p) for p in split_paths] for split, split_paths in paths.items()}
+
+
+def model_cfg(kind="gan_paper", **training_cfg):
+    return {"kind": kind, "hparams": SMALL[kind],
+            "training": {"batch_size": 4, "epochs": 3, "steps_per_epoch": 2, "checkpoint_every": 2,
+                         "snapshot_epochs": [1, 3], "snapshot_images": 3, **training_cfg}}
+
+
+def run(tmp_path, records, name="gan_paper", cfg=None):
+    return training.train(name, cfg or model_cfg(), SIZE, records["train"], records["val"],
+                          tmp_path / "models" / name, tmp_path / "state" / name, log=tmp_path / f"{name}.log")
+
+
+def restored(kind, cfg, state):
+    """A fresh trainer with the latest checkpoint of `state` restored, and its step counter."""
+    trainer = models.build_trainer(kind, SIZE, cfg["hparams"], cfg.get("paper_exact", False), seed=5)
+    step = tf.Variable(0, dtype=tf.int64)
+    latest = tf.train.latest_checkpoint(Path(state) / "checkpoints")
+    tf.train.Checkpoint(model=trainer, step=step).restore(latest).assert_existing_objects_matched()
+    return trainer, int(step)
+
+
+def test_training_writes_the_model_folder(tmp_path, records):
+    meta = run(tmp_path, records)
+    out = tmp_path / "models" / "gan_paper"
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "meta.json", "model.keras", "snapshots"]
+    assert json.loads((out / "meta.json").read_text()) == json.loads(json.dumps(meta, default=str))
+    for key in ("name", "kind", "image_size", "hparams", "paper_exact", "config", "seed", "parameters",
+                "device", "versions", "git_commit", "training_seconds", "epochs", "steps", "final_losses"):
+        assert key in meta, key
+    assert (meta["kind"], meta["image_size"], meta["steps"], meta["epochs"], meta["device"]) == \
+        ("gan_paper", SIZE, 6, 3, "CPU")
+    assert meta["hparams"] == models.resolve_hparams("gan_paper", SMALL["gan_paper"])
+    assert meta["versions"]["tensorflow"] == tf.__version__
+
+    history = pd.read_csv(out / "history.csv")
+    assert list(history.columns) == ["epoch", "step", "d_loss", "g_loss", "repair_loss", "seconds", "images_per_s"]
+    assert history["epoch"].tolist() == [1, 2, 3] and history["step"].tolist() == [2, 4, 6]
+    assert (history["images_per_s"] > 0).all() and np.isfinite(history.to_numpy()).all()
+    assert meta["final_losses"]["repair_loss"] == pytest.approx(history["repair_loss"].iloc[-1])
+
+    reference = np.load(out / "snapshots" / "reference.npz")
+    assert reference["original"].shape == (3, SIZE, SIZE, 3) and reference["original"].dtype == np.uint8
+    np.testing.assert_array_equal(reference["damaged"], reference["original"] * (1 - reference["mask"]))
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == \
+        ["epoch_00001.npz", "epoch_00003.npz", "reference.npz"]
+    last = np.load(out / "snapshots" / "epoch_00003.npz")["inpainted"]
+    model = models.load(out)
+    known = reference["mask"] == 0
+    np.testing.assert_array_equal(np.broadcast_to(known, last.shape) * last,
+                                  np.broadcast_to(known, last.shape) * reference["original"])
+    again = model(reference["damaged"] / 255.0, reference["mask"].astype(np.float32))
+    np.testing.assert_allclose(again, last / 255.0, atol=1 / 255 + 1e-6)
+
+    trainer, step = restored("gan_paper", model_cfg(), tmp_path / "state" / "gan_paper")
+    assert step == 6
+    assert [int(o.iterations) for o in (trainer.generator_optimizer, trainer.discriminator_optimizer,
+                                         trainer.repair_optimizer)] == [6, 6, 6]
+    log = (tmp_path / "gan_paper.log").read_text()
+    assert "epoch 3/3 step 6/6" in log and "checkpoint at step 6 (end of training)" in log
+    events = list((tmp_path / "state" / "gan_paper" / "tensorboard").glob("events.out.tfevents.*"))
+    tags = {value.tag for path in events for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value}
+    assert {"d_loss", "g_loss", "repair_loss", "images_per_s"} <= tags
+
+    rerun = run(tmp_path, records)  # everything done: resumes at the end and only rewrites outputs
+    assert rerun["resumed_from_step"] == 6
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3]
+
+
+def test_one_epoch_is_one_pass_over_the_train_split_by_default(tmp_path, records):
+    meta = run(tmp_path, records, "diffusion_paper",
+               model_cfg("diffusion_paper", steps_per_epoch=None, epochs=2, batch_size=5, snapshot_epochs=[]))
+    assert meta["steps"] == 2 * (24 // 5)
+    assert pd.read_csv(tmp_path / "models" / "diffusion_paper" / "history.csv")["step"].tolist() == [4, 8]
+
+
+def test_bad_snapshot_epochs_are_named(tmp_path, records):
+    with pytest.raises(ValueError, match=r"snapshot_epochs \[7\] are beyond training.epochs=3"):
+        run(tmp_path, records, cfg=model_cfg(snapshot_epochs=[1, 7]))
+
+
+TRAIN_SCRIPT = """
+import sys, json
+from inpaintbench.training import train
+args = json.loads(sys.argv[1])
+train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args["out"], args["state"], log=args["log"])
+"""
+
+
+def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records):
+    total = 400
+    cfg = model_cfg(epochs=total // 2, checkpoint_every=25, snapshot_epochs=[1, total // 2])
+    state, out, log = tmp_path / "state", tmp_path / "out", tmp_path / "train.log"
+    args = json.dumps({"name": "gan_paper", "cfg": cfg, "size": SIZE, "out": str(out), "state": str(state),
+                       "log": str(log), **records})
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    job = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, args], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while "checkpoint at step 50 " not in (log.read_text() if log.exists() else ""):
+        assert job.poll() is None and time.time() < deadline, job.communicate()
+        time.sleep(0.05)
+    job.send_signal(signal.SIGTERM)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode != 0 and "TrainingInterrupted" in stderr
+    first = log.read_text()
+    stopped = int(first.split("SIGTERM at step ")[1].split(";")[0])
+    assert 50 <= stopped < total, "the job was meant to be cut short"
+    assert f"checkpoint at step {stopped} (SIGTERM)" in first
+    assert not out.exists()
+    assert restored("gan_paper", cfg, state)[1] == stopped
+
+    rerun = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, args], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resumed from step {stopped} " in log.read_text()
+    trainer, step = restored("gan_paper", cfg, state)
+    assert step == total
+    assert [int(o.iterations) for o in (trainer.generator_optimizer, trainer.discriminator_optimizer,
+                                         trainer.repair_optimizer)] == [total] * 3
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == list(range(1, total // 2 + 1))
+    assert history["step"].tolist() == list(range(2, total + 1, 2))
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["steps"], meta["resumed_from_step"]) == (total, stopped)
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == \
+        ["epoch_00001.npz", f"epoch_{total // 2:05d}.npz", "reference.npz"]
+
+
+def diverge(tmp_path, records, kind, cfg):
+    """Train until TrainingDiverged; returns (message, failing step, step of the checkpoint left)."""
+    with pytest.raises(training.TrainingDiverged) as caught:
+        run(tmp_path, records, kind, cfg)
+    message = str(caught.value)
+    assert str(tmp_path / "state" / kind / "checkpoints") in message
+    bad_step = int(message.split(" at step ")[1].split(";")[0])
+    kept = int(message.split("last good checkpoint: step ")[1].split(" ")[0])
+    assert f"{kind}: " in (tmp_path / f"{kind}.log").read_text().split("ERROR")[1]
+    assert not (tmp_path / "models" / kind).exists()
+    return message, bad_step, kept
+
+
+def assert_good_checkpoint(kind, cfg, state, kept, records):
+    """The checkpoint left restores, and its weights give a finite loss on a real batch."""
+    trainer, step = restored(kind, cfg, state)
+    assert step == kept
+    batch = next(iter(tfrecords.load_dataset(records["train"], 4, SIZE)))
+    losses = trainer.train_step(batch)
+    assert all(np.isfinite(float(v)) for v in losses.values())
+
+
+def test_a_non_finite_loss_stops_with_a_clear_error_and_leaves_a_good_checkpoint(tmp_path, records):
+    cfg = model_cfg("gan_paper", epochs=20, steps_per_epoch=1, checkpoint_every=1, snapshot_epochs=[])
+    cfg["hparams"] = {**cfg["hparams"], "repair_learning_rate": 1e30}
+    message, bad_step, kept = diverge(tmp_path, records, "gan_paper", cfg)
+    assert message.startswith("gan_paper: non-finite repair_loss=nan at step ")
+    assert kept == bad_step - 2  # the checkpoint of the weights that gave NaN is gone
+    assert_good_checkpoint("gan_paper", cfg, tmp_path / "state" / "gan_paper", kept, records)
+
+
+def test_a_loss_above_stop_loss_above_stops_like_a_non_finite_one(tmp_path, records):
+    """The diffusion model's tanh saturates instead of overflowing: a huge learning rate drives its
+    loss up, not to NaN; training.stop_loss_above catches that divergence."""
+    cfg = model_cfg("diffusion_paper", epochs=20, steps_per_epoch=1, checkpoint_every=1, snapshot_epochs=[],
+                    stop_loss_above=0.5)
+    cfg["hparams"] = {**cfg["hparams"], "learning_rate": 1e30}
+    message, bad_step, kept = diverge(tmp_path, records, "diffusion_paper", cfg)
+    assert message.startswith("diffusion_paper: repair_loss=") and "above training.stop_loss_above=0.5" in message
+    assert kept == bad_step - 2
+    assert_good_checkpoint("diffusion_paper", cfg, tmp_path / "state" / "diffusion_paper", kept, records)
+
+
+def test_state_folder_follows_the_settings_but_not_the_resources():
+    config = load_config(TINY_CONFIG)
+    base = state_dir(config, "gan_paper")
+    assert base.startswith("results/training/gan_paper/")
+    config["models"]["gan_paper"]["resources"]["threads"] = 8
+    assert state_dir(config, "gan_paper") == base
+    config["models"]["gan_paper"]["hparams"]["noise_dim"] = 3
+    assert state_dir(config, "gan_paper") != base
+    assert model_resource(config, "gan_paper", "threads") == 8
+    config["models"]["gan_paper"]["resources"] = {"threads": 2}
+    assert model_resource(config, "gan_paper", "mem_mb") == 16000
+
+
+def test_workflow_trains_every_enabled_model_and_reruns_only_an_edited_one(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"] = {name: entry for name, entry in config["models"].items()
+                        if entry["kind"] in ("gan_paper", "diffusion_paper")}
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "train_all", "--cores", "2", "--configfile", "tiny.yaml")
+    for name in config["models"]:
+        meta = json.loads((workdir / "results" / "models" / name / "meta.json").read_text())
+        assert meta["name"] == name and meta["config"]["hparams"] == config["models"][name]["hparams"]
+        assert (workdir / "results" / "benchmarks" / "train" / f"{name}.tsv").is_file()
+        assert "done, 6 steps" in (workdir / "results" / "logs" / "train" / f"{name}.log").read_text()
+    config["models"]["gan_paper"]["hparams"]["noise_dim"] = 4
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    plan = snakemake(workdir, "train_all", "-n", "--configfile", "tiny.yaml").stdout
+    assert sorted(re.findall(r"^(?:local)?rule (\w+):", plan, flags=re.M)) == ["train", "train_all"]
+    assert "wildcards: model=gan_paper" in plan and "model=gan_paper_exact" not in plan
