@@ -1,0 +1,140 @@
+"""Evaluation of baselines and a saved model on a small TFRecord test split built here."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data, transform
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from inpaintbench import baselines, models, provenance
+from inpaintbench.data import tfrecords
+from inpaintbench.data.masks import box_mask, damage
+from inpaintbench.evaluation import COLUMNS, evaluate, image_filename
+
+SIZE = 24
+EVALUATION = {"batch_size": 3, "limit": None, "save_images": 2, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def test_split(tmp_path_factory):
+    """Five real photo crops with holes of known boxes, in two TFRecord shards."""
+    folder = tmp_path_factory.mktemp("split")
+    names = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
+    boxes = [(2, 3, 9, 9), (10, 10, 12, 12), (0, 0, 8, 8), (5, 12, 10, 10), (14, 1, 9, 9)]
+    images = {}
+    paths = [folder / "test-0-of-2.tfrecord", folder / "test-1-of-2.tfrecord"]
+    writers = [tfrecords.writer(path) for path in paths]
+    for i, (name, box) in enumerate(zip(names, boxes)):
+        photo = transform.resize(getattr(data, name)()[..., :3], (SIZE, SIZE), anti_aliasing=True)
+        image = np.round(photo * 255).astype(np.uint8)
+        images[f"{name}_{i}"] = (image, box)
+        writers[i % 2].write(tfrecords.serialize(image, box_mask(box, SIZE), f"{name}_{i}", name, box))
+    for writer in writers:
+        writer.close()
+    return paths, images
+
+
+def run(tmp_path, method, paths, model_dir=None, **overrides):
+    out = tmp_path / method
+    summary = evaluate(method, paths, SIZE, {**EVALUATION, **overrides}, model_dir=model_dir,
+                       metrics_csv=out / "metrics.csv", summary_json=out / "summary.json", images_dir=out / "images")
+    with open(out / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return summary, rows, out
+
+
+@pytest.mark.parametrize("method", list(baselines.BASELINES))
+def test_baseline_rows_match_a_direct_computation(tmp_path, test_split, method):
+    paths, images = test_split
+    summary, rows, out = run(tmp_path, method, paths)
+    assert [row["id"] for row in rows] == ["astronaut_0", "chelsea_1", "coffee_2", "rocket_3", "immunohistochemistry_4"]
+    assert list(rows[0]) == list(COLUMNS)
+    inpainter = baselines.get(method)
+    for row in rows:
+        image, box = images[row["id"]]
+        original = image[None].astype(np.float32) / 255.0
+        mask = box_mask(box, SIZE)[None, ..., None].astype(np.float32)
+        expected = inpainter(damage(original, mask), mask)[0].astype(np.float64)
+        reference = original[0].astype(np.float64)
+        top, left, h, w = box
+        assert row["category"] == row["id"].rsplit("_", 1)[0]
+        assert float(row["hole_fraction"]) == pytest.approx(h * w / SIZE**2)
+        assert float(row["psnr"]) == pytest.approx(peak_signal_noise_ratio(reference, expected, data_range=1), abs=1e-4)
+        assert float(row["ssim"]) == pytest.approx(
+            structural_similarity(reference, expected, data_range=1, channel_axis=-1), abs=1e-3)
+        crop = (slice(top, top + h), slice(left, left + w))
+        assert float(row["hole_psnr"]) == pytest.approx(
+            peak_signal_noise_ratio(reference[crop], expected[crop], data_range=1), abs=1e-4)
+        assert float(row["hole_ssim"]) == pytest.approx(
+            structural_similarity(reference[crop], expected[crop], data_range=1, channel_axis=-1), abs=1e-3)
+        assert float(row["l1"]) == pytest.approx(np.abs(reference - expected).mean(), abs=1e-6)
+        assert float(row["mse"]) == pytest.approx(np.square(reference - expected).mean(), abs=1e-8)
+        assert float(row["seconds"]) > 0
+    assert summary["n"] == 5 and summary["kind"] == "baseline" and summary["needs_original"] is False
+    assert summary["means"]["psnr"] == pytest.approx(np.mean([float(r["psnr"]) for r in rows]))
+    assert json.loads((out / "summary.json").read_text())["method"] == method
+
+
+def test_saved_images_keep_the_known_pixels(tmp_path, test_split):
+    paths, images = test_split
+    _, rows, out = run(tmp_path, "mean_fill", paths)
+    saved = sorted(p.name for p in (out / "images").iterdir())
+    assert saved == sorted(image_filename(row["id"]) for row in rows[:2])
+    for row in rows[:2]:
+        image, box = images[row["id"]]
+        pixels = np.asarray(Image.open(out / "images" / image_filename(row["id"])))
+        known = box_mask(box, SIZE) == 0
+        np.testing.assert_array_equal(pixels[known], image[known])
+        hole = ~known
+        assert not np.array_equal(pixels[hole], image[hole])  # the hole was filled, with the mean colour
+        assert len(np.unique(pixels[hole].reshape(-1, 3), axis=0)) == 1
+
+
+def test_limit_caps_the_images(tmp_path, test_split):
+    summary, rows, _ = run(tmp_path, "black", test_split[0], limit=4, save_images=0)
+    assert len(rows) == 4 and summary["n"] == 4 and summary["saved_images"] == 0
+
+
+class ChangesKnownPixels(baselines.Black):
+    name = "bad"
+
+    def __call__(self, damaged, masks, original=None, seed=None, **options):
+        return np.asarray(damaged) + 0.01
+
+
+def test_a_method_that_changes_known_pixels_is_an_error(tmp_path, test_split, monkeypatch):
+    monkeypatch.setitem(baselines.BASELINES, "black", ChangesKnownPixels)
+    with pytest.raises(AssertionError, match="known pixels"):
+        run(tmp_path, "black", test_split[0])
+    assert not (tmp_path / "black" / "metrics.csv").exists()
+
+
+@pytest.mark.parametrize("paper_exact", [False, True])
+def test_a_saved_model_is_evaluated_and_the_original_goes_only_to_paper_exact_models(tmp_path, test_split,
+                                                                                    paper_exact):
+    hparams = {"generator_units": [8], "discriminator_units": [8], "repair_units": [8], "noise_dim": 4}
+    trainer = models.build_trainer("gan_paper", SIZE, hparams, paper_exact, seed=0)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    network = trainer.export()
+    network.save(model_dir / models.MODEL_FILE)
+    provenance.write_json(model_dir / models.META_FILE, {
+        "name": "toy", "kind": "gan_paper", "image_size": SIZE, "paper_exact": paper_exact,
+        "hparams": models.resolve_hparams("gan_paper", hparams)})
+    summary, rows, _ = run(tmp_path, "toy", test_split[0], model_dir=model_dir)
+    assert summary["kind"] == "gan_paper" and summary["needs_original"] is paper_exact and len(rows) == 5
+    assert all(np.isfinite(float(row["psnr"])) for row in rows)
+    # The same model fed a different "original" changes its output only when it reads the original.
+    inpainter = models.load(model_dir)
+    image, box = test_split[1]["astronaut_0"]
+    original = image[None].astype(np.float32) / 255.0
+    mask = box_mask(box, SIZE)[None, ..., None].astype(np.float32)
+    damaged = damage(original, mask)
+    first = inpainter(damaged, mask, original=original)
+    second = inpainter(damaged, mask, original=np.zeros_like(original))
+    assert np.array_equal(first, second) is not paper_exact
