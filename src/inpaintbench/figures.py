@@ -17,14 +17,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from . import provenance  # noqa: E402
-from .data import tfrecords  # noqa: E402
 from .data.masks import damage  # noqa: E402
-from .evaluation import image_filename  # noqa: E402
 
 NOT_LOSSES = ("epoch", "step", "seconds", "images_per_s")
 
@@ -94,6 +93,7 @@ def training_curves(model: str, history_csv, path, dpi: int) -> list[str]:
         axis.plot(history["epoch"], history[loss], marker="." if len(history) < 30 else None)
         axis.set_title(loss, fontsize=9)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
     figure.suptitle(f"{model}: training losses per epoch", fontsize=9)
     figure.tight_layout()
@@ -103,6 +103,7 @@ def training_curves(model: str, history_csv, path, dpi: int) -> list[str]:
 
 def _test_images(test_paths, image_size: int, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{id: (original, damaged)} of the wanted test images."""
+    from .data import tfrecords  # TensorFlow only here: the model figures start fast without it
     wanted, found = set(ids), {}
     for batch in tfrecords.load_dataset(test_paths, 64, image_size, with_meta=True):
         for image, mask, image_id in zip(batch["image"].numpy(), batch["mask"].numpy(), batch["id"].numpy()):
@@ -117,6 +118,7 @@ def _test_images(test_paths, image_size: int, ids: list[str]) -> dict[str, tuple
 def comparison_grid(methods: list[str], metrics_csvs, image_dirs, test_paths, image_size: int, path,
                     images: int, dpi: int) -> list[str]:
     """The first test images every method saved, in rows; returns their ids."""
+    from .evaluation import image_filename
     order = pd.read_csv(metrics_csvs[0], dtype={"id": str}, keep_default_na=False)["id"].tolist()
     ids = [i for i in order if all((Path(d) / image_filename(i)).is_file() for d in image_dirs)][:images]
     if not ids:
