@@ -30,8 +30,9 @@ def load_method(method: str, model_dir: str | Path | None):
     """(inpainter, kind): a baseline by name, or the trained model in `model_dir`."""
     if model_dir is None:
         return baselines.get(method), "baseline"
-    inpainter = models.load(model_dir)
-    return inpainter, json.loads((Path(model_dir) / models.META_FILE).read_text())["kind"]
+    kind = json.loads((Path(model_dir) / models.META_FILE).read_text())["kind"]
+    models.module(kind)  # registers the kind's custom Keras layers before the model file is read
+    return models.load(model_dir), kind
 
 
 def _set_threads(threads: int | None) -> None:
