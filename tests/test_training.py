@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import keras
 import pytest
 import tensorflow as tf
 import yaml
@@ -118,6 +119,20 @@ def test_one_epoch_is_one_pass_over_the_train_split_by_default(tmp_path, records
                model_cfg("diffusion_paper", steps_per_epoch=None, epochs=2, batch_size=5, snapshot_epochs=[]))
     assert meta["steps"] == 2 * (24 // 5)
     assert pd.read_csv(tmp_path / "models" / "diffusion_paper" / "history.csv")["step"].tolist() == [4, 8]
+
+
+@pytest.mark.parametrize("kind", SMALL)
+def test_gpu_settings_mixed_precision_and_xla_also_run_on_cpu(tmp_path, records, kind):
+    cfg = model_cfg(kind, epochs=2, mixed_precision=True, jit_compile=True, snapshot_epochs=[2])
+    meta = run(tmp_path, records, kind, cfg)
+    assert (meta["mixed_precision"], meta["jit_compile"]) == (True, True)
+    assert all(np.isfinite(v) for v in meta["final_losses"].values())
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored for the caller
+    reference = np.load(tmp_path / "models" / kind / "snapshots" / "reference.npz")
+    filled = models.load(tmp_path / "models" / kind)(reference["damaged"] / 255.0,
+                                                     reference["mask"].astype(np.float32),
+                                                     original=reference["original"] / 255.0)
+    assert filled.shape == (3, SIZE, SIZE, 3) and np.isfinite(filled).all()
 
 
 def test_bad_snapshot_epochs_are_named(tmp_path, records):

@@ -253,14 +253,18 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
     progress = _progress_bar(total_steps, start, name)
 
     def save(reason: str) -> int | None:
-        """Checkpoint the current state if it is finite; returns the step of the last good checkpoint."""
-        if _all_finite(trainer.variables):
-            manager.save(checkpoint_number=int(step))
-            logger.info("%s: checkpoint at step %d (%s) in %s", name, int(step), reason, checkpoint_dir)
-        return manager.latest_checkpoint and _checkpoint_step(manager.latest_checkpoint)
+        """Checkpoint the current state unless it is saved or not finite; returns the last checkpoint's step."""
+        latest = manager.latest_checkpoint and _checkpoint_step(manager.latest_checkpoint)
+        if latest == int(step):
+            return latest
+        if not _all_finite(trainer.variables):
+            logger.warning("%s: non-finite weights at step %d: no checkpoint (%s)", name, int(step), reason)
+            return latest
+        manager.save(checkpoint_number=int(step))
+        logger.info("%s: checkpoint at step %d (%s) in %s", name, int(step), reason, checkpoint_dir)
+        return int(step)
 
-    if manager.latest_checkpoint is None:
-        save("initial weights")  # a fresh run always has a good checkpoint to fall back on
+    save("initial weights")  # a fresh run too has a good checkpoint to fall back on
     sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
     with _Sigterm() as sigterm, writer.as_default():
         for images, masks in dataset.take(total_steps - start):
@@ -303,10 +307,10 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
                             name, current, kept)
                 raise TrainingInterrupted(f"{name}: stopped by SIGTERM at step {current}; "
                                           f"rerun to resume from the checkpoint at step {kept} in {checkpoint_dir}")
-        if int(step) != total_steps:
-            raise RuntimeError(f"{name}: the training data ran out at step {int(step)} of {total_steps}")
-        if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{total_steps}"):
-            save("end of training")
+        if int(step) != total_steps:  # only an empty pipeline ends a repeated dataset
+            raise ValueError(f"{name}: the train split ({len(train_paths)} files) gave no full batch of "
+                             f"training.batch_size={batch_size} images")
+        save("end of training")
     progress.close()
     return _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
                           out_dir, device, mixed, jit, total_steps, start, logger)
