@@ -4,7 +4,8 @@ Trains each named model of a config (default config/demo.yaml) on the train spli
 its `training` section gives (epochs x steps_per_epoch, batch_size), on this machine's CPU,
 saves it like the training job does (model.keras + meta.json), reloads it with models.load and
 inpaints the test split; the baselines (black, mean_fill, biharmonic) are scored on the same
-images and masks. Writes bench/results/quality.json.
+images and masks, and so is the pull-push pyramid fill the strong models start from, to show what
+their training adds. Writes bench/results/quality.json.
 
     python bench/quality.py --data results/data/tfrecords [--config config/demo.yaml] [gan diffusion ...]
 """
@@ -27,6 +28,7 @@ from inpaintbench import baselines, models  # noqa: E402
 from inpaintbench.config import load_config  # noqa: E402
 from inpaintbench.data.masks import damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
+from inpaintbench.models import layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,6 +98,10 @@ def main():
         outputs, seconds = evaluate(baselines.get(name), damaged, masks, original)
         rows[name] = {"psnr": round(float(psnr(outputs, original).mean()), 3), "eval_seconds": round(seconds, 1)}
         print(f"{name:22s} PSNR {rows[name]['psnr']:7.3f} dB", flush=True)
+    filled = np.asarray(layers.prefill("pyramid")([damaged, masks]))
+    rows["pyramid_prefill"] = {"psnr": round(float(psnr(filled, original).mean()), 3),
+                               "note": "the fixed pull-push fill the strong models refine (reference, no training)"}
+    print(f"{'pyramid_prefill':22s} PSNR {rows['pyramid_prefill']['psnr']:7.3f} dB", flush=True)
     models_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="quality-"))
     for name in args.models:
         if name not in config["models"]:

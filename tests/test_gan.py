@@ -156,3 +156,23 @@ def test_pyramid_fill_continues_a_ramp_better_than_the_mean():
 def test_unknown_prefill_is_named():
     with pytest.raises(ValueError, match="prefill: 'zeros'"):
         layers.prefill("zeros")
+
+
+def test_a_fresh_interpreter_loads_the_saved_models(batch, tmp_path):
+    """models.load registers the kind's custom layers itself (evaluation runs in its own process)."""
+    import subprocess
+    import sys
+
+    images, masks = batch
+    for kind, tiny in (("gan", TINY), ("diffusion", {"channels": 8, "channel_mults": [1, 2], "res_blocks": 1})):
+        hparams = models.resolve_hparams(kind, tiny)
+        folder = tmp_path / kind
+        folder.mkdir()
+        models.build_trainer(kind, 32, tiny).export().save(folder / models.MODEL_FILE)
+        (folder / models.META_FILE).write_text(json.dumps({"kind": kind, "image_size": 32, "hparams": hparams}))
+    code = ("import sys; from inpaintbench import models\n"
+            "for folder in sys.argv[1:]: print(type(models.load(folder)).__module__)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gan"), str(tmp_path / "diffusion")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["inpaintbench.models.gan", "inpaintbench.models.diffusion"]

@@ -60,10 +60,11 @@ def load(model_dir: str | Path):
         hparams, paper_exact = meta["hparams"], bool(meta.get("paper_exact", False))
     except (ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(f"{meta_path}: not a model description: {error}") from error
+    kind_module = module(kind)  # registers the kind's custom layers before Keras deserializes them
     try:
         network = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad or unsafe file
         raise ModelLoadError(f"{model_path}: cannot load the model: {error}") from error
-    inpainter = module(kind).Inpainter(network, image_size, hparams, paper_exact)
+    inpainter = kind_module.Inpainter(network, image_size, hparams, paper_exact)
     inpainter.name = meta.get("name", model_dir.name)
     return inpainter
