@@ -127,6 +127,13 @@ def test_folder_without_a_model(photo, tmp_path, capsys):
     assert "not_a_model" in err and "holds no trained model" in err
 
 
+def test_option_a_model_does_not_take(tiny_run, photo, tmp_path, capsys):
+    err = _error(capsys, "--model", str(tiny_run / "results" / "models" / "gan_paper"), "--image",
+                 str(photo), "--box", "1,1,5,5", "--steps", "5", "--out", str(tmp_path / "o.png"))
+    assert "gan_paper" in err and "steps" in err
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_model_file_cannot_run_code(photo, tmp_path):
     """A .keras file with a Lambda layer (arbitrary Python) is refused by safe-mode loading."""
     import keras

@@ -116,8 +116,11 @@ def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0, **
     else:
         small, small_hole = region, hole
     original = small[None] if method.needs_original else None
-    filled = method(small[None] * (1.0 - small_hole[None]), small_hole[None], original=original,
-                    seed=seed, **options)[0]
+    try:
+        filled = method(small[None] * (1.0 - small_hole[None]), small_hole[None], original=original,
+                        seed=seed, **options)[0]
+    except ValueError as error:
+        raise InpaintError(f"{method.name}: {error}") from error
     if size:
         filled = _resize(filled, (x1 - x0, y1 - y0))
     out = image.copy()
