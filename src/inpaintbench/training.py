@@ -19,6 +19,9 @@ fingerprint of the config the training depends on, so a config edit never resume
   the weights that produced it (the previous step's, if one was saved) is deleted, so the last
   checkpoint left is one whose weights gave a good loss. Keeping a copy of the previous weights
   instead would cost a full copy of the model every step.
+- Device: the GPU when TensorFlow sees one, else the CPU. `mixed_precision` and `jit_compile`
+  "auto" are on on a GPU only; under mixed_float16 a Trainer wraps its optimizers in
+  keras.optimizers.LossScaleOptimizer (the paper models do) and keeps its outputs float32.
 """
 
 from __future__ import annotations
