@@ -9,9 +9,15 @@ timeout_s="${1:-90}"
 
 node_state() { sinfo --noheader --Node --format=%T 2>/dev/null | head -n 1 || true; }
 
-if [[ "$(node_state)" == idle || "$(node_state)" == mixed || "$(node_state)" == allocated ]]; then
+ours() { [[ -f /etc/slurm/slurm.conf ]] && grep -q '^ClusterName=inpaintbench$' /etc/slurm/slurm.conf; }
+
+if ours && [[ "$(node_state)" =~ ^(idle|mixed|allocated)$ ]]; then
     echo "SLURM already running: node $(node_state)"
     exit 0
+fi
+if [[ -f /etc/slurm/slurm.conf ]] && ! ours; then
+    echo "/etc/slurm/slurm.conf is not this test cluster's: refusing to replace it" >&2
+    exit 2
 fi
 
 for tool in munged slurmctld slurmd sinfo sbatch; do
@@ -24,6 +30,8 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 
 host="$(hostname -s)"
+# slurmd finds the controller by this name: make it resolvable (containers may lack it).
+getent hosts "$host" >/dev/null || echo "127.0.0.1 $host" >>/etc/hosts
 node="$(slurmd -C | head -n 1)"
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
 sed -e "s|@HOST@|$host|g" -e "s|@NODE@|$node|" "$here/slurm.conf.in" >/etc/slurm/slurm.conf
