@@ -1,0 +1,121 @@
+"""The whole workflow on the tiny config: tables, metrics, figures and the HTML report."""
+
+from __future__ import annotations
+
+import math
+import re
+from itertools import combinations
+
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import TINY_CONFIG, snakemake
+from inpaintbench.config import enabled_models, load_config
+
+CONFIG = load_config(TINY_CONFIG)
+MODELS = enabled_models(CONFIG)
+METHODS = MODELS + CONFIG["evaluation"]["baselines"]
+
+
+@pytest.fixture(scope="module")
+def comparison(tiny_run):
+    return pd.read_csv(tiny_run / "results/tables/comparison.csv", keep_default_na=False,
+                       na_values=[""]).set_index("method")
+
+
+def test_the_table_has_every_method_with_finite_values_in_range(tiny_run, comparison):
+    assert MODELS and list(comparison.index) == METHODS
+    tests = len(pd.read_csv(tiny_run / "results/metrics/black.csv"))
+    assert tests > 0 and (comparison["n"] == tests).all()
+    for method, row in comparison.iterrows():
+        for metric, low, high in (("psnr", 0, 100), ("hole_psnr", 0, 100), ("ssim", -1, 1),
+                                  ("hole_ssim", -1, 1), ("l1", 0, 1)):
+            value = row[metric]
+            assert math.isfinite(value) and low <= value <= high, (method, metric, value)
+            assert row[f"{metric}_ci_low"] <= value <= row[f"{metric}_ci_high"], (method, metric)
+        assert row["inference_ms"] > 0
+        if method in MODELS:
+            epochs = CONFIG["models"][method]["training"]["epochs"]
+            assert row["repair_epochs"] == f"{epochs}/{epochs}"
+            assert math.isfinite(row["final_repair_loss"]) and row["parameters"] > 0 and row["training_seconds"] > 0
+            assert bool(row["reads_original"]) is CONFIG["models"][method]["paper_exact"]
+        else:
+            assert pd.isna(row["final_repair_loss"]) and pd.isna(row["parameters"]) and not row["reads_original"]
+    paper = comparison[comparison["kind"].isin(["gan_paper", "diffusion_paper"])]
+    assert len(paper) and set(paper["paper_psnr"]) <= {10.78, 17.39}
+    assert comparison.loc["gan_paper", "paper_ssim"] == 0.46
+    assert comparison.loc["black", "psnr"] < comparison.loc["biharmonic", "psnr"]
+
+
+def test_each_mean_in_the_table_is_the_mean_of_its_per_image_csv(tiny_run, comparison):
+    for method in METHODS:
+        rows = pd.read_csv(tiny_run / f"results/metrics/{method}.csv")
+        for metric in ("psnr", "ssim", "hole_psnr", "l1"):
+            assert comparison.loc[method, metric] == pytest.approx(rows[metric].mean(), rel=1e-9)
+        assert comparison.loc[method, "inference_ms"] == pytest.approx(1000 * rows["seconds"].mean(), rel=1e-6)
+
+
+def test_markdown_and_latex_tables_list_every_method(tiny_run):
+    markdown = (tiny_run / "results/tables/comparison.md").read_text()
+    latex = (tiny_run / "results/tables/comparison.tex").read_text()
+    for method in METHODS:
+        assert re.search(rf"^\| {method} \|", markdown, flags=re.M)
+        assert method.replace("_", r"\_") + " &" in latex
+    assert "10.78" in markdown and r"\end{tabular}" in latex
+
+
+def test_pairwise_and_binned_tables(tiny_run):
+    pairs = pd.read_csv(tiny_run / "results/tables/pairwise.csv", keep_default_na=False)
+    assert {(a, b) for a, b in zip(pairs["method_a"], pairs["method_b"])} == set(combinations(METHODS, 2))
+    assert pairs["p_value"].between(0, 1).all()
+    for _, pair in pairs.iterrows():
+        assert pair["mean_difference_db"] == pytest.approx(pair["psnr_a"] - pair["psnr_b"], abs=1e-9)
+        assert pair["better"] == (pair["method_a"] if pair["mean_difference_db"] > 0 else pair["method_b"])
+    tests = len(pd.read_csv(tiny_run / "results/metrics/black.csv"))
+    for name, key in (("by_hole_size", "bin"), ("by_category", "category")):
+        table = pd.read_csv(tiny_run / f"results/tables/{name}.csv")
+        assert set(table["method"]) == set(METHODS)
+        assert (table.groupby("method")["n"].sum() == tests).all()  # the demo knows every category
+    bins = pd.read_csv(tiny_run / "results/tables/by_hole_size.csv")
+    assert set(bins["bin"]) <= set(range(CONFIG["aggregation"]["hole_size_bins"]))
+    assert (bins["hole_fraction_low"] < bins["hole_fraction_high"]).all()
+
+
+def test_figures_are_valid_pngs(tiny_run):
+    figures = [tiny_run / "results/figures/comparison_grid.png", tiny_run / "results/figures/psnr_vs_hole_size.png"]
+    figures += [tiny_run / f"results/figures/{model}/{name}.png" for model in MODELS
+                for name in ("snapshots", "training_curves")]
+    for path in figures:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 50, path
+            image.verify()
+    saved = CONFIG["evaluation"]["save_images"]
+    for method in METHODS:
+        assert len(list((tiny_run / f"results/inpainted/{method}").glob("*.png"))) == saved
+
+
+def test_the_report_builds_with_every_table_and_figure(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
+    html = report.read_text()
+    # Rendered captions appear only for outputs marked report() (file names alone are also in the rule code).
+    captions = ["0.95 bootstrap confidence interval", "Paired Wilcoxon signed-rank tests",
+                "equal-width bins of the hole's area fraction", "by scene category",
+                "The same test images inpainted by every method", "Per-image PSNR against the hole"]
+    captions += [f"Figures 3 and 4 for model {model}:" for model in MODELS]
+    captions += [f"Training curves of model {model}:" for model in MODELS]
+    for caption in captions:
+        assert caption in html, caption
+
+
+def test_editing_one_model_reruns_only_its_jobs(tiny_run):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"]["gan"]["hparams"]["channels"] = 12
+    (tiny_run / "edited.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # key order is part of params
+    plan = snakemake(tiny_run, "-n", "--configfile", "edited.yaml").stdout
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1].split("Reasons:")[0], flags=re.M))
+    assert jobs == {"train": "1", "evaluate": "1", "model_figures": "1", "aggregate": "1",
+                    "comparison_figures": "1", "all": "1", "total": "6"}
+    assert re.search(r"rule evaluate:.*?wildcards: method=gan\b", plan, flags=re.S)
