@@ -31,7 +31,6 @@ def load_method(method: str, model_dir: str | Path | None):
     if model_dir is None:
         return baselines.get(method), "baseline"
     kind = json.loads((Path(model_dir) / models.META_FILE).read_text())["kind"]
-    models.module(kind)  # registers the kind's custom Keras layers before the model file is read
     return models.load(model_dir), kind
 
 
