@@ -6,6 +6,7 @@ import sys
 from inpaintbench.config import BASELINES, check_consistency, enabled_models, fingerprint
 from inpaintbench.data.images import IMAGE_SUFFIXES
 from inpaintbench.data.layout import SPLITS, shard_name
+from inpaintbench.train_config import model_settings
 
 # Scripts and jobs (also on cluster nodes or in conda envs) import the library from src/.
 SRC = os.path.join(workflow.basedir, "src")
@@ -96,7 +97,7 @@ def evaluation_params(wildcards):
     return {
         "evaluation": {key: value for key, value in config["evaluation"].items() if key != "resources"},
         "image_size": config["data"]["image_size"],
-        "model": config["models"][wildcards.method] if wildcards.method in MODELS else None,
+        "model": model_settings(config, wildcards.method) if wildcards.method in MODELS else None,
     }
 
 

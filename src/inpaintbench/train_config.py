@@ -8,15 +8,22 @@ STATE_ROOT = "results/training"
 MODEL_RESOURCES = {"threads": 4, "mem_mb": 16000, "runtime": 720}  # the schema's default
 
 
+def model_settings(config: dict, name: str) -> dict:
+    """A model's config entry without what does not change its result (resources, enabled).
+
+    This is what rules receive as params: a cluster user raising `runtime` retrains nothing.
+    """
+    return {k: v for k, v in config["models"][name].items() if k not in ("resources", "enabled")}
+
+
 def state_dir(config: dict, name: str) -> str:
     """results/training/{name}/{fingerprint} of a model's checkpoints and history so far.
 
     The fingerprint covers the model's entry (not its resources), the data and the masks: a
     config edit starts afresh rather than resuming a stale run, a resources edit resumes.
     """
-    model = {k: v for k, v in config["models"][name].items() if k not in ("resources", "enabled")}
     data = {k: v for k, v in config["data"].items() if k != "resources"}
-    return f"{STATE_ROOT}/{name}/{fingerprint(model, data, config['masks'])}"
+    return f"{STATE_ROOT}/{name}/{fingerprint(model_settings(config, name), data, config['masks'])}"
 
 
 def model_resource(config: dict, name: str, key: str):
