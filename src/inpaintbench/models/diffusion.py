@@ -20,7 +20,7 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from .base import Inpainter as BaseInpainter
-from .layers import ResidualBlock, SinusoidalEmbedding, prefill
+from .layers import ResidualBlock, SinusoidalEmbedding, adam, prefill
 
 tfd = tfp.distributions
 
@@ -164,8 +164,7 @@ class Trainer(keras.Model):
         self.ema_network = build_unet(image_size, hparams)
         self.ema_network.set_weights(self.network.get_weights())
         self.ema_network.trainable = False
-        self.optimizer = keras.optimizers.Adam(hparams["learning_rate"])
-        self.optimizer.build(self.network.trainable_variables)
+        self.optimizer = adam(self.network.trainable_variables, hparams["learning_rate"])
         self.noise = tf.random.Generator.from_seed(seed)
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
 
@@ -181,8 +180,9 @@ class Trainer(keras.Model):
             predicted = tf.cast(self.network([x_t, images * (1.0 - masks), masks, t], training=True), tf.float32)
             hole = tf.reduce_sum(masks) * 3.0
             loss = tf.reduce_sum(tf.square(predicted - target) * masks) / tf.maximum(hole, 1.0)
+            scaled_loss = self.optimizer.scale_loss(loss)
         variables = self.network.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
         self._update_ema()
         return {"loss": loss}
 

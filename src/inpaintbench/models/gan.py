@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import layers
 
 from .base import Inpainter as BaseInpainter
-from .layers import prefill
+from .layers import adam, prefill
 
 DEFAULTS = {
     "prefill": "pyramid",           # fixed hole fill the generator refines: pyramid (pull-push) | mean
@@ -103,10 +103,9 @@ class Trainer(keras.Model):
         self.generator = build_generator(image_size, hparams)
         self.discriminator = build_discriminator(image_size, hparams)
         betas = {"beta_1": hparams["beta_1"], "beta_2": hparams["beta_2"]}
-        self.generator_optimizer = keras.optimizers.Adam(hparams["learning_rate"], **betas)
-        self.discriminator_optimizer = keras.optimizers.Adam(hparams["disc_learning_rate"], **betas)
-        self.generator_optimizer.build(self.generator.trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        self.generator_optimizer = adam(self.generator.trainable_variables, hparams["learning_rate"], **betas)
+        self.discriminator_optimizer = adam(self.discriminator.trainable_variables,
+                                            hparams["disc_learning_rate"], **betas)
 
     def train_step(self, data):
         images, masks = data
@@ -124,9 +123,11 @@ class Trainer(keras.Model):
             discriminator_loss, adversarial = adversarial_losses(
                 hparams["adversarial_loss"], real_logits, fake_logits)
             generator_loss = l1 + hparams["adversarial_weight"] * adversarial
+            scaled_losses = (self.generator_optimizer.scale_loss(generator_loss),
+                             self.discriminator_optimizer.scale_loss(discriminator_loss))
         for tape, loss, network, optimizer in (
-                (generator_tape, generator_loss, self.generator, self.generator_optimizer),
-                (discriminator_tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)):
+                (generator_tape, scaled_losses[0], self.generator, self.generator_optimizer),
+                (discriminator_tape, scaled_losses[1], self.discriminator, self.discriminator_optimizer)):
             variables = network.trainable_variables
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return {"l1": l1, "hole_l1": hole_l1, "adversarial": adversarial,

@@ -133,3 +133,12 @@ def prefill(kind: str):
     if kind not in PREFILLS:
         raise ValueError(f"hparams.prefill: {kind!r} is not one of {', '.join(PREFILLS)}")
     return PREFILLS[kind]()
+
+
+def adam(variables, learning_rate, **betas):
+    """Adam built for `variables`, wrapped in loss scaling under a mixed_float16 policy."""
+    optimizer = keras.optimizers.Adam(learning_rate, **betas)
+    if keras.mixed_precision.global_policy().compute_dtype == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    optimizer.build(variables)
+    return optimizer
