@@ -3,16 +3,16 @@ fed by the pipeline, against the same steps on one in-memory batch (the compute 
 pipeline alone; demo sizes (config/demo.yaml), measured in the same run.
 
 Target: the pipeline costs <= 5% of training throughput, and alone delivers >= 10x what the
-fastest model consumes. Rounds of fed and in-memory steps alternate, and the median round counts,
-so that load from other processes on a shared machine hits both alike.
+fastest model consumes. Fed and in-memory steps alternate one by one and the median step time
+counts, so that load from other processes on a shared machine hits both alike.
 
-    python bench/train_throughput.py [--steps 20] [--rounds 3] [--kinds gan_paper diffusion_paper]
+    python bench/train_throughput.py [--steps 30] [--kinds gan_paper diffusion_paper]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import itertools
 import os
 import statistics
 import sys
@@ -51,11 +51,11 @@ def write_records(folder: Path, config: dict, count: int, shards: int = 2) -> li
     return paths
 
 
-def timed(batches, step, steps: int) -> float:
-    """Seconds for `steps` training steps, each synchronised like the training loop (losses read)."""
+def step_seconds(step, batches) -> float:
+    """Seconds of one training step, fetching its batch included, synchronised like the training
+    loop (losses read)."""
     start = time.perf_counter()
-    for _, batch in zip(range(steps), batches):
-        {key: float(value) for key, value in step(batch).items()}
+    {key: float(value) for key, value in step(next(batches)).items()}
     return time.perf_counter() - start
 
 
@@ -70,33 +70,33 @@ def pipeline_alone(paths, batch_size: int, size: int, batches: int) -> float:
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def measure(kind: str, entry: dict, size: int, paths, steps: int, rounds: int) -> dict:
+def measure(kind: str, entry: dict, size: int, paths, steps: int) -> dict:
+    """Median step time of in-memory and pipeline-fed steps, taken alternately, so that load from
+    other processes on a shared machine hits both alike."""
     training = entry["training"]
     batch_size = training["batch_size"]
     trainer = models.build_trainer(kind, size, entry["hparams"], entry["paper_exact"], training["seed"])
     step = tf.function(trainer.train_step)
-    dataset = tfrecords.load_dataset(paths, batch_size, size, shuffle=True, repeat=True, drop_remainder=True)
-    fed = iter(dataset)
-    in_memory = next(fed)
-    timed([in_memory] * 3, step, 3)  # trace and warm up
-    timed(fed, step, 3)
+    fed = iter(tfrecords.load_dataset(paths, batch_size, size, shuffle=True, repeat=True, drop_remainder=True))
+    in_memory = itertools.repeat(next(fed))
+    for _ in range(3):  # trace and warm up
+        step_seconds(step, in_memory), step_seconds(step, fed)
     floor_s, fed_s = [], []
-    for _ in range(rounds):
-        floor_s.append(timed([in_memory] * steps, step, steps))
-        fed_s.append(timed(fed, step, steps))
-    floor = steps * batch_size / statistics.median(floor_s)
-    with_pipeline = steps * batch_size / statistics.median(fed_s)
+    for _ in range(steps):
+        floor_s.append(step_seconds(step, in_memory))
+        fed_s.append(step_seconds(step, fed))
+    floor = batch_size / statistics.median(floor_s)
+    with_pipeline = batch_size / statistics.median(fed_s)
     return {"kind": kind, "batch_size": batch_size, "parameters": int(trainer.export().count_params()),
-            "steps_per_round": steps, "rounds": rounds,
-            "in_memory_images_per_s": round(floor, 2), "pipeline_fed_images_per_s": round(with_pipeline, 2),
+            "steps": steps, "in_memory_images_per_s": round(floor, 2),
+            "pipeline_fed_images_per_s": round(with_pipeline, 2),
             "pipeline_cost": round(1.0 - with_pipeline / floor, 4)}
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "config" / "demo.yaml"))
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30, help="steps of each kind per model")
     parser.add_argument("--records", type=int, default=256)
     parser.add_argument("--kinds", nargs="*", default=list(models.KINDS))
     parser.add_argument("--output", default=str(RESULT))
@@ -107,22 +107,25 @@ def main(argv=None) -> dict:
     for name, entry in config["models"].items():
         kind = entry["kind"]
         if kind in args.kinds and kind not in entries and not entry["paper_exact"]:
-            if importlib.util.find_spec(f"inpaintbench.models.{kind}") is None:
-                print(f"{kind}: not implemented yet, skipped")
+            try:
+                models.module(kind)
+            except ImportError as error:  # a kind still being written
+                print(f"{kind}: skipped, cannot import it: {error}")
                 continue
             entries[kind] = entry
 
+    batch_size = max(entry["training"]["batch_size"] for entry in entries.values())
     with tempfile.TemporaryDirectory() as folder:
         paths = write_records(Path(folder), config, args.records)
-        results = []
+        results, alone_runs = [], [pipeline_alone(paths, batch_size, size, batches=100)]
         for kind, entry in entries.items():
-            result = measure(kind, entry, size, paths, args.steps, args.rounds)
+            result = measure(kind, entry, size, paths, args.steps)
             results.append(result)
+            alone_runs.append(pipeline_alone(paths, batch_size, size, batches=100))
             print(f"{kind:16s} {result['parameters']:>11,d} params  in memory {result['in_memory_images_per_s']:8.1f}"
                   f" images/s  TFRecord-fed {result['pipeline_fed_images_per_s']:8.1f} images/s"
                   f"  pipeline cost {100 * result['pipeline_cost']:5.1f}%")
-        batch_size = max(entry["training"]["batch_size"] for entry in entries.values())
-        alone = pipeline_alone(paths, batch_size, size, batches=max(50, 4 * args.steps))
+    alone = statistics.median(alone_runs)  # measured between the models, under the same load
     fastest = max(r["in_memory_images_per_s"] for r in results)
     worst_cost = max(r["pipeline_cost"] for r in results)
     summary = {
@@ -131,6 +134,7 @@ def main(argv=None) -> dict:
         "gpu": bool(tf.config.list_physical_devices("GPU")),
         "models": results,
         "pipeline_alone_images_per_s": round(alone, 1),
+        "pipeline_alone_runs_images_per_s": [round(r, 1) for r in alone_runs],
         "fastest_model_images_per_s": fastest,
         "pipeline_over_fastest_model": round(alone / fastest, 2),
         "worst_pipeline_cost": worst_cost,
