@@ -261,3 +261,19 @@ def test_workflow_trains_every_enabled_model_and_reruns_only_an_edited_one(tmp_p
     plan = snakemake(workdir, "train_all", "-n", "--configfile", "tiny.yaml").stdout
     assert sorted(re.findall(r"^(?:local)?rule (\w+):", plan, flags=re.M)) == ["train", "train_all"]
     assert "wildcards: model=gan_paper" in plan and "model=gan_paper_exact" not in plan
+
+
+def test_each_training_job_asks_for_a_gpu_and_its_configured_resources(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"]["gan_paper"]["resources"] = {"threads": 3, "mem_mb": 1234}  # runtime: the default
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    plan = snakemake(workdir, "train_all", "-n", "--cores", "8", "--configfile", "tiny.yaml").stdout
+    jobs = {block.split("wildcards: model=")[1].split()[0]: block
+            for block in plan.split("rule train:")[1:]}
+    assert sorted(jobs) == sorted(config["models"])
+    for name, block in jobs.items():
+        assert "gpu=1" in block, block
+    assert re.search(r"threads: 3\b", jobs["gan_paper"]) and "mem_mb=1234" in jobs["gan_paper"]
+    assert "runtime=720" in jobs["gan_paper"]
+    assert "mem_mb=2000" in jobs["diffusion_paper"] and "runtime=10" in jobs["diffusion_paper"]
