@@ -30,8 +30,8 @@ def load_method(method: str, model_dir: str | Path | None):
     """(inpainter, kind): a baseline by name, or the trained model in `model_dir`."""
     if model_dir is None:
         return baselines.get(method), "baseline"
-    kind = json.loads((Path(model_dir) / models.META_FILE).read_text())["kind"]
-    return models.load(model_dir), kind
+    inpainter = models.load(model_dir)  # a clear ModelLoadError for a bad folder
+    return inpainter, json.loads((Path(model_dir) / models.META_FILE).read_text())["kind"]
 
 
 def _set_threads(threads: int | None) -> None:
