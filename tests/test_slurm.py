@@ -181,8 +181,12 @@ def test_training_cancelled_by_scancel_resumes_on_rerun(slurm_run):
     model_dir = slurm_run.workdir / "results" / "models" / LONG_MODEL
     assert slurm_run.first_code != 0
     assert f"SLURM status is: 'CANCELLED'" in slurm_run.output
-    # SIGTERM reached the training, which saved a checkpoint and stopped, as the job's SLURM log says.
-    sigterm_step = int(re.search(r"checkpoint at step (\d+) \(SIGTERM\)", slurm_run.cancelled_log).group(1))
+    # SIGTERM reached the training, which checkpointed the step it stopped at (a periodic checkpoint
+    # of that very step counts) and exited, as the job's SLURM log says.
+    stopped = re.search(r"SIGTERM at step (\d+); last checkpoint step (\d+)", slurm_run.cancelled_log)
+    assert stopped, slurm_run.cancelled_log
+    sigterm_step = int(stopped.group(2))
+    assert int(stopped.group(1)) == sigterm_step, slurm_run.cancelled_log
     assert 0 < slurm_run.checkpoint_step <= sigterm_step < total, slurm_run.cancelled_log
     assert re.search(rf"{LONG_MODEL}: resumed from step {sigterm_step} ", slurm_run.train_log), slurm_run.train_log
 
