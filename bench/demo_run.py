@@ -34,11 +34,11 @@ import yaml
 
 from inpaintbench import provenance
 from inpaintbench.config import enabled_models, load_config
+from inpaintbench.workflow import copy_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / "work" / "demo_run"
 RESULT = ROOT / "bench" / "results" / "demo_run.json"
-PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "src", "report")
 TARGET_SECONDS = 15 * 60
 STAGES = ("data", "train", "evaluate", "report")
 
@@ -46,13 +46,7 @@ STAGES = ("data", "train", "evaluate", "report")
 def fresh_workflow(disable: list[str]) -> None:
     if WORK.exists():
         shutil.rmtree(WORK)
-    WORK.mkdir(parents=True)
-    for part in PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, WORK / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(source, WORK / part)
+    copy_workflow(ROOT, WORK)
     config_path = WORK / "config" / "demo.yaml"
     config = yaml.safe_load(config_path.read_text())
     unknown = set(disable) - set(config["models"])

@@ -36,6 +36,7 @@ from PIL import Image  # noqa: E402
 from inpaintbench import provenance  # noqa: E402
 from inpaintbench.data import demo, images, prepare  # noqa: E402
 from inpaintbench.data import tfrecords  # noqa: E402,F401 (TensorFlow imported before timing)
+from inpaintbench.workflow import copy_workflow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / "work"
@@ -80,14 +81,7 @@ def workflow(tar: Path, cores: int, shards: int) -> dict:
     """Wall seconds and CPU seconds (all jobs) of `snakemake data` from scratch in a workflow copy."""
     workdir = WORK / "workflow"
     shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    for part in ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "src"):
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, workdir / part,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(source, workdir / part)
+    copy_workflow(ROOT, workdir)
     config = {"data": {**DATA, "archive": str(tar), "categories_url": None, "image_size": SIZE,
                        "shards": shards}, "masks": MASKS, "models": {}}
     (workdir / "bench.yaml").write_text(json.dumps(config))

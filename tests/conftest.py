@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from inpaintbench import workflow
+
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "profiles", "src", "report")
 TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -19,15 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def copy_workflow(destination: Path) -> Path:
     """The workflow's files (no results) in `destination`, so a test never touches the checkout."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(source, destination / part)
-    return destination
+    return workflow.copy_workflow(ROOT, destination)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500):
