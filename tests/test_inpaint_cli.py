@@ -35,7 +35,7 @@ def _check_filled(photo, out, box=BOX):
     return before, after, hole
 
 
-@pytest.mark.parametrize("baseline", ["black", "mean_fill", "biharmonic"])
+@pytest.mark.parametrize("baseline", ["black", "mean_fill", "biharmonic", "pyramid_fill"])
 def test_baselines_fill_only_the_hole(photo, tmp_path, baseline):
     out = tmp_path / "filled.png"
     assert cli.main(["inpaint", "--model", baseline, "--image", str(photo),

@@ -2,7 +2,9 @@
 
 black       the damaged input as it is (the hole stays 0): the floor every method must beat;
 mean_fill   the hole filled with the mean colour of the image's known pixels;
-biharmonic  scikit-image's biharmonic inpainting (smooth continuation of the border).
+biharmonic  scikit-image's biharmonic inpainting (smooth continuation of the border);
+pyramid_fill  pull-push pyramid interpolation: the fixed fill the strong `gan` and `diffusion`
+            models start from and refine, so the table shows what their training adds.
 """
 
 from __future__ import annotations
@@ -41,7 +43,16 @@ class Biharmonic(Inpainter):
         ]).astype(np.float32)
 
 
-BASELINES = {cls.name: cls for cls in (Black, MeanFill, Biharmonic)}
+class PyramidFill(Inpainter):
+    name = "pyramid_fill"
+
+    def predict(self, damaged, masks, original=None, seed=None, **options):
+        from .models.layers import PyramidFill as PullPush
+
+        return PullPush()([damaged, masks])
+
+
+BASELINES = {cls.name: cls for cls in (Black, MeanFill, Biharmonic, PyramidFill)}
 
 
 def get(name: str) -> Inpainter:

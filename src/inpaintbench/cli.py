@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Fill the hole given by --mask or --box. Only pixels inside the hole change.")
     inpaint.add_argument("--model", required=True,
                          help="a trained model folder (results/models/NAME) or a baseline: "
-                              "black, mean_fill, biharmonic")
+                              "black, mean_fill, biharmonic, pyramid_fill")
     inpaint.add_argument("--image", required=True, help="the photo, any size and format Pillow reads")
     where = inpaint.add_mutually_exclusive_group(required=True)
     where.add_argument("--mask", help="an image of the photo's size; non-zero pixels are the hole")

@@ -18,7 +18,7 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-BASELINES = ("black", "mean_fill", "biharmonic")
+BASELINES = ("black", "mean_fill", "biharmonic", "pyramid_fill")
 
 
 class ConfigError(ValueError):

@@ -26,7 +26,7 @@ class InpaintError(ValueError):
 
 
 def load_method(model: str | Path):
-    """A baseline by name (black, mean_fill, biharmonic) or a trained model folder."""
+    """A baseline by name (black, mean_fill, biharmonic, pyramid_fill) or a trained model folder."""
     if str(model) in baselines.BASELINES:
         return baselines.get(str(model))
     try:
