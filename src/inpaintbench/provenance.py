@@ -59,18 +59,25 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit(directory: str | Path | None = None) -> str | None:
-    """The commit of the workflow checkout, with '-dirty' if it has uncommitted changes."""
+    """The commit of the workflow checkout, '-dirty' if tracked files changed; None outside git.
+
+    A failing dirty check (a damaged or unreadable index) still reports the
+    commit, marked '-unknown-state', rather than losing it.
+    """
     directory = Path(directory or Path.cwd())
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=directory, capture_output=True, text=True, check=True,
-        ).stdout.strip()
+        commit = git("rev-parse", "HEAD")
     except (OSError, subprocess.CalledProcessError):
         return None
+    try:
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return commit + "-unknown-state"
     return commit + ("-dirty" if dirty else "")
 
 
