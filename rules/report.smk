@@ -42,7 +42,7 @@ rule model_figures:
         curves=report(f"{FIGURES}/{{model}}/training_curves.png", caption="../report/training_curves.rst",
                       category="Models", subcategory="{model}"),
     params:
-        figures=config["figures"],
+        dpi=config["figures"]["dpi"],
     log:
         "results/logs/report/model_figures_{model}.log",
     benchmark:

@@ -5,6 +5,6 @@ from inpaintbench.logs import get_logger
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 logger = get_logger(f"figures.{sm.wildcards.model}", sm.log[0])
-epochs = figures.snapshot_figure(sm.wildcards.model, sm.input.snapshots, sm.output.snapshots, sm.params.figures["dpi"])
-losses = figures.training_curves(sm.wildcards.model, sm.input.history, sm.output.curves, sm.params.figures["dpi"])
+epochs = figures.snapshot_figure(sm.wildcards.model, sm.input.snapshots, sm.output.snapshots, sm.params.dpi)
+losses = figures.training_curves(sm.wildcards.model, sm.input.history, sm.output.curves, sm.params.dpi)
 logger.info("%s: snapshots of epochs %s, curves of %s", sm.wildcards.model, epochs, ", ".join(losses))

@@ -90,6 +90,21 @@ def test_editing_a_figure_setting_plans_only_the_figures(tiny_run):
         *(job("model_figures", model=model) for model in config["models"]), job("comparison_figures")}
 
 
+def test_editing_the_comparison_grid_plans_only_the_comparison_figures(tiny_run):
+    config = tiny_config()
+    config["figures"]["comparison_images"] += 1
+
+    assert as_set(planned_jobs(tiny_run, config)) == {job("comparison_figures")}
+
+
+def test_editing_a_model_resource_plans_nothing(tiny_run):
+    config = tiny_config()
+    edited = next(iter(config["models"]))
+    config["models"][edited]["resources"]["runtime"] += 30
+
+    assert planned_jobs(tiny_run, config) == []
+
+
 def test_disabling_a_model_drops_it_from_the_table_without_retraining_the_others(tiny_run, tmp_path):
     config = tiny_config()
     disabled = next(iter(config["models"]))
