@@ -28,14 +28,10 @@ from inpaintbench import baselines, models  # noqa: E402
 from inpaintbench.config import load_config  # noqa: E402
 from inpaintbench.data.masks import damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
+from inpaintbench import metrics  # noqa: E402
 from inpaintbench.models import layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def psnr(output, original) -> np.ndarray:
-    mse = np.mean((np.asarray(output, np.float64) - np.asarray(original, np.float64)) ** 2, axis=(1, 2, 3))
-    return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))
 
 
 def test_split(data_dir, image_size):
@@ -96,10 +92,10 @@ def main():
     rows = {}
     for name in config["evaluation"]["baselines"]:
         outputs, seconds = evaluate(baselines.get(name), damaged, masks, original)
-        rows[name] = {"psnr": round(float(psnr(outputs, original).mean()), 3), "eval_seconds": round(seconds, 1)}
+        rows[name] = {"psnr": round(float(metrics.psnr(original, outputs).numpy().mean()), 3), "eval_seconds": round(seconds, 1)}
         print(f"{name:22s} PSNR {rows[name]['psnr']:7.3f} dB", flush=True)
     filled = np.asarray(layers.prefill("pyramid")([damaged, masks]))
-    rows["pyramid_prefill"] = {"psnr": round(float(psnr(filled, original).mean()), 3),
+    rows["pyramid_prefill"] = {"psnr": round(float(metrics.psnr(original, filled).numpy().mean()), 3),
                                "note": "the fixed pull-push fill the strong models refine (reference, no training)"}
     print(f"{'pyramid_prefill':22s} PSNR {rows['pyramid_prefill']['psnr']:7.3f} dB", flush=True)
     models_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="quality-"))
@@ -108,7 +104,7 @@ def main():
             raise SystemExit(f"{args.config}: no model {name!r} under models:")
         row = train(name, config["models"][name], args.data, image_size, models_dir / name)
         outputs, seconds = evaluate(models.load(models_dir / name), damaged, masks, original)
-        row.update(psnr=round(float(psnr(outputs, original).mean()), 3), eval_seconds=round(seconds, 1),
+        row.update(psnr=round(float(metrics.psnr(original, outputs).numpy().mean()), 3), eval_seconds=round(seconds, 1),
                    hparams=config["models"][name]["hparams"])
         rows[name] = row
         print(f"{name:22s} PSNR {row['psnr']:7.3f} dB  trained {row['steps']} steps in "

@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 from . import baselines, metrics, models, provenance
 from .data import tfrecords
 from .data.masks import damage
 from .logs import get_logger
+from .runtime import set_threads
 
 COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "mse", "seconds")
 MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "mse")
@@ -32,16 +32,6 @@ def load_method(method: str, model_dir: str | Path | None):
         return baselines.get(method), "baseline"
     inpainter = models.load(model_dir)  # a clear ModelLoadError for a bad folder
     return inpainter, json.loads((Path(model_dir) / models.META_FILE).read_text())["kind"]
-
-
-def _set_threads(threads: int | None) -> None:
-    """Keep TensorFlow within the job's cores (only possible before its runtime starts)."""
-    if threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-        except RuntimeError:
-            pass  # already initialised in this process (tests): the defaults stay
 
 
 def image_filename(image_id: str) -> str:
@@ -66,7 +56,7 @@ def evaluate(method: str, test_paths, image_size: int, evaluation: dict, *, mode
              metrics_csv, summary_json, images_dir, log=None, config=None, threads=None) -> dict:
     """Write the per-image CSV, the summary JSON and the first PNGs of `method`; return the summary."""
     logger = get_logger(f"evaluate.{method}", log)
-    _set_threads(threads)
+    set_threads(threads)
     try:
         return _evaluate(method, list(test_paths), image_size, evaluation, model_dir,
                          Path(metrics_csv), Path(summary_json), Path(images_dir), logger, config)

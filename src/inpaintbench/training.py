@@ -47,6 +47,7 @@ from .config import validate_config
 from .data import tfrecords
 from .data.masks import damage
 from .logs import get_logger
+from .runtime import set_threads
 
 CHECKPOINTS_KEPT = 2
 # What tf.summary.scalar writes, without needing the tensorboard package to write it.
@@ -73,17 +74,6 @@ def _device() -> tuple[str, bool]:
         return "CPU", False
     details = tf.config.experimental.get_device_details(gpus[0])
     return f"GPU ({details.get('device_name', gpus[0].name)}) x{len(gpus)}", True
-
-
-def _set_threads(threads: int | None) -> None:
-    """Keep TensorFlow within the job's cores (only possible before its runtime starts)."""
-    if not threads:
-        return
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    except RuntimeError:
-        pass  # already initialised in this process (tests): the defaults stay
 
 
 def _model_config(name: str, model_cfg: dict) -> dict:
@@ -204,7 +194,7 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
     out_dir, state_dir = Path(out_dir), Path(state_dir)
     model_cfg = _model_config(name, model_cfg)
     kind, training = model_cfg["kind"], model_cfg["training"]
-    _set_threads(threads)
+    set_threads(threads)
     device, on_gpu = _device()
     mixed = _switch(training["mixed_precision"], on_gpu)
     jit = _switch(training["jit_compile"], on_gpu)
