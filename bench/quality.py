@@ -49,7 +49,8 @@ def train(name, entry, data_dir, image_size, folder: Path):
                                    training["seed"])
     steps = training["epochs"] * training["steps_per_epoch"]
     batches = iter(load_dataset(split_paths(data_dir, "train"), training["batch_size"], image_size,
-                                shuffle=True, repeat=True, seed=training["seed"], drop_remainder=True))
+                                shuffle=True, repeat=True, seed=training["seed"], drop_remainder=True,
+                                augment=training["augment"]))
     step = tf.function(trainer.train_step)
     start = time.perf_counter()
     for _ in range(steps):

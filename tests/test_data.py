@@ -223,6 +223,25 @@ def test_center_masks():
         masks.hole_box("x", 128, "circle")
 
 
+def test_training_augmentation_flips_and_moves_holes_keeping_their_size():
+    photo = (skdata.astronaut()[::16, ::16] / 255.0).astype(np.float32)  # 32 x 32 real photo
+    images = np.stack([photo] * 8)
+    boxes = [masks.hole_box(f"id{i}", 32, "random", (0.25, 0.5), 0) for i in range(8)]
+    holes = np.stack([masks.box_mask(box, 32) for box in boxes])[..., None].astype(np.float32)
+    seed = np.array([7, 0], np.int64)
+    flipped, moved = (t.numpy() for t in masks.flip_and_move_holes(images, holes, seed))
+    again = masks.flip_and_move_holes(images, holes, seed)
+    assert (again[0].numpy() == flipped).all() and (again[1].numpy() == moved).all()
+    is_flipped = [bool((f == photo[:, ::-1]).all()) for f in flipped]
+    assert all(is_flipped[i] or (flipped[i] == photo).all() for i in range(8))
+    assert 0 < sum(is_flipped) < 8
+    for box, hole in zip(boxes, moved[..., 0]):
+        rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+        assert (len(rows), len(cols)) == box[2:] and hole.sum() == box[2] * box[3]
+        assert hole[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].all()
+    assert any((m[..., 0] != h[..., 0]).any() for m, h in zip(moved, holes))
+
+
 def test_tfrecords_round_trip_pixel_exactly(tmp_path):
     rng = np.random.default_rng(0)
     written = {}

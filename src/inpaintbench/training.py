@@ -240,7 +240,7 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
     reference = _snapshot_reference(val_paths, image_size, training, snapshot_dir)
     inpainter_class = models.module(kind).Inpainter
     dataset = tfrecords.load_dataset(train_paths, batch_size, image_size, shuffle=True, repeat=True,
-                                     seed=seed + start, drop_remainder=True)
+                                     seed=seed + start, drop_remainder=True, augment=training["augment"])
     train_step = tf.function(trainer.train_step, jit_compile=jit)
     writer = tf.summary.create_file_writer(str(state_dir / "tensorboard"))
     progress = _progress_bar(total_steps, start, name)

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from .layout import SPLITS, shard_name, split_paths  # noqa: F401 (re-exported)
+from .masks import flip_and_move_holes
 
 
 def writer(path: str | Path) -> tf.io.TFRecordWriter:
@@ -64,13 +65,17 @@ def _parser(image_size: int, with_meta: bool):
 
 def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = False,
                  repeat: bool = False, seed: int = 0, drop_remainder: bool = False,
-                 with_meta: bool = False, shuffle_buffer: int = 2048) -> tf.data.Dataset:
+                 with_meta: bool = False, shuffle_buffer: int = 2048,
+                 augment: bool = False) -> tf.data.Dataset:
     """Batches of (image, mask): float32 images in [0, 1] (B, H, W, 3), masks 1 in the hole (B, H, W, 1).
 
     Shards are read in parallel and batches prefetched. Without shuffle the order is
     deterministic (shards interleaved record by record), which evaluation relies on. `with_meta` yields dicts that
-    also carry id, category and the hole's (top, left, height, width) box.
+    also carry id, category and the hole's (top, left, height, width) box. `augment` (training only)
+    flips images and moves holes at random, seeded by `seed` and the batch's index (masks.flip_and_move_holes).
     """
+    if augment and with_meta:
+        raise ValueError("load_dataset: augment moves the holes, so it cannot yield their boxes (with_meta)")
     paths = [str(p) for p in paths]
     files = tf.data.Dataset.from_tensor_slices(paths)
     if shuffle:
@@ -83,7 +88,12 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
         dataset = dataset.repeat()
     dataset = dataset.map(_parser(image_size, with_meta), num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=not shuffle)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if augment:
+        dataset = dataset.enumerate().map(
+            lambda index, batch: flip_and_move_holes(*batch, tf.stack([tf.constant(seed, tf.int64), index])),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def count_records(paths) -> int:
