@@ -3,7 +3,7 @@
 import os
 import sys
 
-from inpaintbench.config import BASELINES, check_consistency, enabled_models, fingerprint
+from inpaintbench.config import BASELINES, canonical, check_consistency, enabled_models, fingerprint
 from inpaintbench.data.images import IMAGE_SUFFIXES
 from inpaintbench.data.layout import SPLITS, shard_name
 from inpaintbench.train_config import model_settings
@@ -30,7 +30,7 @@ wildcard_constraints:
 
 def data_params(*keys):
     """The data.* keys a rule depends on, nothing else (so only their edits rerun it)."""
-    return {key: config["data"][key] for key in keys}
+    return canonical({key: config["data"][key] for key in keys})
 
 
 def folder_state():
@@ -94,11 +94,11 @@ def model_files(wildcards):
 
 def evaluation_params(wildcards):
     """The evaluation slice, plus the model's config entry (so one model's edit reruns only its job)."""
-    return {
+    return canonical({
         "evaluation": {key: value for key, value in config["evaluation"].items() if key != "resources"},
         "image_size": config["data"]["image_size"],
         "model": model_settings(config, wildcards.method) if wildcards.method in MODELS else None,
-    }
+    })
 
 
 def method_files(extension):

@@ -69,7 +69,7 @@ rule shard:
     params:
         shards=SHARDS,
         image_size=config["data"]["image_size"],
-        masks=config["masks"],
+        masks=canonical(config["masks"]),
     log:
         "results/logs/data/shard_{shard}.log",
     benchmark:
@@ -93,7 +93,7 @@ rule data_summary:
         f"{DATA}/summary.json",
     params:
         data=data_params("source", "limit", "seed", "split", "image_size", "shards"),
-        masks=config["masks"],
+        masks=canonical(config["masks"]),
     log:
         "results/logs/data/summary.log",
     benchmark:

@@ -20,7 +20,7 @@ rule aggregate:
     params:
         methods=METHODS,
         models=MODELS,
-        aggregation=config["aggregation"],
+        aggregation=canonical(config["aggregation"]),
     log:
         "results/logs/report/aggregate.log",
     benchmark:
@@ -64,7 +64,7 @@ rule comparison_figures:
         psnr=report(COMPARISON_FIGURES["psnr"], caption="../report/psnr_vs_hole_size.rst", category="Figures"),
     params:
         methods=METHODS,
-        figures=config["figures"],
+        figures=canonical(config["figures"]),
         image_size=config["data"]["image_size"],
         hole_size_bins=config["aggregation"]["hole_size_bins"],
     log:

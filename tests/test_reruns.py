@@ -1,8 +1,9 @@
 """Incremental reruns: after a completed run, the jobs `snakemake -n` plans for each kind of config edit.
 
-Every rule gets exactly its config slice through `params:`, so Snakemake's params trigger reruns
-what an edit affects and nothing else. Each test dry-runs the completed tiny run (tests/conftest.py)
-with an edited copy of its config; key order is kept, since reordering keys changes params too.
+Every rule gets exactly its config slice through `params:`, with every mapping's keys sorted
+(inpaintbench.config.canonical), so Snakemake's params trigger reruns what an edit affects and
+nothing else, and reordering keys reruns nothing. Each test dry-runs the completed tiny run
+(tests/conftest.py) with an edited copy of its config.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from conftest import TINY_CONFIG, snakemake
+from inpaintbench.config import canonical, enabled_models, load_config
 
 TARGET_RULES = {"all", "data", "train_all", "evaluate_all"}
 
@@ -95,6 +97,42 @@ def test_editing_the_comparison_grid_plans_only_the_comparison_figures(tiny_run)
     config["figures"]["comparison_images"] += 1
 
     assert as_set(planned_jobs(tiny_run, config)) == {job("comparison_figures")}
+
+
+def reversed_keys(value):
+    """`value` with every mapping's keys in reversed order, recursively; lists as they are."""
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reversed_keys(item) for item in value]
+    return value
+
+
+def test_canonical_sorts_every_mapping_and_keeps_lists_in_order():
+    value = canonical({"b": [3, 1, {"z": 1, "y": {"q": 0, "p": 1}}], "a": {"d": None, "c": (2, 1)}})
+    assert list(value) == ["a", "b"] and list(value["a"]) == ["c", "d"]
+    assert value["b"][:2] == [3, 1] and list(value["b"][2]) == ["y", "z"]
+    assert list(value["b"][2]["y"]) == ["p", "q"] and value["a"]["c"] == (2, 1)
+
+    config = load_config(TINY_CONFIG)
+    reordered = reversed_keys(config)
+    assert list(reordered) != list(config) and list(reordered["data"]["split"]) == ["test", "val", "train"]
+    assert repr(canonical(reordered)) == repr(canonical(config)) != repr(config)
+    assert canonical(reordered) == config and enabled_models(reordered) == enabled_models(config)
+    reordered["masks"]["side"] = reordered["masks"]["side"][::-1]
+    assert repr(canonical(reordered)) != repr(canonical(config))  # a list's order is a value
+
+
+def test_reordering_every_key_plans_nothing_but_a_value_edit_still_plans(tiny_run):
+    config = reversed_keys(tiny_config())
+    assert list(config) == list(tiny_config())[::-1]
+    assert planned_jobs(tiny_run, config) == []
+
+    edited = next(iter(config["models"]))
+    config["models"][edited]["training"]["seed"] = config["models"][edited]["training"].get("seed", 0) + 1
+    assert as_set(planned_jobs(tiny_run, config)) == {
+        job("train", model=edited), job("evaluate", method=edited), job("model_figures", model=edited),
+        job("aggregate"), job("comparison_figures")}
 
 
 def test_editing_a_model_resource_plans_nothing(tiny_run):

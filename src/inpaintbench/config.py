@@ -88,7 +88,21 @@ def load_config(path: str | Path) -> dict:
 
 
 def enabled_models(config: dict) -> list[str]:
-    return [name for name, model in config["models"].items() if model.get("enabled", True)]
+    """Enabled model names, sorted: the order of keys in a config changes nothing, tables included."""
+    return sorted(name for name, model in config["models"].items() if model.get("enabled", True))
+
+
+def canonical(value):
+    """`value` with every dict's keys sorted, recursively; lists keep their order.
+
+    Snakemake's params trigger compares each param's repr, in which a dict's key order shows:
+    rules get their config slices in this form so that reordering a config's keys reruns nothing.
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(canonical(item) for item in value)
+    return value
 
 
 def fingerprint(*parts) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import fingerprint
+from .config import canonical, fingerprint
 
 STATE_ROOT = "results/training"
 MODEL_RESOURCES = {"threads": 4, "mem_mb": 16000, "runtime": 720}  # the schema's default
@@ -13,7 +13,7 @@ def model_settings(config: dict, name: str) -> dict:
 
     This is what rules receive as params: a cluster user raising `runtime` retrains nothing.
     """
-    return {k: v for k, v in config["models"][name].items() if k not in ("resources", "enabled")}
+    return canonical({k: v for k, v in config["models"][name].items() if k not in ("resources", "enabled")})
 
 
 def state_dir(config: dict, name: str) -> str:
