@@ -59,6 +59,13 @@ def archive_path():
     return config["data"]["archive"] or "results/downloads/val_256.tar"
 
 
+def user_archive_md5():
+    """data.md5 if the user supplies the archive, for the manifest job to check (a download is checked on arrival)."""
+    if config["data"]["source"] == "places365" and config["data"]["archive"]:
+        return config["data"]["md5"]
+    return None
+
+
 def shard_files(shard):
     return [f"{DATA}/tfrecords/{shard_name(split, shard, SHARDS)}" for split in SPLITS]
 

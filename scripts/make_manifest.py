@@ -3,6 +3,7 @@
 import pandas as pd
 
 from inpaintbench.data import prepare
+from inpaintbench.data.download import ChecksumError
 from inpaintbench.logs import get_logger
 from inpaintbench.provenance import atomic_path
 
@@ -14,8 +15,12 @@ if sm.input.categories:
     categories = dict(zip(table["file"], table["category"]))
     if not categories:
         log.warning("no scene categories known: the category column stays empty")
-listing = prepare.build_manifest(sm.params.data, archive=sm.input.archive or None,
-                                 categories=categories)
+try:
+    listing = prepare.build_manifest(sm.params.data, archive=sm.input.archive or None,
+                                     categories=categories, archive_md5=sm.params.archive_md5)
+except ChecksumError as error:
+    log.error(error)
+    raise
 for item in listing.skipped:
     log.warning(f"skipped {item['source']}: {item['reason']}")
 frame = prepare.manifest_frame(listing)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -17,6 +18,7 @@ from skimage import data as skdata
 from conftest import ROOT, copy_workflow, snakemake
 from inpaintbench.config import ConfigError, load_config
 from inpaintbench.data import masks, prepare, sources, tfrecords
+from inpaintbench.data.download import ChecksumError
 
 SIZE = 32
 MASKS = {"kind": "random", "side": [0.35, 0.5], "seed": 7}
@@ -142,7 +144,7 @@ def test_awkward_archive_through_the_workflow(tmp_path):
     archive = tmp_path / "archive" / "val_256.tar"
     archive.parent.mkdir()
     awkward_tar(archive)
-    config = {"data": {**DATA, "source": "places365", "archive": str(archive),
+    config = {"data": {**DATA, "source": "places365", "archive": str(archive), "md5": None,
                        "categories_url": None, "image_size": SIZE, "shards": 2},
               "masks": MASKS, "models": {}}
     (workdir / "awkward.yaml").write_text(yaml.safe_dump(config))
@@ -165,6 +167,61 @@ def test_awkward_archive_through_the_workflow(tmp_path):
     assert new == outside
     assert not (tmp_path / "escape.jpg").exists() and not (workdir / "escape.jpg").exists()
     assert not (workdir / "results/downloads").exists()  # data.archive given: nothing downloaded
+
+
+def small_tar(path: Path) -> str:
+    """A val_256-like tar of three tiny real photos; returns its md5."""
+    photos = {"val_256/cat.jpg": encode(chelsea(24), "JPEG"),
+              "val_256/camera.png": encode(Image.fromarray(skdata.camera()).resize((24, 24)), "PNG"),
+              "val_256/coffee.jpg": encode(Image.fromarray(skdata.coffee()).resize((24, 24)), "JPEG")}
+    with tarfile.open(path, "w") as tar:
+        for name, payload in photos.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(payload)
+            tar.addfile(member, io.BytesIO(payload))
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_user_archive_is_checked_against_data_md5(tmp_path):
+    archive = tmp_path / "val_256.tar"
+    md5 = small_tar(archive)
+    places = {**DATA, "source": "places365"}
+
+    listing = prepare.build_manifest(places, archive=str(archive), archive_md5=md5.upper())
+    assert {row["id"] for row in listing.rows} == {"cat", "camera", "coffee"}
+
+    wrong = hashlib.md5(b"another archive").hexdigest()
+    with pytest.raises(ChecksumError) as error:
+        prepare.build_manifest(places, archive=str(archive), archive_md5=wrong)
+    assert f"{archive}: md5 is {md5}, expected {wrong} (data.md5)" in str(error.value)
+
+
+@pytest.mark.slow
+def test_user_archive_with_another_md5_stops_the_data_stage_and_writes_nothing(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    archive = tmp_path / "archive" / "val_256.tar"
+    archive.parent.mkdir()
+    md5 = small_tar(archive)
+    wrong = hashlib.md5(b"another archive").hexdigest()
+    for name, expected in (("wrong", wrong), ("right", md5)):
+        config = {"data": {**DATA, "source": "places365", "archive": str(archive), "md5": expected,
+                           "categories_url": None, "image_size": SIZE, "shards": 1},
+                  "masks": MASKS, "models": {}}
+        (workdir / f"{name}.yaml").write_text(yaml.safe_dump(config))
+
+    result = snakemake(workdir, "data", "--cores", "2", "--configfile", "wrong.yaml", check=False)
+    message = f"{archive}: md5 is {md5}, expected {wrong} (data.md5)"
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    assert message in (workdir / "results/logs/data/manifest.log").read_text()
+    # Only the scene categories, their own download independent of the archive, may be there.
+    assert {p.name for p in (workdir / "results/data").rglob("*")} <= {"categories.csv"}
+
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "right.yaml")
+    summary = json.loads((workdir / "results/data/summary.json").read_text())
+    assert summary["total"] == 3 and summary["skipped"] == 0
+    assert set(records(workdir / "results/data/tfrecords")) == {"cat", "camera", "coffee"}
+    plan = snakemake(workdir, "-n", "data", "--configfile", "wrong.yaml")
+    assert "rule manifest:" in plan.stdout + plan.stderr  # a changed data.md5 is checked again
 
 
 def test_folder_source_recursive_with_category_per_subfolder(tmp_path):

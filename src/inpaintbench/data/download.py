@@ -34,6 +34,10 @@ class DownloadError(RuntimeError):
     """A download that cannot succeed (HTTP 4xx, failed verification, retries exhausted)."""
 
 
+class ChecksumError(ValueError):
+    """A file whose md5 is not the one the config expects."""
+
+
 class _Transient(Exception):
     """A failure worth retrying: the connection dropped, timed out, or the server erred (5xx)."""
 
@@ -55,6 +59,14 @@ def md5sum(path: str | Path) -> str:
         for block in iter(lambda: handle.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_md5(path: str | Path, expected: str, key: str = "data.md5") -> None:
+    """Raise ChecksumError naming `path`, the expected and the actual md5 if they differ."""
+    actual = md5sum(path)
+    if actual != expected.lower():
+        raise ChecksumError(f"{path}: md5 is {actual}, expected {expected.lower()} ({key}); "
+                            f"not the archive the config names (set {key}: null to use it unchecked)")
 
 
 class _Progress:

@@ -83,10 +83,17 @@ def write_categories(path: str | Path, url: str | None, md5: str | None,
 
 
 def build_manifest(data_cfg: dict, archive: str | None = None,
-                   categories: dict[str, str] | None = None) -> sources.Listing:
-    """List the source's images, keep the first `limit`, and give each its split."""
+                   categories: dict[str, str] | None = None,
+                   archive_md5: str | None = None) -> sources.Listing:
+    """List the source's images, keep the first `limit`, and give each its split.
+
+    `archive_md5`, if given, is checked first: a user's archive that is not the expected one
+    stops the data stage before anything is written.
+    """
     source = data_cfg["source"]
     if source == "places365":
+        if archive_md5:
+            download.check_md5(archive, archive_md5)
         listing = sources.list_tar(archive, categories)
     elif source == "folder":
         listing = sources.list_folder(data_cfg["folder"])
