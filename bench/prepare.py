@@ -82,7 +82,7 @@ def workflow(tar: Path, cores: int, shards: int) -> dict:
     workdir = WORK / "workflow"
     shutil.rmtree(workdir, ignore_errors=True)
     copy_workflow(ROOT, workdir)
-    config = {"data": {**DATA, "archive": str(tar), "categories_url": None, "image_size": SIZE,
+    config = {"data": {**DATA, "archive": str(tar), "md5": None, "categories_url": None, "image_size": SIZE,
                        "shards": shards}, "masks": MASKS, "models": {}}
     (workdir / "bench.yaml").write_text(json.dumps(config))
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
