@@ -161,3 +161,53 @@ def test_x0_prediction_trains_and_samples(batch):
     known = np.broadcast_to(masks == 0, images.shape)
     np.testing.assert_array_equal(filled[known], damaged[known])
     assert 0.0 <= filled.min() and filled.max() <= 1.0
+
+
+@pytest.mark.parametrize("t", [0, 25, 49])
+def test_prior_std_noise_estimate_is_the_least_squares_one_around_the_prefill(t):
+    """With a zero network output, the x_0 that prior_std's eps estimate implies is the posterior mean
+    of x_0 ~ N(prefill, prior_std^2) given x_t; a unit output moves it by at most prior_std."""
+    std = 0.3
+    process = diffusion.Diffusion(hparams(prior_std=std, clip_x0=False))
+    alpha_bar = diffusion.noise_schedule(hparams())[t]
+    prefilled = tf.random.stateless_uniform((2, 4, 4, 3), (5, 6), -1.0, 1.0)
+    x = tf.random.stateless_normal((2, 4, 4, 3), (7, 8))
+    zero = tf.zeros_like(x)
+    x0, _ = process.x0_and_eps(x, process.noise_estimate(zero, x, prefilled, t), t)
+    gain = np.sqrt(alpha_bar) * std**2 / (alpha_bar * std**2 + 1 - alpha_bar)
+    expected = prefilled + gain * (x - np.sqrt(alpha_bar) * prefilled)
+    np.testing.assert_allclose(x0, expected, atol=1e-4)
+    moved, _ = process.x0_and_eps(x, process.noise_estimate(tf.ones_like(x), x, prefilled, t), t)
+    assert np.all(np.abs(moved - x0) <= std + 1e-5)
+    plain = diffusion.Diffusion(hparams())
+    np.testing.assert_array_equal(plain.noise_estimate(x, x, prefilled, t), x)
+
+
+def test_prior_std_model_trains_and_keeps_known_pixels(batch):
+    images, masks = batch
+    damaged = images * (1 - masks)
+    trainer = models.build_trainer("diffusion", 32, {**TINY, "prior_std": 0.25}, seed=0)
+    step = tf.function(trainer.train_step)
+    losses = [float(step(batch)["loss"]) for _ in range(40)]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(prior_std=0.25), False)
+    filled = inpainter.predict(damaged, masks, seed=0).numpy()
+    known = np.broadcast_to(masks == 0, images.shape)
+    np.testing.assert_array_equal(filled[known], damaged[known])
+    assert 0.0 <= filled.min() and filled.max() <= 1.0
+
+
+def test_averaging_samples_shrinks_the_spread_between_seeds(trained, batch):
+    """samples: 4 averages four independently seeded samples, so outputs of different seeds spread
+    about half as much (1/sqrt(4)) as single samples do; samples: 1 is the first of them."""
+    trainer, _ = trained
+    images, masks = batch
+    damaged = images * (1 - masks)
+    inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(samples=4), False)
+    hole = np.broadcast_to(masks == 1, images.shape)
+
+    def spread(samples):
+        outputs = np.stack([inpainter.predict(damaged, masks, seed=s, samples=samples).numpy() for s in range(6)])
+        return outputs.std(0)[hole].mean()
+
+    assert 0.3 < spread(None) / spread(1) < 0.7
