@@ -5,7 +5,8 @@ its `training` section gives (epochs x steps_per_epoch, batch_size), on this mac
 saves it like the training job does (model.keras + meta.json), reloads it with models.load and
 inpaints the test split; the baselines (black, mean_fill, biharmonic) are scored on the same
 images and masks, and so is the pull-push pyramid fill the strong models start from, to show what
-their training adds. Writes bench/results/quality.json.
+their training adds. A diffusion model that averages several samples is also scored on one.
+Writes bench/results/quality.json.
 
     python bench/quality.py --data results/data/tfrecords [--config config/demo.yaml] [gan diffusion ...]
 """
@@ -68,11 +69,11 @@ def train(name, entry, data_dir, image_size, folder: Path):
             "parameters": int(trainer.export().count_params())}
 
 
-def evaluate(inpainter, damaged, masks, original, batch_size=16):
+def evaluate(inpainter, damaged, masks, original, batch_size=16, **options):
     start = time.perf_counter()
     outputs = np.concatenate([
         inpainter(damaged[i:i + batch_size], masks[i:i + batch_size],
-                  original=original[i:i + batch_size] if inpainter.needs_original else None, seed=0)
+                  original=original[i:i + batch_size] if inpainter.needs_original else None, seed=0, **options)
         for i in range(0, len(damaged), batch_size)])
     return outputs, time.perf_counter() - start
 
@@ -104,12 +105,17 @@ def main():
         if name not in config["models"]:
             raise SystemExit(f"{args.config}: no model {name!r} under models:")
         row = train(name, config["models"][name], args.data, image_size, models_dir / name)
-        outputs, seconds = evaluate(models.load(models_dir / name), damaged, masks, original)
+        inpainter = models.load(models_dir / name)
+        outputs, seconds = evaluate(inpainter, damaged, masks, original)
         row.update(psnr=round(float(metrics.psnr(original, outputs).numpy().mean()), 3), eval_seconds=round(seconds, 1),
                    hparams=config["models"][name]["hparams"])
         rows[name] = row
         print(f"{name:22s} PSNR {row['psnr']:7.3f} dB  trained {row['steps']} steps in "
               f"{row['training_seconds']} s, evaluated in {row['eval_seconds']} s", flush=True)
+        if inpainter.hparams.get("samples", 1) > 1:  # what one sample scores, beside the configured average
+            outputs, _ = evaluate(inpainter, damaged, masks, original, samples=1)
+            row["psnr_one_sample"] = round(float(metrics.psnr(original, outputs).numpy().mean()), 3)
+            print(f"{name + ' (1 sample)':22s} PSNR {row['psnr_one_sample']:7.3f} dB", flush=True)
     result = {"config": str(Path(args.config).resolve().relative_to(ROOT)) if ROOT in Path(args.config).resolve().parents
               else args.config, "test_images": int(len(original)), "image_size": image_size,
               "metric": "whole-image PSNR (dB), mean over the test split", "cpu_threads": os.cpu_count(),
