@@ -117,7 +117,7 @@ def main():
             row["psnr_one_sample"] = round(float(metrics.psnr(original, outputs).numpy().mean()), 3)
             print(f"{name + ' (1 sample)':22s} PSNR {row['psnr_one_sample']:7.3f} dB", flush=True)
     result = {"config": str(Path(args.config).resolve().relative_to(ROOT)) if ROOT in Path(args.config).resolve().parents
-              else args.config, "test_images": int(len(original)), "image_size": image_size,
+              else args.config, "data": args.data, "test_images": int(len(original)), "image_size": image_size,
               "metric": "whole-image PSNR (dB), mean over the test split", "cpu_threads": os.cpu_count(),
               "methods": rows,
               "beats_mean_fill": {name: rows[name]["psnr"] > rows["mean_fill"]["psnr"]
