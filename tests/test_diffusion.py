@@ -211,3 +211,20 @@ def test_averaging_samples_shrinks_the_spread_between_seeds(trained, batch):
         return outputs.std(0)[hole].mean()
 
     assert 0.3 < spread(None) / spread(1) < 0.7
+
+
+@pytest.mark.parametrize("prior_std", [0.0, 0.25])
+def test_mixed_precision_trains_and_samples(batch, prior_std):
+    """The GPU setting (mixed_float16) runs on the CPU too: finite loss, a valid inpainting."""
+    images, masks = batch
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        trainer = models.build_trainer("diffusion", 32, {**TINY, "prior_std": prior_std}, seed=0)
+        loss = float(tf.function(trainer.train_step)((tf.constant(images), tf.constant(masks)))["loss"])
+        inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(prior_std=prior_std), False)
+        filled = inpainter(images * (1 - masks), masks, seed=0)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert np.isfinite(loss)
+    assert filled.shape == images.shape and np.isfinite(filled).all()

@@ -183,7 +183,7 @@ class Trainer(keras.Model):
         self.ema_network = build_unet(image_size, hparams)
         self.ema_network.set_weights(self.network.get_weights())
         self.ema_network.trainable = False
-        self.prefill = prefill(hparams["prefill"])
+        self.prefill = prefill(hparams["prefill"], dtype="float32")  # float32 also under mixed precision
         self.optimizer = adam(self.network.trainable_variables, hparams["learning_rate"])
         self.noise = tf.random.Generator.from_seed(seed)
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
@@ -228,7 +228,7 @@ class Inpainter(BaseInpainter):
         self.network, self.image_size, self.hparams = network, image_size, hparams
         self.name = "diffusion"
         self.diffusion = Diffusion(hparams)
-        self.prefill = prefill(hparams["prefill"])
+        self.prefill = prefill(hparams["prefill"], dtype="float32")  # float32 also under mixed precision
         self._step = tf.function(self._reverse_step, reduce_retracing=True)
 
     def timesteps(self, sampler: str, steps: int | None) -> list[int]:

@@ -128,11 +128,11 @@ class PyramidFill(layers.Layer):
 PREFILLS = {"mean": MeanFill, "pyramid": PyramidFill}
 
 
-def prefill(kind: str):
+def prefill(kind: str, **layer_kwargs):
     """The fixed hole fill a network starts from: `mean` (the papers' choice) or `pyramid`."""
     if kind not in PREFILLS:
         raise ValueError(f"hparams.prefill: {kind!r} is not one of {', '.join(PREFILLS)}")
-    return PREFILLS[kind]()
+    return PREFILLS[kind](**layer_kwargs)
 
 
 def adam(variables, learning_rate, **betas):
