@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                                                       "suffix names another format)")
     inpaint.add_argument("--steps", type=int, help="diffusion models: DDIM sampling steps")
     inpaint.add_argument("--sampler", choices=["ddim", "ddpm"], help="diffusion models: sampler")
+    inpaint.add_argument("--samples", type=int, help="diffusion models: samples averaged (default: the "
+                                                     "model's `samples`); 1 gives one sharp fill")
     inpaint.add_argument("--seed", type=int, default=0, help="seed of stochastic samplers (default 0)")
     return parser
 
@@ -37,8 +39,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from .inpaint import InpaintError, inpaint_file
 
-    options = {key: value for key, value in (("steps", args.steps), ("sampler", args.sampler))
-               if value is not None}
+    options = {key: value for key, value in (("steps", args.steps), ("sampler", args.sampler),
+                                             ("samples", args.samples)) if value is not None}
     try:
         out = inpaint_file(args.model, args.image, args.out, mask_path=args.mask, box=args.box,
                            seed=args.seed, **options)

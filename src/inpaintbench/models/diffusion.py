@@ -264,7 +264,9 @@ class Inpainter(BaseInpainter):
         sampler = sampler or self.hparams["sampler"]
         steps = int(steps or self.hparams["sampling_steps"])
         eta = float(self.hparams["eta"] if eta is None else eta)
-        samples = int(samples or self.hparams["samples"])
+        samples = int(self.hparams["samples"] if samples is None else samples)
+        if samples < 1:
+            raise ValueError(f"diffusion: samples {samples} must be at least 1")
         damaged = tf.convert_to_tensor(damaged, tf.float32)
         masks = tf.convert_to_tensor(masks, tf.float32)
         prefilled = 2.0 * self.prefill([damaged, masks]) - 1.0
