@@ -286,8 +286,8 @@ def test_training_augmentation_flips_and_moves_holes_keeping_their_size():
     boxes = [masks.hole_box(f"id{i}", 32, "random", (0.25, 0.5), 0) for i in range(8)]
     holes = np.stack([masks.box_mask(box, 32) for box in boxes])[..., None].astype(np.float32)
     seed = np.array([7, 0], np.int64)
-    flipped, moved = (t.numpy() for t in masks.flip_and_move_holes(images, holes, seed))
-    again = masks.flip_and_move_holes(images, holes, seed)
+    flipped, moved = (t.numpy() for t in tfrecords.flip_and_move_holes(images, holes, seed))
+    again = tfrecords.flip_and_move_holes(images, holes, seed)
     assert (again[0].numpy() == flipped).all() and (again[1].numpy() == moved).all()
     is_flipped = [bool((f == photo[:, ::-1]).all()) for f in flipped]
     assert all(is_flipped[i] or (flipped[i] == photo).all() for i in range(8))

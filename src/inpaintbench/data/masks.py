@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import tensorflow as tf
 
 
 def _uniforms(image_id: str, seed: int) -> list[float]:
@@ -49,26 +48,3 @@ def box_mask(box, size: int) -> np.ndarray:
 def damage(image, mask):
     """The damaged image of the paper: the hole set to 0. Works on numpy arrays and tensors."""
     return image * (1 - mask)
-
-
-def flip_and_move_holes(images, masks, seed):
-    """Training augmentation of a batch: each image flipped left-right at random, and each hole
-    moved to a uniformly random place, keeping its height and width.
-
-    With a few hundred images and one fixed hole each, a model soon knows every hole; a fresh
-    place per step lets it see every part of every image missing. Stateless: `seed` (shape (2,))
-    fixes the draw, so a seeded pipeline stays reproducible.
-    """
-    batch, height, width = tf.shape(masks)[0], tf.shape(masks)[1], tf.shape(masks)[2]
-    flip_seed, top_seed, left_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    flip = tf.random.stateless_uniform((batch, 1, 1, 1), flip_seed) < 0.5
-    images = tf.where(flip, tf.reverse(images, axis=[2]), images)
-    rows = tf.reduce_sum(tf.reduce_max(masks, axis=[2, 3]), axis=1)
-    cols = tf.reduce_sum(tf.reduce_max(masks, axis=[1, 3]), axis=1)
-    top = tf.floor(tf.random.stateless_uniform((batch,), top_seed) * (tf.cast(height, tf.float32) - rows + 1.0))
-    left = tf.floor(tf.random.stateless_uniform((batch,), left_seed) * (tf.cast(width, tf.float32) - cols + 1.0))
-    y = tf.cast(tf.range(height), tf.float32)[None, :, None]
-    x = tf.cast(tf.range(width), tf.float32)[None, None, :]
-    inside = ((y >= top[:, None, None]) & (y < (top + rows)[:, None, None])
-              & (x >= left[:, None, None]) & (x < (left + cols)[:, None, None]))
-    return images, tf.cast(inside, masks.dtype)[..., None]

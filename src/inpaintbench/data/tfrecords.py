@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow as tf
 
 from .layout import SPLITS, shard_name, split_paths  # noqa: F401 (re-exported)
-from .masks import flip_and_move_holes
 
 
 def writer(path: str | Path) -> tf.io.TFRecordWriter:
@@ -63,6 +62,29 @@ def _parser(image_size: int, with_meta: bool):
     return parse
 
 
+def flip_and_move_holes(images, masks, seed):
+    """Training augmentation of a batch: each image flipped left-right at random, and each hole
+    moved to a uniformly random place, keeping its height and width.
+
+    With a few hundred images and one fixed hole each, a model soon knows every hole; a fresh
+    place per step lets it see every part of every image missing. Stateless: `seed` (shape (2,))
+    fixes the draw, so a seeded pipeline stays reproducible.
+    """
+    batch, height, width = tf.shape(masks)[0], tf.shape(masks)[1], tf.shape(masks)[2]
+    flip_seed, top_seed, left_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+    flip = tf.random.stateless_uniform((batch, 1, 1, 1), flip_seed) < 0.5
+    images = tf.where(flip, tf.reverse(images, axis=[2]), images)
+    rows = tf.reduce_sum(tf.reduce_max(masks, axis=[2, 3]), axis=1)
+    cols = tf.reduce_sum(tf.reduce_max(masks, axis=[1, 3]), axis=1)
+    top = tf.floor(tf.random.stateless_uniform((batch,), top_seed) * (tf.cast(height, tf.float32) - rows + 1.0))
+    left = tf.floor(tf.random.stateless_uniform((batch,), left_seed) * (tf.cast(width, tf.float32) - cols + 1.0))
+    y = tf.cast(tf.range(height), tf.float32)[None, :, None]
+    x = tf.cast(tf.range(width), tf.float32)[None, None, :]
+    inside = ((y >= top[:, None, None]) & (y < (top + rows)[:, None, None])
+              & (x >= left[:, None, None]) & (x < (left + cols)[:, None, None]))
+    return images, tf.cast(inside, masks.dtype)[..., None]
+
+
 def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = False,
                  repeat: bool = False, seed: int = 0, drop_remainder: bool = False,
                  with_meta: bool = False, shuffle_buffer: int = 2048,
@@ -72,7 +94,7 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
     Shards are read in parallel and batches prefetched. Without shuffle the order is
     deterministic (shards interleaved record by record), which evaluation relies on. `with_meta` yields dicts that
     also carry id, category and the hole's (top, left, height, width) box. `augment` (training only)
-    flips images and moves holes at random, seeded by `seed` and the batch's index (masks.flip_and_move_holes).
+    flips images and moves holes at random, seeded by `seed` and the batch's index (flip_and_move_holes).
     """
     if augment and with_meta:
         raise ValueError("load_dataset: augment moves the holes, so it cannot yield their boxes (with_meta)")
