@@ -76,6 +76,13 @@ class Diffusion:
             raise ValueError(f"hparams.prediction: {hparams['prediction']!r} is not eps or x0")
         self.prediction = hparams["prediction"]
         self.prior_var = float(hparams["prior_std"]) ** 2
+        preconditioned = self.prediction == "eps" and self.prior_var > 0
+        # float32 also under mixed precision; None when nothing needs the fill outside the U-Net
+        self.prefill = prefill(hparams["prefill"], dtype="float32") if preconditioned else None
+
+    def prefilled(self, damaged, masks):
+        """The fixed hole fill in [-1, 1] that noise_estimate works around, or None if it does not."""
+        return None if self.prefill is None else 2.0 * self.prefill([damaged, masks]) - 1.0
 
     def noise_estimate(self, output, x, prefilled, t):
         """The eps estimate from the network's output. With prior_std = 0 the output is the estimate
@@ -84,7 +91,7 @@ class Diffusion:
         scaled so that its error moves x_0 by at most prior_std times as much. The network learns
         what the prefill gets wrong, per-pixel noise reaches the estimate without passing through
         its (maybe strided) stem, and near t = T, where alpha_bar -> 0, no error is blown up."""
-        if self.prediction != "eps" or not self.prior_var:
+        if self.prefill is None:
             return output
         alpha_bar = tf.reshape(self._alpha_bar(t), (-1, 1, 1, 1))
         implied = (x - tf.sqrt(alpha_bar) * prefilled) / tf.sqrt(1.0 - alpha_bar)
@@ -183,7 +190,6 @@ class Trainer(keras.Model):
         self.ema_network = build_unet(image_size, hparams)
         self.ema_network.set_weights(self.network.get_weights())
         self.ema_network.trainable = False
-        self.prefill = prefill(hparams["prefill"], dtype="float32")  # float32 also under mixed precision
         self.optimizer = adam(self.network.trainable_variables, hparams["learning_rate"])
         self.noise = tf.random.Generator.from_seed(seed)
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
@@ -197,7 +203,7 @@ class Trainer(keras.Model):
         x_t = forward.sample(seed=tf.cast(self.noise.make_seeds(1)[:, 0], tf.int32))
         target = x0 if self.diffusion.prediction == "x0" else (x_t - forward.mean()) / forward.stddev()
         damaged = images * (1.0 - masks)
-        prefilled = 2.0 * self.prefill([damaged, masks]) - 1.0
+        prefilled = self.diffusion.prefilled(damaged, masks)
         with tf.GradientTape() as tape:
             output = tf.cast(self.network([x_t, damaged, masks, t], training=True), tf.float32)
             predicted = self.diffusion.noise_estimate(output, x_t, prefilled, t)
@@ -228,7 +234,6 @@ class Inpainter(BaseInpainter):
         self.network, self.image_size, self.hparams = network, image_size, hparams
         self.name = "diffusion"
         self.diffusion = Diffusion(hparams)
-        self.prefill = prefill(hparams["prefill"], dtype="float32")  # float32 also under mixed precision
         self._step = tf.function(self._reverse_step, reduce_retracing=True)
 
     def timesteps(self, sampler: str, steps: int | None) -> list[int]:
@@ -269,7 +274,7 @@ class Inpainter(BaseInpainter):
             raise ValueError(f"diffusion: samples {samples} must be at least 1")
         damaged = tf.convert_to_tensor(damaged, tf.float32)
         masks = tf.convert_to_tensor(masks, tf.float32)
-        prefilled = 2.0 * self.prefill([damaged, masks]) - 1.0
+        prefilled = self.diffusion.prefilled(damaged, masks)
         ts = self.timesteps(sampler, steps)
         total = tf.zeros_like(damaged)
         for index in range(samples):
