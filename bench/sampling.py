@@ -51,7 +51,8 @@ def main():
     rows, per_image = [], {}
     for sampler, steps in runs:
         start = time.perf_counter()
-        outputs = inpainter(damaged, masks, sampler=sampler, steps=steps, eta=0.0, seed=0, samples=1)
+        eta = 0.0 if sampler == "ddim" else None  # DDPM takes no eta
+        outputs = inpainter(damaged, masks, sampler=sampler, steps=steps, eta=eta, seed=0, samples=1)
         seconds = time.perf_counter() - start
         psnr, ssim = scores(outputs, original)
         per_image[(sampler, steps)] = psnr

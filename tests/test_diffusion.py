@@ -147,8 +147,8 @@ def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="paper_exact"):
         models.build_trainer("diffusion", 32, TINY, paper_exact=True)
     inpainter = diffusion.Inpainter(diffusion.build_unet(32, hparams()), 32, hparams(), False)
-    with pytest.raises(ValueError, match="samples 0 must be at least 1"):
-        inpainter.predict(np.zeros((1, 32, 32, 3), np.float32), np.ones((1, 32, 32, 1), np.float32), samples=0)
+    with pytest.raises(ValueError, match="diffusion: option samples=0 must be at least 1"):
+        inpainter(np.zeros((1, 32, 32, 3), np.float32), np.ones((1, 32, 32, 1), np.float32), samples=0)
 
 
 def test_x0_prediction_trains_and_samples(batch):

@@ -18,14 +18,14 @@ from .models.base import Inpainter
 class Black(Inpainter):
     name = "black"
 
-    def predict(self, damaged, masks, original=None, seed=None, **options):
+    def predict(self, damaged, masks, original=None, seed=None):
         return damaged
 
 
 class MeanFill(Inpainter):
     name = "mean_fill"
 
-    def predict(self, damaged, masks, original=None, seed=None, **options):
+    def predict(self, damaged, masks, original=None, seed=None):
         known = 1.0 - masks
         total = np.maximum(np.sum(known, axis=(1, 2), keepdims=True), 1.0)
         mean = np.sum(np.asarray(damaged) * known, axis=(1, 2), keepdims=True) / total
@@ -35,7 +35,7 @@ class MeanFill(Inpainter):
 class Biharmonic(Inpainter):
     name = "biharmonic"
 
-    def predict(self, damaged, masks, original=None, seed=None, **options):
+    def predict(self, damaged, masks, original=None, seed=None):
         damaged, masks = np.asarray(damaged), np.asarray(masks)
         return np.stack([
             inpaint_biharmonic(image, mask[..., 0] > 0.5, channel_axis=-1)
@@ -46,7 +46,7 @@ class Biharmonic(Inpainter):
 class PyramidFill(Inpainter):
     name = "pyramid_fill"
 
-    def predict(self, damaged, masks, original=None, seed=None, **options):
+    def predict(self, damaged, masks, original=None, seed=None):
         from .models.layers import PyramidFill as PullPush
 
         return PullPush()([damaged, masks])

@@ -11,8 +11,10 @@ Each module `inpaintbench.models.<kind>` defines
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
+import zipfile
 from pathlib import Path
 
 KINDS = ("gan_paper", "diffusion_paper", "gan", "diffusion")
@@ -30,9 +32,39 @@ def module(kind: str):
     return importlib.import_module(f"{__name__}.{kind}")
 
 
+def hparam_defaults(kind: str) -> dict:
+    """The kind's DEFAULTS as its module writes them, read from the source without importing it:
+    the Snakefile checks a config's models without the seconds TensorFlow takes to load."""
+    if kind not in KINDS:
+        raise ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)}")
+    source = Path(__file__).with_name(f"{kind}.py")
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["DEFAULTS"]:
+            return ast.literal_eval(node.value)
+    raise ValueError(f"{source}: declares no literal DEFAULTS")
+
+
+def image_size_multiple(kind: str, hparams: dict) -> tuple[int, str]:
+    """(m, why): the kind's network needs an image side divisible by m, halved once per stride-2 level."""
+    if kind == "diffusion":
+        patch, mults = int(hparams["patch"]), hparams["channel_mults"]
+        return patch * 2 ** (len(mults) - 1), f"patch x 2^(levels - 1) of hparams patch={patch}, channel_mults={mults}"
+    if kind == "gan":
+        depth = int(hparams["depth"])
+        return 2 ** depth, f"2^depth of hparams depth={depth}"
+    return 1, "any size (fully connected)"
+
+
+def check_image_size(kind: str, image_size: int, hparams: dict) -> None:
+    """A ValueError if the kind's network cannot take image_size x image_size images."""
+    multiple, why = image_size_multiple(kind, hparams)
+    if image_size % multiple:
+        raise ValueError(f"image size {image_size} is not divisible by {multiple} = {why}")
+
+
 def resolve_hparams(kind: str, overrides: dict | None) -> dict:
     """The kind's defaults with the config's values on top; unknown keys are an error."""
-    defaults = module(kind).DEFAULTS
+    defaults = hparam_defaults(kind)
     unknown = set(overrides or {}) - set(defaults)
     if unknown:
         raise ValueError(f"hparams of kind {kind}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -60,6 +92,8 @@ def load(model_dir: str | Path):
         hparams, paper_exact = meta["hparams"], bool(meta.get("paper_exact", False))
     except (ValueError, KeyError, TypeError) as error:
         raise ModelLoadError(f"{meta_path}: not a model description: {error}") from error
+    if not zipfile.is_zipfile(model_path):
+        raise ModelLoadError(f"{model_path}: not a Keras model file (a .keras file is a zip archive)")
     kind_module = module(kind)  # registers the kind's custom layers before Keras deserializes them
     try:
         network = keras.saving.load_model(model_path, compile=False, safe_mode=True)

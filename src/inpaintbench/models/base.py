@@ -6,8 +6,35 @@ method can only be judged on what it puts inside the hole.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Option:
+    """A predict option a method takes: a number in [low, high] (None: unbounded), or one of `choices`."""
+
+    type: type = int
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+
+    def problem(self, value) -> str | None:
+        """What is wrong with `value` for this option, or None."""
+        if self.choices:
+            return None if value in self.choices else f"is not one of {', '.join(self.choices)}"
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not number or (self.type is int and not float(value).is_integer()):
+            return "is not an integer" if self.type is int else "is not a number"
+        if self.high is None and self.low is not None and value < self.low:
+            return f"must be at least {self.low}"
+        if self.low is None and self.high is not None and value > self.high:
+            return f"must be at most {self.high}"
+        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
+            return f"must be within {self.low}..{self.high}"
+        return None
 
 
 class Inpainter:
@@ -21,11 +48,33 @@ class Inpainter:
     needs_original: bool = False
     image_size: int | None = None  # None: works at any size (the baselines)
 
+    def options(self) -> dict[str, Option]:
+        """The predict options this method takes, by name; none unless a method says so."""
+        return {}
+
+    def checked_options(self, options: dict) -> dict:
+        """The options given (None: not given), each one this method takes and within its range.
+
+        The one rule for every method, baselines included: any other option, or a value out of
+        range, is a ValueError naming the method, the option and what it accepts.
+        """
+        taken = self.options()
+        given = {name: value for name, value in options.items() if value is not None}
+        for name, value in given.items():
+            if name not in taken:
+                accepted = ", ".join(sorted(taken)) or "none"
+                raise ValueError(f"{self.name}: takes no option {name} (its options: {accepted})")
+            problem = taken[name].problem(value)
+            if problem:
+                raise ValueError(f"{self.name}: option {name}={value!r} {problem}")
+        return given
+
     def predict(self, damaged, masks, original=None, seed=None, **options):
-        """Raw prediction of the whole image, float32 (B, H, W, 3) in [0, 1]."""
+        """Raw prediction of the whole image, float32 (B, H, W, 3) in [0, 1]; options already checked."""
         raise NotImplementedError
 
     def __call__(self, damaged, masks, original=None, seed=None, **options) -> np.ndarray:
+        options = self.checked_options(options)
         damaged = tf.convert_to_tensor(damaged, tf.float32)
         masks = tf.convert_to_tensor(masks, tf.float32)
         if self.needs_original and original is None:

@@ -21,7 +21,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import layers
 
+from . import check_image_size
 from .base import Inpainter as BaseInpainter
+from .base import Option
 from .layers import ResidualBlock, SinusoidalEmbedding, adam, prefill
 
 tfd = tfp.distributions
@@ -134,9 +136,7 @@ class Diffusion:
 def build_unet(image_size: int, hparams) -> keras.Model:
     """eps_theta(x_t, damaged, mask, t): a U-Net with the timestep embedding added in every residual block."""
     channels, patch = int(hparams["channels"]), int(hparams["patch"])
-    if image_size % (patch * 2 ** (len(hparams["channel_mults"]) - 1)):
-        raise ValueError(f"image size {image_size} is not divisible by patch x 2^(levels - 1) "
-                         f"of hparams patch={patch}, channel_mults={hparams['channel_mults']}")
+    check_image_size("diffusion", image_size, hparams)
     noisy = keras.Input((image_size, image_size, 3), name="noisy")
     damaged = keras.Input((image_size, image_size, 3), name="damaged")
     mask = keras.Input((image_size, image_size, 1), name="mask")
@@ -228,7 +228,7 @@ class Trainer(keras.Model):
 
 
 class Inpainter(BaseInpainter):
-    """Samples the hole with the EMA network; options sampler ("ddpm" | "ddim"), steps, eta."""
+    """Samples the hole with the EMA network; options sampler ("ddpm" | "ddim"), steps and eta (DDIM), samples."""
 
     def __init__(self, network, image_size: int, hparams: dict, paper_exact: bool = False):
         self.network, self.image_size, self.hparams = network, image_size, hparams
@@ -260,18 +260,21 @@ class Inpainter(BaseInpainter):
         known_noisy = self.diffusion.forward(2.0 * damaged - 1.0, t_next).sample(seed=known_seed)
         return masks * x + (1.0 - masks) * known_noisy
 
+    def options(self):
+        return {"sampler": Option(str, choices=("ddim", "ddpm")), "steps": Option(int, 1, self.diffusion.steps),
+                "eta": Option(float, 0.0, 1.0), "samples": Option(int, 1)}
+
     def predict(self, damaged, masks, original=None, seed=None, sampler=None, steps=None, eta=None,
-                samples=None, **options):
+                samples=None):
         """The mean of `samples` samples, each seeded by (seed, its index). One sample is a sharp,
         plausible fill; their mean is the posterior-mean estimate that PSNR and SSIM reward."""
-        if options:
-            raise ValueError(f"diffusion: unknown predict option(s) {', '.join(sorted(options))}")
         sampler = sampler or self.hparams["sampler"]
-        steps = int(steps or self.hparams["sampling_steps"])
+        if sampler == "ddpm" and (eta is not None or steps not in (None, self.diffusion.steps)):
+            raise ValueError(f"{self.name}: options steps and eta are the DDIM sampler's; "
+                             f"DDPM takes all T={self.diffusion.steps} steps")
+        steps = int(self.hparams["sampling_steps"] if steps is None else steps)
         eta = float(self.hparams["eta"] if eta is None else eta)
         samples = int(self.hparams["samples"] if samples is None else samples)
-        if samples < 1:
-            raise ValueError(f"diffusion: samples {samples} must be at least 1")
         damaged = tf.convert_to_tensor(damaged, tf.float32)
         masks = tf.convert_to_tensor(masks, tf.float32)
         prefilled = self.diffusion.prefilled(damaged, masks)

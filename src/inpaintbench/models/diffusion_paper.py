@@ -111,8 +111,6 @@ class Inpainter(BaseInpainter):
         self.needs_original = bool(paper_exact)
         self.name = "diffusion_paper_exact" if paper_exact else "diffusion_paper"
 
-    def predict(self, damaged, masks, original=None, seed=None, **options):
-        if options:
-            raise ValueError(f"{self.name}: unknown predict option(s) {', '.join(sorted(options))}")
+    def predict(self, damaged, masks, original=None, seed=None):
         inputs = [original, damaged] if self.needs_original else [damaged, masks]
         return self.network([tf.convert_to_tensor(x, tf.float32) for x in inputs], training=False)

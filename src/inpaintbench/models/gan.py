@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from . import check_image_size
 from .base import Inpainter as BaseInpainter
 from .layers import adam, prefill
 
@@ -40,8 +41,7 @@ DEFAULTS = {
 
 def build_generator(image_size: int, hparams) -> keras.Model:
     channels, depth = int(hparams["channels"]), int(hparams["depth"])
-    if image_size % 2 ** depth:
-        raise ValueError(f"image size {image_size} is not divisible by 2^depth of hparams depth={depth}")
+    check_image_size("gan", image_size, hparams)
     damaged = keras.Input((image_size, image_size, 3), name="damaged")
     mask = keras.Input((image_size, image_size, 1), name="mask")
     prefilled = prefill(hparams["prefill"])([damaged, mask])
@@ -144,7 +144,5 @@ class Inpainter(BaseInpainter):
         self.network, self.image_size, self.hparams = network, image_size, hparams
         self.name = "gan"
 
-    def predict(self, damaged, masks, original=None, seed=None, **options):
-        if options:
-            raise ValueError(f"gan: unknown predict option(s) {', '.join(sorted(options))}")
+    def predict(self, damaged, masks, original=None, seed=None):
         return tf.clip_by_value(tf.cast(self.network([damaged, masks], training=False), tf.float32), 0.0, 1.0)
