@@ -3,17 +3,18 @@
 import os
 import sys
 
-from inpaintbench.config import BASELINES, canonical, check_consistency, enabled_models, fingerprint
+from inpaintbench.config import BASELINES, canonical, enabled_models, fingerprint
 from inpaintbench.data.images import IMAGE_SUFFIXES
 from inpaintbench.data.layout import SPLITS, shard_name
+from inpaintbench.runtime import VERBOSE
 from inpaintbench.train_config import model_settings
 
 # Scripts and jobs (also on cluster nodes or in conda envs) import the library from src/.
 SRC = os.path.join(workflow.basedir, "src")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
-
-check_consistency(config, "config")
+# `snakemake --verbose`: jobs show TensorFlow's start-up lines and a failure's traceback too.
+if getattr(workflow.output_settings, "verbose", False):
+    os.environ[VERBOSE] = "1"
 
 DATA = "results/data"
 SHARDS = config["data"]["shards"]
@@ -50,6 +51,16 @@ def folder_state():
                 files.append((os.path.relpath(os.path.join(dirpath, name), folder),
                               stat.st_size, stat.st_mtime_ns))
     return fingerprint(sorted(files))
+
+
+def archive_state():
+    """The user's own archive (data.archive) as [path, size, mtime]: replacing the file, even by an
+    older one that the mtime trigger would miss, reruns the data stage (a download is md5-checked)."""
+    archive = config["data"]["archive"]
+    if config["data"]["source"] != "places365" or not archive:
+        return None
+    stat = os.stat(archive)
+    return [os.path.abspath(archive), stat.st_size, stat.st_mtime_ns]
 
 
 def archive_path():
@@ -113,9 +124,15 @@ def method_files(extension):
 
 
 def final_outputs():
-    """The default target: per-method metrics, the tables and every figure."""
+    """The default target: the trained models, per-method metrics, the tables and every figure.
+
+    The models are targets themselves, not only inputs of evaluation: Snakemake does not remake
+    a missing input whose consumers are up to date, so a model folder deleted by an interrupted
+    (forced) retraining would stay gone while the tables still describe it.
+    """
     return [
         f"{DATA}/summary.json",
+        *expand("results/models/{model}/{file}", model=MODELS, file=("model.keras", "meta.json")),
         *method_files("csv"),
         *method_files("json"),
         *TABLE_FILES.values(),

@@ -48,6 +48,7 @@ rule manifest:
     params:
         data=data_params("source", "folder", "limit", "seed", "split", "demo"),
         folder_state=folder_state(),
+        archive_state=archive_state(),
         archive_md5=user_archive_md5(),
     log:
         "results/logs/data/manifest.log",

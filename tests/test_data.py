@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -131,7 +134,7 @@ def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_pa
     assert summary["total"] == 5 and summary["skipped"] == 4
     reasons = {item["source"]: item["reason"] for item in summary["skipped_items"]}
     assert "truncated" in reasons["val_256/truncated.jpg"]
-    assert "cannot identify image" in reasons["val_256/not_an_image.jpg"]
+    assert reasons["val_256/not_an_image.jpg"] == "not an image: no image format Pillow reads"
     assert "unsafe path" in reasons["../escape.jpg"]
     assert any("skipped val_256/truncated.jpg" in line for line in lines)
     assert tree(tmp_path) - before == {str(p.relative_to(tmp_path)) for p in out.rglob("*")} | {
@@ -222,6 +225,32 @@ def test_user_archive_with_another_md5_stops_the_data_stage_and_writes_nothing(t
     assert set(records(workdir / "results/data/tfrecords")) == {"cat", "camera", "coffee"}
     plan = snakemake(workdir, "-n", "data", "--configfile", "wrong.yaml")
     assert "rule manifest:" in plan.stdout + plan.stderr  # a changed data.md5 is checked again
+
+
+def test_a_text_file_named_jpg_and_a_tiny_image_are_skipped_with_readable_reasons(tmp_path):
+    """The reason says what is wrong (not Pillow's `<_io.BytesIO object at 0x...>`); the minimum side
+    is a quarter of data.image_size (8 px at 32)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    chelsea().save(folder / "cat.jpg")
+    (folder / "notes.jpg").write_text("a shopping list, not a photo\n" * 10)
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(folder / "pixel.png")
+    Image.fromarray(skdata.camera()).resize((8, 30)).save(folder / "narrow_enough.png")
+    Image.fromarray(skdata.camera()).resize((7, 30)).save(folder / "too_narrow.png")
+    manifest = prepare.manifest_frame(prepare.build_manifest({**DATA, "source": "folder", "folder": str(folder)}))
+    lines = []
+    stats = prepare.write_shard(manifest, 0, 1, SIZE, MASKS, None, tmp_path / "out", log=lines.append)
+
+    reasons = {Path(item["source"]).name: item["reason"] for item in stats["skipped"]}
+    assert reasons == {
+        "notes.jpg": "not an image: no image format Pillow reads",
+        "pixel.png": "too small: 1x1 px, under the 8 px a side needs for 32 px images (at most 4x enlargement)",
+        "too_narrow.png": "too small: 7x30 px, under the 8 px a side needs for 32 px images (at most 4x enlargement)",
+    }
+    assert set(records(tmp_path / "out")) == {"cat", "narrow_enough"}
+    assert f"skipped {folder / 'notes.jpg'}: not an image: no image format Pillow reads" in lines
+    summary = prepare.summarize([stats], pd.DataFrame(columns=["source", "reason"]))
+    assert summary["skipped_by_reason"] == {"not an image": 1, "too small": 2}
 
 
 def test_folder_source_recursive_with_category_per_subfolder(tmp_path):
@@ -358,7 +387,7 @@ def bad_configs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 def test_config_validation_names_the_key(tmp_path):
     paths = bad_configs(tmp_path)
-    with pytest.raises(ConfigError, match=r"key data: .*'colour' was unexpected"):
+    with pytest.raises(ConfigError, match=r"unknown key data\.colour \(known here: source, url, "):
         load_config(paths["unknown"])
     with pytest.raises(ConfigError, match=r"key data\.image_size: 'big' is not of type 'integer'"):
         load_config(paths["wrong_type"])
@@ -371,12 +400,73 @@ def workdir(tmp_path_factory) -> Path:
     return copy_workflow(tmp_path_factory.mktemp("data_workflow"))
 
 
-def test_snakemake_rejects_bad_configs_naming_the_key(workdir, tmp_path):
+def test_snakemake_rejects_bad_configs_naming_the_key_in_one_line(workdir, tmp_path):
+    """The library's message alone: no schema dump, no traceback of the Snakefile."""
     paths = bad_configs(tmp_path)
-    result = snakemake(workdir, "-n", "--configfile", str(paths["unknown"]), check=False)
-    assert result.returncode != 0 and "'colour' was unexpected" in result.stderr + result.stdout
-    result = snakemake(workdir, "-n", "--configfile", str(paths["wrong_type"]), check=False)
-    assert result.returncode != 0 and "['data']['image_size']" in result.stderr + result.stdout
+    for name, message in (("unknown", "unknown key data.colour (known here: source, url, "),
+                          ("wrong_type", "key data.image_size: 'big' is not of type 'integer'")):
+        result = snakemake(workdir, "-n", "--configfile", str(paths[name]), check=False)
+        assert result.returncode != 0 and result.stdout == ""
+        lines = [line for line in result.stderr.splitlines() if not line.startswith("Using workflow specific profile")]
+        assert len(lines) == 1 and lines[0].startswith(f"inpaintbench: error: {paths[name]}: ") and message in lines[0]
+
+
+def one_line_error(result) -> str:
+    """The single line a failed dry run printed (Snakemake's note on the profile aside)."""
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("Using workflow specific profile")]
+    assert result.returncode != 0 and result.stdout == "" and len(lines) == 1, result.stdout + result.stderr
+    return lines[0]
+
+
+def test_config_errors_between_keys_stop_the_dry_run_in_one_line(workdir, tmp_path):
+    """Found before anything runs (the data stage included), by the library: not in a training job."""
+    demo = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+    odd_size = {**demo, "data": {**demo["data"], "image_size": 100}}
+    nothing = {**demo, "models": {}, "evaluation": {**demo["evaluation"], "baselines": []}}
+    cases = {"odd_size": (odd_size, ("key models.diffusion.hparams: data.image_size: image size 100 is not divisible "
+                                     "by 16 = patch x 2^(levels - 1) of hparams patch=4, channel_mults=[1, 2, 2]")),
+             "nothing": (nothing, "keys models and evaluation.baselines: no enabled model and no baseline")}
+    for name, (config, message) in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(path)
+        line = one_line_error(snakemake(workdir, "-n", "--configfile", str(path), check=False))
+        assert line.startswith(f"inpaintbench: error: {path}: ") and message in line
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    """In the default config (read by the Snakefile) and, through `inpaintbench check-config`, in any
+    config; a --configfile Snakemake reads itself, before the workflow, without naming the line."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    default = workdir / "config" / "config.yaml"
+    lines = default.read_text().splitlines()
+    broken = next(i for i, line in enumerate(lines) if line.startswith("  image_size:"))
+    lines[broken] = "  image_size: [128"
+    default.write_text("\n".join(lines) + "\n")
+    line = one_line_error(snakemake(workdir, "-n", check=False))
+    assert line.startswith(f"inpaintbench: error: config/config.yaml, line {broken + 2}, ") and "not valid YAML" in line
+    check = subprocess.run([sys.executable, "-m", "inpaintbench.cli", "check-config", str(default),
+                            str(ROOT / "config" / "demo.yaml")], capture_output=True, text=True, check=False)
+    assert check.returncode == 2 and check.stdout.startswith(f"{ROOT / 'config' / 'demo.yaml'}: valid; models: ")
+    assert check.stderr.startswith(f"inpaintbench: error: {default}, line {broken + 2}, ")
+
+
+@pytest.mark.slow
+def test_a_failing_data_job_writes_its_error_into_its_log(tmp_path):
+    """The cause is in the job's own log (where a SLURM user looks), as one line, and no traceback shows."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("no photos here yet")
+    config = {"data": {**DATA, "source": "folder", "folder": str(folder), "image_size": SIZE}, "masks": MASKS,
+              "models": {}}
+    (workdir / "empty.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "data", "--cores", "1", "--configfile", "empty.yaml", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    log = (workdir / "results/logs/data/manifest.log").read_text().splitlines()
+    assert [line.split(" ", 2)[2] for line in log] == ["ERROR ValueError: data source 'folder': found no images"]
+    assert not (workdir / "results/data/manifest.csv").exists()
 
 
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/demo.yaml"])

@@ -9,15 +9,22 @@ nothing else, and reordering keys reruns nothing. Each test dry-runs the complet
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import os
 import re
 import shutil
+import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
+from skimage import data as skdata
 
-from conftest import TINY_CONFIG, snakemake
+from conftest import TINY_CONFIG, copy_workflow, snakemake
+from inpaintbench import models
 from inpaintbench.config import canonical, enabled_models, load_config
 
 TARGET_RULES = {"all", "data", "train_all", "evaluate_all"}
@@ -163,3 +170,91 @@ def test_disabling_a_model_drops_it_from_the_table_without_retraining_the_others
     assert set(kept) | set(config["evaluation"]["baselines"]) <= methods
     assert trained == {model: (workdir / "results" / "models" / model / "model.keras").stat().st_mtime_ns
                        for model in kept}
+
+
+def test_a_model_folder_lost_to_an_interrupted_retraining_is_remade_and_the_tables_follow(tiny_run, tmp_path):
+    """A forced retraining cut short (`--forcerun .../model.keras`, then SIGTERM) leaves no model folder:
+    Snakemake deletes a failed job's outputs. The plain rerun must retrain it and redo what describes it."""
+    assert as_set(planned_jobs(tiny_run, tiny_config())) == set()
+    workdir = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)
+    shutil.rmtree(workdir / "results" / "models" / "diffusion")
+    assert as_set(planned_jobs(workdir, tiny_config())) == {
+        job("train", model="diffusion"), job("evaluate", method="diffusion"), job("model_figures", model="diffusion"),
+        job("aggregate"), job("comparison_figures")}
+
+    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
+    model = workdir / "results" / "models" / "diffusion"
+    assert models.load(model).image_size == tiny_config()["data"]["image_size"]
+    evaluated = json.loads((workdir / "results" / "metrics" / "diffusion.json").read_text())
+    assert evaluated["model_dir"] == "results/models/diffusion"
+    table = workdir / "results" / "tables" / "comparison.csv"
+    assert (model / "meta.json").stat().st_mtime < (workdir / "results/metrics/diffusion.json").stat().st_mtime \
+        < table.stat().st_mtime
+    row = pd.read_csv(table).set_index("method").loc["diffusion"]
+    assert row["parameters"] == json.loads((model / "meta.json").read_text())["parameters"]
+    assert planned_jobs(workdir, tiny_config()) == []
+
+
+# Switching the data ---------------------------------------------------------------------------------
+
+def small_archive(path: Path, names=("cat", "coffee", "rocket", "astronaut")) -> Path:
+    """A val_256-like tar of a few real photos at 40 px (JPEG)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for name in names:
+            buffer = io.BytesIO()
+            photo = skdata.chelsea() if name == "cat" else getattr(skdata, name)()
+            Image.fromarray(photo).resize((40, 40)).save(buffer, "JPEG")
+            member = tarfile.TarInfo(f"val_256/{name}.jpg")
+            member.size = buffer.tell()
+            buffer.seek(0)
+            tar.addfile(member, buffer)
+    return path
+
+
+def places(config: dict, archive) -> dict:
+    config["data"].update(source="places365", archive=str(archive), md5=None, categories_url=None)
+    return config
+
+
+def test_a_missing_archive_stops_the_run_naming_it(tiny_run):
+    """Switching to Places365 with an archive that is not there: one line naming it, nothing planned."""
+    config = places(tiny_config(), "/some/missing.tar")
+    path = tiny_run / "missing_archive.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tiny_run, "-n", "--configfile", str(path), check=False)
+    assert result.returncode != 0 and "rule " not in result.stdout
+    assert "inpaintbench: error: missing_archive.yaml: key data.archive: /some/missing.tar does not exist" \
+        in result.stderr.splitlines()
+
+
+def test_switching_the_data_source_plans_the_whole_data_stage(tiny_run, tmp_path, every_job):
+    """demo -> places365 (an archive that exists) or -> folder: the manifest and all after it."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(skdata.coffee()).save(folder / "coffee.jpg")
+    folder_config = tiny_config()
+    folder_config["data"].update(source="folder", folder=str(folder))
+    for config in (places(tiny_config(), small_archive(tmp_path / "val_256.tar")), folder_config):
+        jobs = as_set(planned_jobs(tiny_run, config))
+        assert job("manifest") in jobs and job("data_summary") in jobs
+        assert as_set(j for j in every_job if j[0] != "fetch_categories") <= jobs
+
+
+@pytest.mark.slow
+def test_replacing_the_archive_reruns_the_manifest_even_with_an_older_file(tmp_path):
+    """The data stage depends on the archive's state, not only its path and mtime: a different file put in
+    its place with an older modification time (cp -p, rsync -a) reruns it."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    archive = small_archive(tmp_path / "data" / "val_256.tar")
+    config = places({"data": {"image_size": 16, "shards": 1, "split": {"train": 0.5, "val": 0.25, "test": 0.25}},
+                     "masks": {}, "models": {}}, archive)
+    (workdir / "archive.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "archive.yaml")
+    assert "Nothing to be done" in snakemake(workdir, "-n", "data", "--configfile", "archive.yaml").stdout
+
+    old = archive.stat().st_mtime_ns - 10**12
+    small_archive(archive, names=("cat", "coffee", "rocket"))
+    os.utime(archive, ns=(old, old))
+    plan = snakemake(workdir, "-n", "data", "--configfile", "archive.yaml").stdout
+    assert "rule manifest:" in plan and "rule shard:" in plan

@@ -54,6 +54,10 @@ def validate_config(config: dict, source: str = "config") -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         error = jsonschema.exceptions.best_match(errors)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = list(error.schema.get("properties", {}))
+            unknown = ", ".join(_key([*error.absolute_path, key]) for key in error.instance if key not in known)
+            raise ConfigError(f"{source}: unknown key {unknown} (known here: {', '.join(known)})")
         raise ConfigError(f"{source}: key {_key(error.absolute_path)}: {error.message}")
     check_consistency(config, source)
     return config
@@ -74,14 +78,58 @@ def check_consistency(config: dict, source: str = "config") -> None:
             raise ConfigError(f"{source}: key models.{name}: a model name is letters, digits and _")
         if name in BASELINES:
             raise ConfigError(f"{source}: key models.{name}: the name is taken by a baseline")
+    if not enabled_models(config) and not config["evaluation"]["baselines"]:
+        raise ConfigError(f"{source}: keys models and evaluation.baselines: no enabled model and no "
+                          "baseline, so there is nothing to evaluate")
+    _check_image_size(config, source)
+
+
+def _check_image_size(config: dict, source: str) -> None:
+    """data.image_size against each enabled model's down-sampling levels (no TensorFlow needed)."""
+    from .models import check_image_size, hparam_defaults
+
+    size = config["data"]["image_size"]
+    for name in enabled_models(config):
+        model = config["models"][name]
+        try:
+            check_image_size(model["kind"], size, {**hparam_defaults(model["kind"]), **model.get("hparams", {})})
+        except ValueError as error:
+            raise ConfigError(f"{source}: key models.{name}.hparams: data.image_size: {error}") from error
+
+
+def check_sources(config: dict, source: str = "config") -> None:
+    """The archive or folder the data stage reads exists (checked when a run starts, not in the library's
+    validation: a config stays valid on a machine without the data)."""
+    data = config["data"]
+    for key, wanted, exists in (("archive", "places365", Path.is_file), ("folder", "folder", Path.is_dir)):
+        if data["source"] == wanted and data[key] and not exists(Path(data[key])):
+            raise ConfigError(f"{source}: key data.{key}: {data[key]} does not exist "
+                              f"(data.source is {wanted})")
+
+
+def shown_path(path: str | Path) -> str:
+    """`path` as a message shows it: relative to the working directory if inside it."""
+    path = Path(path)
+    return str(path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path)
+
+
+def read_yaml(path: str | Path):
+    """The YAML document in `path`; a ConfigError names the file and the line of a syntax error."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        context = f" ({error.context} at line {error.context_mark.line + 1})" if error.context_mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {error.problem or error.context}{context}") from error
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read config: {error}") from error
 
 
 def load_config(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read config: {error}") from error
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config is a mapping of keys, found {type(raw).__name__}")
     return validate_config(raw, source=str(path))

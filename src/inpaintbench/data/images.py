@@ -10,6 +10,7 @@ from PIL import Image, ImageOps
 
 RESAMPLE = Image.Resampling.LANCZOS  # antialiased downscaling
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+MAX_ENLARGEMENT = 4  # an image's shorter side is at least 1/4 of the benchmark's (min_side)
 
 
 class BadImage(ValueError):
@@ -33,30 +34,55 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def min_side(size: int) -> int:
+    """The shortest image side accepted for a size x size benchmark image: a quarter of it.
+
+    Enlarged more than 4x, an image holds under 1/16 of the detail its pixels claim, and the
+    hole would be filled from a blur of a few source pixels that any smooth fill reproduces.
+    """
+    return max(1, -(-size // MAX_ENLARGEMENT))
+
+
 def square_resize(image: Image.Image, size: int) -> np.ndarray:
     """Centre-crop to a square and resize to size x size in one antialiased resampling."""
     width, height = image.size
+    if min(width, height) < min_side(size):
+        raise BadImage(f"too small: {width}x{height} px, under the {min_side(size)} px a side needs "
+                       f"for {size} px images (at most {MAX_ENLARGEMENT}x enlargement)")
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     resized = image.resize((size, size), RESAMPLE, box=(left, top, left + side, top + side))
     return np.asarray(resized, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int) -> np.ndarray:
-    """uint8 (size, size, 3) from encoded image bytes; BadImage with the reason if unusable."""
+def load(source, draft: int | None = None) -> Image.Image:
+    """An image file (a path or a file object) decoded, EXIF orientation applied.
+
+    `draft`: a big JPEG decodes straight at a reduced scale (DCT scaling) still at least this
+    many pixels a side. Every failure is a BadImage whose message a reader understands (Pillow
+    names a BytesIO object when it knows no format for the bytes).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            # A big JPEG decodes straight at a reduced scale (DCT scaling), still >= 2x the
-            # target, so the antialiased resize that follows sees the same detail for less work.
-            image.draft(None, (2 * size, 2 * size))
+            image = Image.open(source)
+            if draft:
+                image.draft(None, (draft, draft))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
-            return square_resize(to_rgb(image), size)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as error:
+            return image
+    except Image.UnidentifiedImageError as error:
+        raise BadImage("not an image: no image format Pillow reads") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise BadImage(f"too many pixels (a possible decompression bomb): {error}") from error
+    except (OSError, SyntaxError, ValueError) as error:
         raise BadImage(f"cannot decode: {error}") from error
+
+
+def decode(data: bytes, size: int) -> np.ndarray:
+    """uint8 (size, size, 3) from encoded image bytes; BadImage with the reason if unusable."""
+    # Decoded at >= 2x the target, the antialiased resize sees the same detail for less work.
+    return square_resize(to_rgb(load(io.BytesIO(data), draft=2 * size)), size)
 
 
 def from_array(array: np.ndarray, size: int) -> np.ndarray:
