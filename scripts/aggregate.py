@@ -1,12 +1,13 @@
 """Snakemake step: the comparison tables of every method."""
 
 from inpaintbench.aggregate import aggregate
-from inpaintbench.logs import get_logger
+from inpaintbench.logs import exit_on_error, get_logger
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 logger = get_logger("aggregate", sm.log[0])
-metas = dict(zip(sm.params.models, sm.input.metas))
-table = aggregate(list(sm.params.methods), sm.input.metrics, sm.input.summaries, metas, sm.params.aggregation,
-                  dict(sm.output.items()))
-logger.info("comparison of %d methods -> %s\n%s", len(table), sm.output.csv,
-            table[["method", "n", "psnr", "ssim", "hole_psnr", "hole_ssim"]].to_string(index=False))
+with exit_on_error(logger):
+    metas = dict(zip(sm.params.models, sm.input.metas))
+    table = aggregate(list(sm.params.methods), sm.input.metrics, sm.input.summaries, metas, sm.params.aggregation,
+                      dict(sm.output.items()), log=logger)
+    logger.info("comparison of %d methods -> %s\n%s", len(table), sm.output.csv,
+                table[["method", "n", "psnr", "ssim", "hole_psnr", "hole_ssim"]].to_string(index=False))

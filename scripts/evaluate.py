@@ -2,11 +2,16 @@
 
 from pathlib import Path
 
-from inpaintbench.evaluation import evaluate
+from inpaintbench.runtime import start_tensorflow
+
+start_tensorflow()  # before anything loads it: its start-up lines stay out of the job's output
+from inpaintbench.evaluation import evaluate  # noqa: E402
+from inpaintbench.logs import exit_on_error  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 settings = sm.params.settings
-evaluate(sm.wildcards.method, sm.input.test, settings["image_size"], settings["evaluation"],
-         model_dir=Path(sm.input.meta).parent if "meta" in sm.input.keys() else None,
-         metrics_csv=sm.output.metrics, summary_json=sm.output.summary, images_dir=sm.output.images,
-         log=sm.log[0], config=settings, threads=sm.threads)
+with exit_on_error():  # evaluate() logs its error
+    evaluate(sm.wildcards.method, sm.input.test, settings["image_size"], settings["evaluation"],
+             model_dir=Path(sm.input.meta).parent if "meta" in sm.input.keys() else None,
+             metrics_csv=sm.output.metrics, summary_json=sm.output.summary, images_dir=sm.output.images,
+             log=sm.log[0], config=settings, threads=sm.threads)

@@ -1,12 +1,9 @@
 """Snakemake step: download val_256.tar, resumable and md5-verified, into results/downloads/."""
 
-from inpaintbench.data.download import DownloadError, fetch
-from inpaintbench.logs import get_logger
+from inpaintbench.data.download import fetch
+from inpaintbench.logs import exit_on_error, get_logger
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = get_logger("fetch_archive", sm.log[0])
-try:
+with exit_on_error(log):
     fetch(sm.params.url, sm.output[0], sm.params.md5, size=sm.params.size_bytes, log=log.info)
-except DownloadError as error:
-    log.error(error)
-    raise

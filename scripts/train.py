@@ -2,8 +2,13 @@
 
 from pathlib import Path
 
-from inpaintbench.training import train
+from inpaintbench.runtime import start_tensorflow
+
+start_tensorflow()  # before anything loads it: its start-up lines stay out of the job's output
+from inpaintbench.logs import exit_on_error  # noqa: E402
+from inpaintbench.training import train  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-train(sm.wildcards.model, sm.params.model, sm.params.image_size, sm.input.train, sm.input.val,
-      Path(sm.output.model).parent, sm.params.state_dir, log=sm.log[0], threads=sm.threads)
+with exit_on_error():  # train() logs its error
+    train(sm.wildcards.model, sm.params.model, sm.params.image_size, sm.input.train, sm.input.val,
+          Path(sm.output.model).parent, sm.params.state_dir, log=sm.log[0], threads=sm.threads)

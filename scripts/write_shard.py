@@ -2,15 +2,19 @@
 
 from pathlib import Path
 
-from inpaintbench.data import prepare
-from inpaintbench.logs import get_logger
-from inpaintbench.provenance import write_json
+from inpaintbench.runtime import start_tensorflow
+
+start_tensorflow()  # before anything loads it: its start-up lines stay out of the job's output
+from inpaintbench.data import prepare  # noqa: E402
+from inpaintbench.logs import exit_on_error, get_logger  # noqa: E402
+from inpaintbench.provenance import write_json  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = get_logger("shard", sm.log[0])
-stats = prepare.write_shard(
-    prepare.read_manifest(sm.input.manifest), int(sm.wildcards.shard), sm.params.shards,
-    sm.params.image_size, sm.params.masks, sm.input.archive or None,
-    Path(sm.output.records[0]).parent, log=log.info,
-)
-write_json(sm.output.stats, stats)
+with exit_on_error(log):
+    stats = prepare.write_shard(
+        prepare.read_manifest(sm.input.manifest), int(sm.wildcards.shard), sm.params.shards,
+        sm.params.image_size, sm.params.masks, sm.input.archive or None,
+        Path(sm.output.records[0]).parent, log=log.info,
+    )
+    write_json(sm.output.stats, stats)

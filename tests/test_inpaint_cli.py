@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import data
 
-from inpaintbench import cli
+from inpaintbench import baselines, cli, models
 from inpaintbench.inpaint import InpaintError, box_mask, inpaint_file, inpaint_image, load_method
+from inpaintbench.runtime import VERBOSE
 
 BOX = (150, 90, 70, 50)  # x, y, w, h
 
@@ -147,3 +151,108 @@ def test_model_file_cannot_run_code(photo, tmp_path):
         {"kind": "gan", "image_size": 8, "hparams": {}, "paper_exact": False}))
     with pytest.raises(InpaintError, match="evil.*cannot load the model"):
         load_method(model_dir)
+
+
+def test_a_paper_exact_model_refuses_a_users_photo_unless_told(tiny_run, photo, tmp_path, capsys):
+    """It reads the undamaged image: on a user's photo that is the answer, handed over."""
+    model = str(tiny_run / "results" / "models" / "gan_paper_exact")
+    args = ["--model", model, "--image", str(photo), "--box", ",".join(map(str, BOX)), "--out", str(tmp_path / "o.png")]
+    err = _error(capsys, *args)
+    assert "gan_paper_exact: a paper-exact model reads the undamaged image" in err
+    assert "--let-model-read-the-answer" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
+    assert cli.main(["inpaint", *args, "--let-model-read-the-answer"]) == 0
+    _check_filled(photo, tmp_path / "o.png")
+
+
+def _tiny_diffusion():
+    from inpaintbench.models import diffusion
+
+    hparams = models.resolve_hparams("diffusion", {"timesteps": 20, "channels": 8, "channel_mults": [1],
+                                                   "res_blocks": 1, "sampling_steps": 4})
+    return diffusion.Inpainter(diffusion.build_unet(16, hparams), 16, hparams)
+
+
+@pytest.mark.parametrize("method, options, message", [
+    ("black", {"steps": 5}, "black: takes no option steps (its options: none)"),
+    ("biharmonic", {"samples": 2}, "biharmonic: takes no option samples (its options: none)"),
+    ("diffusion", {"steps": 0}, "diffusion: option steps=0 must be within 1..20"),
+    ("diffusion", {"steps": 21}, "diffusion: option steps=21 must be within 1..20"),
+    ("diffusion", {"samples": 0}, "diffusion: option samples=0 must be at least 1"),
+    ("diffusion", {"eta": 1.5}, "diffusion: option eta=1.5 must be within 0.0..1.0"),
+    ("diffusion", {"sampler": "euler"}, "diffusion: option sampler='euler' is not one of ddim, ddpm"),
+    ("diffusion", {"steps": 2.5}, "diffusion: option steps=2.5 is not an integer"),
+    ("diffusion", {"sampler": "ddpm", "steps": 4}, "diffusion: options steps and eta are the DDIM sampler's"),
+    ("diffusion", {"guidance": 2}, "diffusion: takes no option guidance (its options: eta, sampler, samples, steps)"),
+])
+def test_one_rule_for_every_methods_options(method, options, message):
+    """An option a method does not take, or a value out of range, is a ValueError naming it: baselines too."""
+    inpainter = _tiny_diffusion() if method == "diffusion" else baselines.get(method)
+    size = inpainter.image_size or 16
+    images, masks = np.full((1, size, size, 3), 0.5, np.float32), np.zeros((1, size, size, 1), np.float32)
+    masks[:, 4:9, 4:9] = 1
+    with pytest.raises(ValueError) as error:
+        inpainter(images * (1 - masks), masks, **options)
+    assert str(error.value).startswith(message)
+    assert inpainter(images * (1 - masks), masks, steps=None, samples=None).shape == images.shape  # None: not given
+
+
+def test_option_errors_name_the_model_once(tiny_run, photo, tmp_path, capsys):
+    diffusion_dir = str(tiny_run / "results" / "models" / "diffusion")
+    err = _error(capsys, "--model", diffusion_dir, "--image", str(photo), "--box", "1,1,5,5", "--steps", "0",
+                 "--out", str(tmp_path / "o.png"))
+    assert err == "inpaintbench: error: diffusion: option steps=0 must be within 1..50\n"
+    err = _error(capsys, "--model", "mean_fill", "--image", str(photo), "--box", "1,1,5,5", "--steps", "5",
+                 "--out", str(tmp_path / "o.png"))
+    assert err == "inpaintbench: error: mean_fill: takes no option steps (its options: none)\n"
+    assert not (tmp_path / "o.png").exists()
+
+
+def png_header_only(path, width: int, height: int) -> None:
+    """A PNG that declares width x height pixels in a few bytes: a decompression bomb's opening."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+                     + chunk(b"IEND", b""))
+
+
+def test_bad_inputs_are_one_line_errors(photo, tmp_path, capsys):
+    """Exit 2, one line naming the input at fault, nothing written, no traceback."""
+    out = str(tmp_path / "o.png")
+    bomb = tmp_path / "bomb.png"
+    png_header_only(bomb, 40000, 40000)
+    folder = tmp_path / "existing_folder"
+    folder.mkdir()
+    fake = tmp_path / "fake_model"
+    fake.mkdir()
+    (fake / "model.keras").write_bytes(np.random.default_rng(0).bytes(4096))
+    (fake / "meta.json").write_text(json.dumps({"kind": "gan", "image_size": 32, "hparams": {}}))
+    photo_args = ["--image", str(photo), "--box", "1,1,5,5"]
+    cases = [
+        (["--model", "black", "--image", str(bomb), "--box", "1,1,5,5", "--out", out],
+         f"{bomb}: cannot read the image: too many pixels (a possible decompression bomb)"),
+        (["--model", "black", *photo_args, "--out", str(folder)],
+         f"--out {folder}: is a folder; --out names the image file to write"),
+        (["--model", str(fake), *photo_args, "--out", out],
+         f"{fake / 'model.keras'}: not a Keras model file (a .keras file is a zip archive)"),
+        (["--model", "biharmonc", *photo_args, "--out", out],
+         "--model biharmonc: no such model folder, and not a baseline (black, mean_fill, biharmonic, pyramid_fill)"),
+        (["--model", "black", "--image", str(photo), "--box", "-10,5,20,20", "--out", out],
+         "--box -10,5,20,20: not inside the 384x303 image"),
+    ]
+    for args, message in cases:
+        err = _error(capsys, *args)
+        assert err.startswith(f"inpaintbench: error: {message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "o.png").exists() and folder.is_dir() and not any(folder.iterdir())
+
+
+def test_the_command_prints_no_tensorflow_start_up_lines(photo, tmp_path):
+    """Only the output path on stdout and nothing on stderr, unless --verbose."""
+    out = tmp_path / "filled.png"
+    result = subprocess.run([sys.executable, "-m", "inpaintbench.cli", "inpaint", "--model", "pyramid_fill",
+                             "--image", str(photo), "--box", "1,1,5,5", "--out", str(out)],
+                            capture_output=True, text=True, check=False,
+                            env={k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE)})
+    assert result.returncode == 0 and result.stdout == f"{out}\n" and result.stderr == ""

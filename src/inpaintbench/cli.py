@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from .runtime import VERBOSE, start_tensorflow
+
+BOX = re.compile(r"^-?\d+(,-?\d+){3}$")
+VERBOSE_HELP = f"show TensorFlow's start-up messages (or set {VERBOSE}=1)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,9 +18,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="inpaintbench",
         description="Image inpainting benchmark tools. The benchmark itself runs with Snakemake "
                     "(see README.md); this command uses what it trained.")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    verbose = argparse.ArgumentParser(add_help=False)  # --verbose after the command, too
+    verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inpaint = commands.add_parser(
-        "inpaint", help="fill a hole in a photo with a trained model or a baseline",
+        "inpaint", parents=[verbose], help="fill a hole in a photo with a trained model or a baseline",
         description="Fill the hole given by --mask or --box. Only pixels inside the hole change.")
     inpaint.add_argument("--model", required=True,
                          help="a trained model folder (results/models/NAME) or a baseline: "
@@ -24,26 +31,71 @@ def _parser() -> argparse.ArgumentParser:
     inpaint.add_argument("--image", required=True, help="the photo, any size and format Pillow reads")
     where = inpaint.add_mutually_exclusive_group(required=True)
     where.add_argument("--mask", help="an image of the photo's size; non-zero pixels are the hole")
-    where.add_argument("--box", help="the hole as x,y,w,h in pixels")
-    inpaint.add_argument("--out", required=True, help="where to write the result (PNG unless the "
+    where.add_argument("--box", help="the hole as x,y,w,h in pixels, inside the photo")
+    inpaint.add_argument("--out", required=True, help="the image file to write (PNG unless the "
                                                       "suffix names another format)")
     inpaint.add_argument("--steps", type=int, help="diffusion models: DDIM sampling steps")
     inpaint.add_argument("--sampler", choices=["ddim", "ddpm"], help="diffusion models: sampler")
     inpaint.add_argument("--samples", type=int, help="diffusion models: samples averaged (default: the "
                                                      "model's `samples`); 1 gives one sharp fill")
     inpaint.add_argument("--seed", type=int, default=0, help="seed of stochastic samplers (default 0)")
+    inpaint.add_argument("--let-model-read-the-answer", action="store_true",
+                         help="run a paper-exact model anyway: it reads the undamaged photo, so it is "
+                              "handed the pixels the hole hides (to see the paper's leak, not to inpaint)")
+    check = commands.add_parser(
+        "check-config", parents=[verbose], help="check workflow configs as the workflow does",
+        description="Check each config file as the workflow would (YAML syntax with its line, the schema, "
+                    "the rules between keys, the data source) without running anything.")
+    check.add_argument("configs", nargs="+", metavar="CONFIG", help="a config file (YAML)")
     return parser
 
 
+def check_configs(paths) -> int:
+    """Print each config's verdict; 2 if any is invalid."""
+    from .config import ConfigError, check_sources, enabled_models, load_config
+
+    status = 0
+    for path in paths:
+        try:
+            config = load_config(path)
+            check_sources(config, path)
+        except ConfigError as error:
+            print(f"inpaintbench: error: {error}", file=sys.stderr)
+            status = 2
+            continue
+        print(f"{path}: valid; models: {', '.join(enabled_models(config)) or 'none'}; "
+              f"baselines: {', '.join(config['evaluation']['baselines']) or 'none'}")
+    return status
+
+
+def _box_values_joined(argv: list[str]) -> list[str]:
+    """`--box -10,5,20,20` as `--box=-10,5,20,20`: argparse takes a leading '-' for an option."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--box" and i + 1 < len(argv) and BOX.match(argv[i + 1]):
+            joined.append(f"--box={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_box_values_joined(sys.argv[1:] if argv is None else list(argv)))
+    if args.verbose:
+        os.environ[VERBOSE] = "1"
+    if args.command == "check-config":
+        return check_configs(args.configs)
+    start_tensorflow()
     from .inpaint import InpaintError, inpaint_file
 
     options = {key: value for key, value in (("steps", args.steps), ("sampler", args.sampler),
                                              ("samples", args.samples)) if value is not None}
     try:
         out = inpaint_file(args.model, args.image, args.out, mask_path=args.mask, box=args.box,
-                           seed=args.seed, **options)
+                           seed=args.seed, let_model_read_the_answer=args.let_model_read_the_answer,
+                           **options)
     except InpaintError as error:
         print(f"inpaintbench: error: {error}", file=sys.stderr)
         return 2

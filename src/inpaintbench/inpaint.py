@@ -12,10 +12,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from . import baselines, models
-from .data.images import to_rgb
+from .data.images import BadImage, load, to_rgb
 
 # The hole covers 35-50% of the side in training; a region of ~2.5x the hole's side matches.
 CONTEXT = 2.5
@@ -29,6 +29,9 @@ def load_method(model: str | Path):
     """A baseline by name (black, mean_fill, biharmonic, pyramid_fill) or a trained model folder."""
     if str(model) in baselines.BASELINES:
         return baselines.get(str(model))
+    if not Path(model).exists():
+        raise InpaintError(f"--model {model}: no such model folder, and not a baseline "
+                           f"({', '.join(baselines.BASELINES)})")
     try:
         return models.load(model)
     except models.ModelLoadError as error:
@@ -38,19 +41,16 @@ def load_method(model: str | Path):
 def read_image(path: str | Path) -> np.ndarray:
     """uint8 RGB (H, W, 3) of any image file, EXIF orientation applied."""
     try:
-        with Image.open(path) as image:
-            image.load()
-            return np.asarray(to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as error:
+        return np.asarray(to_rgb(load(path)), dtype=np.uint8)
+    except BadImage as error:
         raise InpaintError(f"{path}: cannot read the image: {error}") from error
 
 
 def read_mask(path: str | Path, shape) -> np.ndarray:
     """bool (H, W) from a mask image: any non-zero pixel is hole."""
     try:
-        with Image.open(path) as image:
-            mask = np.asarray(image.convert("L")) > 0
-    except (OSError, SyntaxError, ValueError) as error:
+        mask = np.asarray(load(path).convert("L")) > 0
+    except BadImage as error:
         raise InpaintError(f"{path}: cannot read the mask: {error}") from error
     if mask.shape != tuple(shape[:2]):
         raise InpaintError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} px but the image is "
@@ -98,8 +98,22 @@ def _resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.stack([np.asarray(c) for c in channels], axis=-1), 0.0, 1.0)
 
 
-def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0, **options) -> np.ndarray:
-    """uint8 image with the `mask` hole filled by `method` (an Inpainter); nothing else changes."""
+def refuse_answer_readers(method, let_model_read_the_answer: bool) -> None:
+    """A paper-exact model reads the undamaged image; on a user's photo that is the answer itself."""
+    if method.needs_original and not let_model_read_the_answer:
+        raise InpaintError(
+            f"{method.name}: a paper-exact model reads the undamaged image, so on your photo it is handed "
+            "the very pixels the hole hides and its 'inpainting' shows them back; use the model's honest "
+            "variant, or give --let-model-read-the-answer to see the leak")
+
+
+def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0,
+                  let_model_read_the_answer: bool = False, **options) -> np.ndarray:
+    """uint8 image with the `mask` hole filled by `method` (an Inpainter); nothing else changes.
+
+    A paper-exact model is refused unless `let_model_read_the_answer` (refuse_answer_readers).
+    """
+    refuse_answer_readers(method, let_model_read_the_answer)
     image = np.asarray(image, dtype=np.uint8)
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
@@ -119,8 +133,8 @@ def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0, **
     try:
         filled = method(small[None] * (1.0 - small_hole[None]), small_hole[None], original=original,
                         seed=seed, **options)[0]
-    except ValueError as error:
-        raise InpaintError(f"{method.name}: {error}") from error
+    except ValueError as error:  # an Inpainter's message names the method
+        raise InpaintError(str(error)) from error
     if size:
         filled = _resize(filled, (x1 - x0, y1 - y0))
     out = image.copy()
@@ -131,18 +145,24 @@ def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0, **
 
 
 def inpaint_file(model, image_path, out_path, mask_path=None, box=None, seed: int = 0,
-                 **options) -> Path:
+                 let_model_read_the_answer: bool = False, **options) -> Path:
     """Read a photo and a mask (file or box), fill the hole, write the result atomically."""
     from .provenance import atomic_path
 
     if (mask_path is None) == (box is None):
         raise InpaintError("give exactly one of a mask file or a box")
+    out_path = Path(out_path)
+    if out_path.is_dir():
+        raise InpaintError(f"--out {out_path}: is a folder; --out names the image file to write")
     image = read_image(image_path)
     mask = read_mask(mask_path, image.shape) if mask_path is not None else box_mask(box, image.shape)
     method = load_method(model)
-    out_path = Path(out_path)
-    filled = inpaint_image(method, image, mask, seed=seed, **options)
-    with atomic_path(out_path) as tmp:
-        Image.fromarray(filled).save(tmp, format=Image.registered_extensions().get(
-            out_path.suffix.lower(), "PNG"))
+    filled = inpaint_image(method, image, mask, seed=seed, let_model_read_the_answer=let_model_read_the_answer,
+                           **options)
+    try:
+        with atomic_path(out_path) as tmp:
+            Image.fromarray(filled).save(tmp, format=Image.registered_extensions().get(
+                out_path.suffix.lower(), "PNG"))
+    except (OSError, ValueError) as error:
+        raise InpaintError(f"--out {out_path}: cannot write the image: {error}") from error
     return out_path
