@@ -47,7 +47,7 @@ def records(tmp_path_factory):
 
 
 def model_cfg(kind="gan_paper", **training_cfg):
-    return {"kind": kind, "hparams": SMALL[kind],
+    return {"kind": kind, "hparams": SMALL.get(kind, {}),
             "training": {"batch_size": 4, "epochs": 3, "steps_per_epoch": 2, "checkpoint_every": 2,
                          "snapshot_epochs": [1, 3], "snapshot_images": 3, **training_cfg}}
 
@@ -140,6 +140,68 @@ def test_bad_snapshot_epochs_are_named(tmp_path, records):
         run(tmp_path, records, cfg=model_cfg(snapshot_epochs=[1, 7]))
 
 
+def test_a_batch_larger_than_the_train_split_is_an_error_naming_both(tmp_path, records):
+    """24 train images and a batch of 25: the pipeline would repeat images inside a batch."""
+    with pytest.raises(ValueError, match=r"training.batch_size=25 is larger than the train split \(24 images\)"):
+        run(tmp_path, records, cfg=model_cfg(batch_size=25))
+    assert "batch_size=25 is larger than the train split (24 images)" in (tmp_path / "gan_paper.log").read_text()
+    assert not (tmp_path / "models").exists()
+
+
+# Every kind, with dropout, shuffled data and augmentation: what must reproduce bit for bit.
+SHORT = {"epochs": 2, "snapshot_epochs": []}
+EVERY_KIND = {
+    **{kind: model_cfg(kind, **SHORT) for kind in SMALL},
+    "gan": {**model_cfg("gan", **SHORT), "hparams": {"channels": 8, "depth": 2, "dilations": [2],
+                                                     "disc_channels": 8, "disc_layers": 2}},
+    "diffusion": {**model_cfg("diffusion", augment=True, **SHORT),
+                  "hparams": {"timesteps": 50, "channels": 8, "channel_mults": [1], "res_blocks": 1,
+                              "dropout": 0.1, "sampling_steps": 4, "samples": 2}},
+}
+TRAIN_EVERY_KIND = """
+import sys, json
+from inpaintbench.runtime import start_tensorflow
+start_tensorflow()
+from inpaintbench.training import train
+args = json.loads(sys.argv[1])
+for name, cfg in args["cfgs"].items():
+    train(name, cfg, args["size"], args["train"], args["val"], f"{args['out']}/{name}", f"{args['out']}/state/{name}")
+"""
+
+
+def test_cpu_training_is_bit_identical_for_the_same_config_and_seed(tmp_path, records):
+    """Two processes (with different hash seeds) train every kind from scratch: same weights, same losses,
+    same snapshots, and the same evaluation metrics of the stochastic sampler."""
+    from inpaintbench.evaluation import evaluate
+
+    runs = []
+    for attempt in ("a", "b"):
+        out = tmp_path / attempt
+        args = json.dumps({"cfgs": EVERY_KIND, "size": SIZE, "out": str(out), **records})
+        env = {**os.environ, "PYTHONHASHSEED": str(len(attempt) + ord(attempt))}
+        result = subprocess.run([sys.executable, "-c", TRAIN_EVERY_KIND, args], env=env, capture_output=True,
+                                text=True, timeout=900, check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(out)
+    for name in EVERY_KIND:
+        first, second = (models.load(out / name).network.get_weights() for out in runs)
+        assert len(first) == len(second) > 0
+        for a, b in zip(first, second):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        histories = [pd.read_csv(out / name / "history.csv").drop(columns=["seconds", "images_per_s"]) for out in runs]
+        pd.testing.assert_frame_equal(*histories)
+        for snapshot in (runs[0] / name / "snapshots").iterdir():
+            for key, array in np.load(snapshot).items():
+                np.testing.assert_array_equal(array, np.load(runs[1] / name / "snapshots" / snapshot.name)[key])
+    metrics = []
+    for out in runs:
+        evaluate("diffusion", records["val"], SIZE, {"limit": None, "save_images": 0, "seed": 0, "batch_size": 4},
+                 model_dir=out / "diffusion", metrics_csv=out / "metrics.csv", summary_json=out / "summary.json",
+                 images_dir=out / "inpainted")
+        metrics.append(pd.read_csv(out / "metrics.csv").drop(columns=["seconds"]))
+    pd.testing.assert_frame_equal(*metrics)
+
+
 TRAIN_SCRIPT = """
 import sys, json
 from inpaintbench.training import train
@@ -148,7 +210,10 @@ train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args[
 """
 
 
-def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT (Ctrl-C)"])
+def test_an_interruption_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records, signum):
+    """SLURM's SIGTERM and a user's Ctrl-C alike: the step finishes, a checkpoint is saved, the log says so."""
+    name = signal.Signals(signum).name
     total = 400
     cfg = model_cfg(epochs=total // 2, checkpoint_every=25, snapshot_epochs=[1, total // 2])
     state, out, log = tmp_path / "state", tmp_path / "out", tmp_path / "train.log"
@@ -161,13 +226,14 @@ def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records):
     while "checkpoint at step 50 " not in (log.read_text() if log.exists() else ""):
         assert job.poll() is None and time.time() < deadline, job.communicate()
         time.sleep(0.05)
-    job.send_signal(signal.SIGTERM)
+    job.send_signal(signum)
     _, stderr = job.communicate(timeout=120)
     assert job.returncode != 0 and "TrainingInterrupted" in stderr
     first = log.read_text()
-    stopped = int(first.split("SIGTERM at step ")[1].split(";")[0])
+    stopped = int(first.split(f"{name} at step ")[1].split(";")[0])
     assert 50 <= stopped < total, "the job was meant to be cut short"
-    assert f"checkpoint at step {stopped} (SIGTERM)" in first
+    assert f"checkpoint at step {stopped} ({name})" in first
+    assert f"TrainingInterrupted: gan_paper: stopped by {name} at step {stopped}; rerun to resume" in first
     assert not out.exists()
     assert restored("gan_paper", cfg, state)[1] == stopped
 
@@ -186,6 +252,19 @@ def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records):
     assert (meta["steps"], meta["resumed_from_step"]) == (total, stopped)
     assert sorted(p.name for p in (out / "snapshots").iterdir()) == \
         ["epoch_00001.npz", f"epoch_{total // 2:05d}.npz", "reference.npz"]
+
+
+def test_a_second_ctrl_c_stops_at_once():
+    """The first SIGINT waits for the step to end; a user who presses Ctrl-C again does not wait."""
+    previous = signal.getsignal(signal.SIGINT)
+    with training._Interrupt() as interrupt:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        assert interrupt.received == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+    assert signal.getsignal(signal.SIGINT) is previous
 
 
 def diverge(tmp_path, records, kind, cfg):

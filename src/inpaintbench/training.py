@@ -10,9 +10,9 @@ fingerprint of the config the training depends on, so a config edit never resume
   history up to it. Data order is reshuffled with the seed and the resumed step, so a resumed run
   is not bit-identical to an uninterrupted one; an epoch cut by the interruption reports the
   means of its steps after the resume.
-- SIGTERM (SLURM's notice before it cancels or preempts a job): the current step finishes, a
-  checkpoint is saved and the job exits with TrainingInterrupted, so Snakemake marks it failed and
-  a rerun resumes.
+- SIGTERM (SLURM's notice before it cancels or preempts a job) and SIGINT (Ctrl-C): the current
+  step finishes, a checkpoint is saved, the log says so and the job exits with TrainingInterrupted,
+  so Snakemake marks it failed and a rerun resumes. A second Ctrl-C stops at once.
 - Non-finite losses (or a main loss above `training.stop_loss_above`): training stops with
   TrainingDiverged naming the model, step, loss and the last good checkpoint. A checkpoint is
   only written when all variables are finite; and when a step's loss is bad, the checkpoint of
@@ -46,7 +46,7 @@ from . import models, provenance
 from .config import validate_config
 from .data import tfrecords
 from .data.masks import damage
-from .logs import get_logger
+from .logs import get_logger, logged_errors
 from .runtime import set_threads
 
 CHECKPOINTS_KEPT = 2
@@ -56,7 +56,7 @@ SCALAR_METADATA = summary_pb2.SummaryMetadata(
 
 
 class TrainingInterrupted(RuntimeError):
-    """SIGTERM arrived; a checkpoint was saved and a rerun resumes from it."""
+    """SIGTERM or SIGINT arrived; a checkpoint was saved and a rerun resumes from it."""
 
 
 class TrainingDiverged(FloatingPointError):
@@ -83,13 +83,13 @@ def _model_config(name: str, model_cfg: dict) -> dict:
 
 
 def _steps_per_epoch(training: dict, train_paths) -> int:
-    if training["steps_per_epoch"]:
-        return int(training["steps_per_epoch"])
+    """training.steps_per_epoch, or one pass over the train split. A batch larger than the split is
+    an error: it would hold some images twice (the pipeline repeats the split to fill it)."""
     images = tfrecords.count_records(train_paths)
     if images < training["batch_size"]:
-        raise ValueError(f"the train split has {images} images, fewer than training.batch_size="
-                         f"{training['batch_size']}: no full batch for an epoch")
-    return images // training["batch_size"]
+        raise ValueError(f"training.batch_size={training['batch_size']} is larger than the train split "
+                         f"({images} images): a batch would hold images twice")
+    return int(training["steps_per_epoch"] or images // training["batch_size"])
 
 
 def _uint8(images) -> np.ndarray:
@@ -167,47 +167,57 @@ def _replace_dir(source: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-class _Sigterm:
-    """Turns SIGTERM into a flag the loop checks after each step (main thread only)."""
+class _Interrupt:
+    """Turns SIGTERM and SIGINT into `received` (the signal's name), which the loop checks after each
+    step (main thread only). A second SIGINT raises KeyboardInterrupt: a user who presses Ctrl-C
+    twice does not want to wait for the step."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self):
-        self.received = False
-        self.previous = None
+        self.received = None
+        self.previous = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
+            self.previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
-        self.received = True
+        if signum == signal.SIGINT and self.received == "SIGINT":
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
 
 def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
           out_dir, state_dir, log=None, threads: int | None = None) -> dict:
-    """Train model `name` from its config entry; write results/models/{name}/ and return its meta."""
+    """Train model `name` from its config entry; write results/models/{name}/ and return its meta.
+
+    On the CPU, TensorFlow's op determinism is on: the same config and seed give bit-identical
+    weights and losses (a GPU run is not bit-identical; see README.md, "Training").
+    """
     logger = get_logger(f"train.{name}", log)
-    out_dir, state_dir = Path(out_dir), Path(state_dir)
-    model_cfg = _model_config(name, model_cfg)
-    kind, training = model_cfg["kind"], model_cfg["training"]
-    set_threads(threads)
-    device, on_gpu = _device()
-    mixed = _switch(training["mixed_precision"], on_gpu)
-    jit = _switch(training["jit_compile"], on_gpu)
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
-    try:
-        return _run(name, model_cfg, kind, training, image_size, list(train_paths), list(val_paths),
-                    out_dir, state_dir, logger, device, mixed, jit)
-    except Exception as error:
-        logger.error("%s: %s", type(error).__name__, error)
-        raise
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+    with logged_errors(logger):
+        out_dir, state_dir = Path(out_dir), Path(state_dir)
+        model_cfg = _model_config(name, model_cfg)
+        kind, training = model_cfg["kind"], model_cfg["training"]
+        set_threads(threads)
+        device, on_gpu = _device()
+        mixed = _switch(training["mixed_precision"], on_gpu)
+        jit = _switch(training["jit_compile"], on_gpu)
+        previous_policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+        if not on_gpu:  # for the process: TensorFlow has no public switch back (on a GPU, see README.md)
+            tf.config.experimental.enable_op_determinism()
+        try:
+            return _run(name, model_cfg, kind, training, image_size, list(train_paths), list(val_paths),
+                        out_dir, state_dir, logger, device, mixed, jit)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, out_dir, state_dir,
@@ -259,7 +269,7 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
 
     save("initial weights")  # a fresh run too has a good checkpoint to fall back on
     sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
-    with _Sigterm() as sigterm, writer.as_default():
+    with _Interrupt() as interrupt, writer.as_default():
         for images, masks in dataset.take(total_steps - start):
             losses = {key: float(value) for key, value in train_step((images, masks)).items()}
             problem = _diverged(losses, trainer.MAIN_LOSS, training["stop_loss_above"])
@@ -293,16 +303,13 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
                 sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
             if current % training["checkpoint_every"] == 0 and current < total_steps:
                 save(f"every {training['checkpoint_every']} steps")
-            if sigterm.received:
-                kept = save("SIGTERM")
+            if interrupt.received:
+                kept = save(interrupt.received)
                 progress.close()
-                logger.info("%s: SIGTERM at step %d; last checkpoint step %s; exiting for a later resume",
-                            name, current, kept)
-                raise TrainingInterrupted(f"{name}: stopped by SIGTERM at step {current}; "
+                logger.info("%s: %s at step %d; last checkpoint step %s; exiting for a later resume",
+                            name, interrupt.received, current, kept)
+                raise TrainingInterrupted(f"{name}: stopped by {interrupt.received} at step {current}; "
                                           f"rerun to resume from the checkpoint at step {kept} in {checkpoint_dir}")
-        if int(step) != total_steps:  # only an empty pipeline ends a repeated dataset
-            raise ValueError(f"{name}: the train split ({len(train_paths)} files) gave no full batch of "
-                             f"training.batch_size={batch_size} images")
         save("end of training")
     progress.close()
     return _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,

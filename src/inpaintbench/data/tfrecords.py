@@ -91,10 +91,11 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
                  augment: bool = False) -> tf.data.Dataset:
     """Batches of (image, mask): float32 images in [0, 1] (B, H, W, 3), masks 1 in the hole (B, H, W, 1).
 
-    Shards are read in parallel and batches prefetched. Without shuffle the order is
-    deterministic (shards interleaved record by record), which evaluation relies on. `with_meta` yields dicts that
-    also carry id, category and the hole's (top, left, height, width) box. `augment` (training only)
-    flips images and moves holes at random, seeded by `seed` and the batch's index (flip_and_move_holes).
+    Shards are read in parallel and batches prefetched. The order is deterministic: shards
+    interleaved record by record (evaluation relies on it), or shuffled by `seed` (so a training
+    run reproduces). `with_meta` yields dicts that also carry id, category and the hole's
+    (top, left, height, width) box. `augment` (training only) flips images and moves holes at
+    random, seeded by `seed` and the batch's index (flip_and_move_holes).
     """
     if augment and with_meta:
         raise ValueError("load_dataset: augment moves the holes, so it cannot yield their boxes (with_meta)")
@@ -103,18 +104,18 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
     if shuffle:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     dataset = files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), 8),
-                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.map(_parser(image_size, with_meta), num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=not shuffle)
+                          deterministic=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if augment:
         dataset = dataset.enumerate().map(
             lambda index, batch: flip_and_move_holes(*batch, tf.stack([tf.constant(seed, tf.int64), index])),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
