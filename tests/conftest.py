@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's start-up lines as they look without a GPU (absl's pre-init warning, the CUDA stub, cuInit)
+# and with one (oneDNN, CPU features): no job and no command may print them unless asked to be verbose.
+TENSORFLOW_NOISE = ("absl::InitializeLog", "cudart_stub", "cuInit", "cuda_platform", "oneDNN", "cpu_feature_guard")
 
 
 def copy_workflow(destination: Path) -> Path:
@@ -35,8 +38,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1500
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The whole workflow run to completion on tests/configs/tiny.yaml; returns its folder."""
+    """The whole workflow run to completion on tests/configs/tiny.yaml; returns its folder, where
+    snakemake.out holds what the run printed (stdout, then stderr)."""
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny_run"))
     shutil.copy2(TINY_CONFIG, workdir / "tiny.yaml")
-    snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
+    result = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
+    (workdir / "snakemake.out").write_text(result.stdout + result.stderr)
     return workdir

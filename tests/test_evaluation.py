@@ -6,6 +6,7 @@ import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from skimage import data, transform
@@ -138,3 +139,39 @@ def test_a_saved_model_is_evaluated_and_the_original_goes_only_to_paper_exact_mo
     first = inpainter(damaged, mask, original=original)
     second = inpainter(damaged, mask, original=np.zeros_like(original))
     assert np.array_equal(first, second) is not paper_exact
+
+
+def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_path, test_split):
+    """Five test images: intervals and tests mean little, so the rows, the captions and the log say so;
+    the same per-image values for 30 images (six copies under new ids) are not marked."""
+    from inpaintbench.aggregate import MIN_IMAGES, aggregate
+    from inpaintbench.logs import get_logger
+
+    paths, _ = test_split
+    files = {method: run(tmp_path, method, paths)[2] for method in ("black", "mean_fill")}
+    settings = {"bootstrap_samples": 200, "confidence": 0.95, "hole_size_bins": 2, "seed": 0}
+
+    def tables(name, copies):
+        out = tmp_path / name
+        for method, folder in files.items():
+            rows = pd.read_csv(folder / "metrics.csv", dtype={"id": str})
+            rows = pd.concat([rows.assign(id=rows["id"] + f"_{i}") for i in range(copies)])
+            out.mkdir(exist_ok=True)
+            rows.to_csv(out / f"{method}.csv", index=False)
+        outputs = {key: out / f"table.{key}" for key in ("csv", "md", "tex", "pairwise", "by_hole_size", "by_category")}
+        logger = get_logger(f"aggregate.{name}", out / "aggregate.log")
+        table = aggregate(list(files), [out / f"{m}.csv" for m in files], [f / "summary.json" for f in files.values()],
+                          {}, settings, outputs, log=logger)
+        return table, outputs, (out / "aggregate.log").read_text()
+
+    table, outputs, log = tables("few", 1)
+    assert MIN_IMAGES == 30 and table["n"].tolist() == [5, 5] and table["few_images"].all()
+    assert pd.read_csv(outputs["pairwise"])["few_images"].tolist() == [True]
+    note = "(few): fewer than 30 test images, too few for a meaningful interval or test"
+    assert note in outputs["md"].read_text() and note in outputs["tex"].read_text()
+    assert "| black | no | 5 (few) |" in outputs["md"].read_text()
+    assert "WARNING black: 5 test images, fewer than 30" in log and "WARNING mean_fill: 5 test images" in log
+
+    table, outputs, log = tables("enough", 6)
+    assert table["n"].tolist() == [30, 30] and not table["few_images"].any()
+    assert "(few)" not in outputs["md"].read_text() + outputs["tex"].read_text() and "WARNING" not in log

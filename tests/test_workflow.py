@@ -11,7 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import TINY_CONFIG, snakemake
+from conftest import TENSORFLOW_NOISE, TINY_CONFIG, snakemake
+from inpaintbench.aggregate import MIN_IMAGES
 from inpaintbench.config import enabled_models, load_config
 
 CONFIG = load_config(TINY_CONFIG)
@@ -119,3 +120,32 @@ def test_editing_one_model_reruns_only_its_jobs(tiny_run):
     assert jobs == {"train": "1", "evaluate": "1", "model_figures": "1", "aggregate": "1",
                     "comparison_figures": "1", "all": "1", "total": "6"}
     assert re.search(r"rule evaluate:.*?wildcards: method=gan\b", plan, flags=re.S)
+
+
+def test_no_job_prints_tensorflow_start_up_lines(tiny_run):
+    """Not on the terminal (what Snakemake and its jobs printed) and not in any job's log."""
+    printed = (tiny_run / "snakemake.out").read_text()
+    logs = {path: path.read_text() for path in (tiny_run / "results" / "logs").rglob("*.log")}
+    assert len(logs) > 20 and "Finished jobid" in printed
+    for where, text in [("terminal", printed), *logs.items()]:
+        noise = [line for line in text.splitlines() if any(mark in line for mark in TENSORFLOW_NOISE)]
+        assert not noise, (where, noise[:3])
+
+
+def test_a_test_split_too_small_for_intervals_is_marked_and_warned(tiny_run, comparison):
+    """The tiny run has fewer than MIN_IMAGES test images: every row says so, the captions explain it and
+    the aggregation log warns per method."""
+    tests = len(pd.read_csv(tiny_run / "results/metrics/black.csv"))
+    assert tests < MIN_IMAGES
+    assert comparison["few_images"].all() and (comparison["n"] == tests).all()
+    pairs = pd.read_csv(tiny_run / "results/tables/pairwise.csv")
+    assert pairs["few_images"].all()
+    markdown = (tiny_run / "results/tables/comparison.md").read_text()
+    latex = (tiny_run / "results/tables/comparison.tex").read_text()
+    note = f"(few): fewer than {MIN_IMAGES} test images, too few for a meaningful interval or test"
+    assert note in markdown and note in latex
+    for method in METHODS:
+        assert re.search(rf"^\| {method} \| (yes|no) \| {tests} \(few\) \|", markdown, flags=re.MULTILINE), method
+    log = (tiny_run / "results/logs/report/aggregate.log").read_text()
+    for method in METHODS:
+        assert f"WARNING {method}: {tests} test images, fewer than {MIN_IMAGES}" in log
