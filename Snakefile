@@ -10,29 +10,25 @@ from inpaintbench.config import ConfigError, check_sources, read_yaml, shown_pat
 min_version("9.0")
 
 
-def config_error(error):
-    """Stop with the library's one line: an exception would show the Snakefile's traceback."""
-    return SystemExit(f"inpaintbench: error: {error}")
-
-
 # A config given with --configfile replaces the default one instead of being merged into it,
 # so that the demo's small models inherit nothing from the full-size defaults.
 if not workflow.overwrite_configfiles:
     try:  # Snakemake's loader would not name the line of a YAML syntax error
         read_yaml("config/config.yaml")
     except ConfigError as error:
-        raise config_error(error)
+        raise SystemExit(f"inpaintbench: error: {error}")
 
     configfile: "config/config.yaml"
 
 
-# The schema's defaults filled in, every key and the rules between keys checked by the library.
+# The schema's defaults filled in, every key and the rules between keys checked by the library. A
+# ConfigError stops the run with its one line (an exception would print the Snakefile's traceback).
 CONFIG_SOURCE = ", ".join(map(shown_path, workflow.overwrite_configfiles)) or "config/config.yaml"
 try:
     config.update(validate_config(config, CONFIG_SOURCE))
     check_sources(config, CONFIG_SOURCE)
 except ConfigError as error:
-    raise config_error(error)
+    raise SystemExit(f"inpaintbench: error: {error}")
 
 
 include: "rules/common.smk"
