@@ -76,9 +76,10 @@ def _device() -> tuple[str, bool]:
     return f"GPU ({details.get('device_name', gpus[0].name)}) x{len(gpus)}", True
 
 
-def _model_config(name: str, model_cfg: dict) -> dict:
-    """The model's config entry validated and filled with the schema defaults."""
-    return validate_config({"data": {}, "masks": {}, "models": {name: model_cfg}},
+def _model_config(name: str, model_cfg: dict, image_size: int) -> dict:
+    """The model's config entry validated (against the image size it trains at) and filled with the
+    schema defaults."""
+    return validate_config({"data": {"image_size": image_size}, "masks": {}, "models": {name: model_cfg}},
                            source=f"model {name}")["models"][name]
 
 
@@ -203,7 +204,7 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
     logger = get_logger(f"train.{name}", log)
     with logged_errors(logger):
         out_dir, state_dir = Path(out_dir), Path(state_dir)
-        model_cfg = _model_config(name, model_cfg)
+        model_cfg = _model_config(name, model_cfg, image_size)
         kind, training = model_cfg["kind"], model_cfg["training"]
         set_threads(threads)
         device, on_gpu = _device()
