@@ -142,3 +142,5 @@ def test_hparams_schema_rejects_unknown_keys_and_bad_values():
         validate_config(model("diffusion_paper", {"noise_std": -1}))
     for kind in SMALL:  # every default is configurable, and nothing else
         assert set(load_schema()["$defs"][f"hparams_{kind}"]["properties"]) == set(models.module(kind).DEFAULTS)
+    for kind in models.KINDS:  # what the config check reads from the source is what the module holds
+        assert models.hparam_defaults(kind) == models.module(kind).DEFAULTS

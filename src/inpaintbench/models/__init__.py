@@ -1,7 +1,8 @@
 """Model registry: a config `kind` names the module that trains and runs it.
 
 Each module `inpaintbench.models.<kind>` defines
-  DEFAULTS     hyperparameter defaults, overridden by the config's `hparams`;
+  DEFAULTS     hyperparameter defaults, overridden by the config's `hparams` (a literal dict: the
+               config check reads it from the source, without TensorFlow);
   Trainer      a keras.Model built as Trainer(image_size, hparams, paper_exact, seed) with its
                optimizers created and built, a `train_step((images, masks))` returning a dict of
                scalar losses, MAIN_LOSS (the key reported as "repair loss") and `export()`, the
@@ -44,20 +45,18 @@ def hparam_defaults(kind: str) -> dict:
     raise ValueError(f"{source}: declares no literal DEFAULTS")
 
 
-def image_size_multiple(kind: str, hparams: dict) -> tuple[int, str]:
-    """(m, why): the kind's network needs an image side divisible by m, halved once per stride-2 level."""
+def check_image_size(kind: str, image_size: int, hparams: dict) -> None:
+    """A ValueError if the kind's network cannot take image_size x image_size images: each stride-2
+    level of a U-Net halves the side (the paper models are fully connected: any size)."""
     if kind == "diffusion":
         patch, mults = int(hparams["patch"]), hparams["channel_mults"]
-        return patch * 2 ** (len(mults) - 1), f"patch x 2^(levels - 1) of hparams patch={patch}, channel_mults={mults}"
-    if kind == "gan":
+        multiple = patch * 2 ** (len(mults) - 1)
+        why = f"patch x 2^(levels - 1) of hparams patch={patch}, channel_mults={mults}"
+    elif kind == "gan":
         depth = int(hparams["depth"])
-        return 2 ** depth, f"2^depth of hparams depth={depth}"
-    return 1, "any size (fully connected)"
-
-
-def check_image_size(kind: str, image_size: int, hparams: dict) -> None:
-    """A ValueError if the kind's network cannot take image_size x image_size images."""
-    multiple, why = image_size_multiple(kind, hparams)
+        multiple, why = 2 ** depth, f"2^depth of hparams depth={depth}"
+    else:
+        return
     if image_size % multiple:
         raise ValueError(f"image size {image_size} is not divisible by {multiple} = {why}")
 
