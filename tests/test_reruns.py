@@ -224,8 +224,8 @@ def test_a_missing_archive_stops_the_run_naming_it(tiny_run):
     path.write_text(yaml.safe_dump(config))
     result = snakemake(tiny_run, "-n", "--configfile", str(path), check=False)
     assert result.returncode != 0 and "rule " not in result.stdout
-    assert "inpaintbench: error: missing_archive.yaml: key data.archive: /some/missing.tar does not exist" \
-        in result.stderr.splitlines()
+    assert ("inpaintbench: error: missing_archive.yaml: key data.archive: /some/missing.tar does not exist "
+            "(data.source is places365)") in result.stderr.splitlines()
 
 
 def test_switching_the_data_source_plans_the_whole_data_stage(tiny_run, tmp_path, every_job):
