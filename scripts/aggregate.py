@@ -1,4 +1,4 @@
-"""Snakemake step: the comparison tables of every method."""
+"""Snakemake step: the comparison tables of every method under every mask protocol."""
 
 from inpaintbench.aggregate import aggregate
 from inpaintbench.logs import get_logger
@@ -6,7 +6,8 @@ from inpaintbench.logs import get_logger
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 logger = get_logger("aggregate", sm.log[0])
 metas = dict(zip(sm.params.models, sm.input.metas))
-table = aggregate(list(sm.params.methods), sm.input.metrics, sm.input.summaries, metas, sm.params.aggregation,
-                  dict(sm.output.items()))
-logger.info("comparison of %d methods -> %s\n%s", len(table), sm.output.csv,
-            table[["method", "n", "psnr", "ssim", "hole_psnr", "hole_ssim"]].to_string(index=False))
+table = aggregate(list(sm.params.protocols), list(sm.params.methods), sm.input.metrics, sm.input.summaries, metas,
+                  sm.params.aggregation, dict(sm.output.items()))
+logger.info("comparison of %d methods on %d protocol(s) -> %s\n%s", len(sm.params.methods), len(sm.params.protocols),
+            sm.output.csv,
+            table[["protocol", "method", "n", "psnr", "ssim", "hole_psnr", "hole_ssim"]].to_string(index=False))

@@ -1,4 +1,4 @@
-"""Snakemake step: decode, resize and mask one shard of the manifest into TFRecords."""
+"""Snakemake step: decode and resize one shard of the manifest into TFRecords."""
 
 from pathlib import Path
 
@@ -10,7 +10,6 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 log = get_logger("shard", sm.log[0])
 stats = prepare.write_shard(
     prepare.read_manifest(sm.input.manifest), int(sm.wildcards.shard), sm.params.shards,
-    sm.params.image_size, sm.params.masks, sm.input.archive or None,
-    Path(sm.output.records[0]).parent, log=log.info,
+    sm.params.image_size, sm.input.archive or None, Path(sm.output.records[0]).parent, log=log.info,
 )
 write_json(sm.output.stats, stats)
