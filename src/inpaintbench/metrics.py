@@ -50,15 +50,20 @@ def psnr(reference, images) -> tf.Tensor:
     return _psnr_of_mse(mse(reference, images))
 
 
+def _window_mean(values) -> tf.Tensor:
+    """Mean over every 7x7 window wholly inside the image, (B, H-6, W-6, C): box sums from cumulative
+    sums, exact to float64 rounding and several times faster than avg_pool2d on a CPU."""
+    sums = tf.cumsum(tf.cumsum(tf.pad(values, [[0, 0], [1, 0], [1, 0], [0, 0]]), axis=1), axis=2)
+    w = WINDOW
+    return (sums[:, w:, w:] - sums[:, :-w, w:] - sums[:, w:, :-w] + sums[:, :-w, :-w]) / (w * w)
+
+
 def ssim_map(reference, images) -> tf.Tensor:
     """SSIM of every 7x7 window wholly inside the image, (B, H-6, W-6, C)."""
     x, y = _float(reference), _float(images)
     if min(x.shape[1], x.shape[2]) < WINDOW:
         raise ValueError(f"SSIM: images of {x.shape[1]}x{x.shape[2]} px are smaller than the {WINDOW}x{WINDOW} window")
-
-    def mean(t):
-        return tf.nn.avg_pool2d(t, WINDOW, 1, "VALID")
-
+    mean = _window_mean
     covariance = WINDOW * WINDOW / (WINDOW * WINDOW - 1.0)
     ux, uy = mean(x), mean(y)
     vx = covariance * (mean(x * x) - ux * ux)
@@ -96,13 +101,15 @@ def hole_psnr(reference, images, masks) -> tf.Tensor:
 
 def hole_windows(masks) -> tf.Tensor:
     """(B, H-6, W-6, 1): 1 where the 7x7 window of ssim_map lies wholly inside the hole."""
-    coverage = tf.nn.avg_pool2d(_float(masks), WINDOW, 1, "VALID")
-    return tf.cast(coverage > 1.0 - 1e-9, tf.float64)
+    return tf.cast(_window_mean(_float(masks)) > 1.0 - 1e-9, tf.float64)
 
 
 def hole_ssim(reference, images, masks) -> tf.Tensor:
     """Mean SSIM over the windows wholly inside each image's hole, (B,); NaN where none fits."""
-    values = ssim_map(reference, images)
+    return _hole_ssim_of_map(ssim_map(reference, images), masks)
+
+
+def _hole_ssim_of_map(values, masks) -> tf.Tensor:
     inside = hole_windows(masks)
     windows = tf.reduce_sum(inside, axis=(1, 2, 3))
     total = tf.reduce_sum(values * inside, axis=(1, 2, 3)) / values.shape[3]
@@ -111,11 +118,12 @@ def hole_ssim(reference, images, masks) -> tf.Tensor:
 
 def all_metrics(reference, images, masks) -> dict[str, np.ndarray]:
     """Every per-image metric of a batch as numpy arrays: whole-image psnr, ssim, l1, mse and their hole versions."""
+    values = ssim_map(reference, images)  # once for both SSIMs
     return {
         "psnr": psnr(reference, images).numpy(),
-        "ssim": ssim(reference, images).numpy(),
+        "ssim": tf.reduce_mean(values, axis=(1, 2, 3)).numpy(),
         "hole_psnr": hole_psnr(reference, images, masks).numpy(),
-        "hole_ssim": hole_ssim(reference, images, masks).numpy(),
+        "hole_ssim": _hole_ssim_of_map(values, masks).numpy(),
         "l1": l1(reference, images).numpy(),
         "hole_l1": hole_l1(reference, images, masks).numpy(),
         "mse": mse(reference, images).numpy(),
