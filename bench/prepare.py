@@ -65,9 +65,9 @@ def timed(function, *args) -> dict:
     return {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
 
 
-def floor(payloads: list[bytes]) -> None:
+def floor(payloads: list[bytes], size: int = SIZE) -> None:
     for payload in payloads:
-        Image.open(io.BytesIO(payload)).resize((SIZE, SIZE), images.RESAMPLE)
+        Image.open(io.BytesIO(payload)).resize((size, size), images.RESAMPLE)
 
 
 def stage(tar: Path, out: Path) -> None:
