@@ -86,12 +86,14 @@ def check_consistency(config: dict, source: str = "config") -> None:
 
 def _check_recipe(recipe: dict, where: str) -> None:
     """[min, max] ranges in order, and a lama recipe with some weight to choose by."""
-    for part, values in (("", recipe), *((f"{key}.", recipe[key]) for key in ("strokes", "boxes") if key in recipe)):
+    parts = {"": recipe, **{f"{part}.": recipe[part] for part in ("strokes", "boxes") if part in recipe}}
+    for prefix, values in parts.items():
         for key in ("side", "times", "size", "vertices", "width"):
             if isinstance(values.get(key), list) and values[key][0] > values[key][1]:
-                raise ConfigError(f"{where}.{part}{key}: lower bound {values[key][0]} is above upper bound "
+                raise ConfigError(f"{where}.{prefix}{key}: lower bound {values[key][0]} is above upper bound "
                                   f"{values[key][1]}")
-    if recipe["generator"] == "lama" and recipe["strokes"]["weight"] + recipe.get("boxes", {}).get("weight", 0) <= 0:
+    weights = [part["weight"] for prefix, part in parts.items() if prefix]
+    if recipe["generator"] == "lama" and sum(weights) <= 0:
         raise ConfigError(f"{where}: strokes.weight and boxes.weight are both 0: no mask to draw")
 
 
