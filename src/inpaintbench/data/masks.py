@@ -27,6 +27,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..config import default_masks
+
 FIELD_SIZE = 256  # the field's settings are given for 256 px images
 SQUARE = "square"  # the paper's protocol: its fixed per-image holes are also what models train on by default
 MAX_DRAWS = 100
@@ -234,8 +236,6 @@ class MaskSource:
     @classmethod
     def default(cls) -> MaskSource:
         """The paper's square with the schema's default side and seed."""
-        from ..config import default_masks
-
         masks = default_masks()
         return cls(SQUARE, masks["protocols"][SQUARE], masks["seed"])
 
