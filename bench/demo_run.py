@@ -69,20 +69,30 @@ def run(*args: str) -> float:
 
 
 def job_seconds(column: str) -> dict[str, dict[str, float]]:
-    """{stage: {job: seconds}} from results/benchmarks/{stage}/{job}.tsv (column s: wall, cpu_time: CPU)."""
+    """{stage: {job: seconds}} from results/benchmarks/{stage}/{job}.tsv (column s: wall, cpu_time: CPU);
+    an evaluation job is named protocol/method (results/benchmarks/evaluate/{protocol}/{method}.tsv)."""
     stages = {}
     for stage in STAGES:
-        jobs = {}
-        for path in sorted((WORK / "results" / "benchmarks" / stage).glob("*.tsv")):
+        jobs, folder = {}, WORK / "results" / "benchmarks" / stage
+        for path in sorted(folder.rglob("*.tsv")):
             with open(path, newline="") as handle:
                 rows = list(csv.DictReader(handle, delimiter="\t"))
-            jobs[path.stem] = round(float(rows[-1][column]), 2)
+            jobs[str(path.relative_to(folder).with_suffix(""))] = round(float(rows[-1][column]), 2)
         stages[stage] = jobs
     return stages
 
 
 def summed(stages: dict[str, dict[str, float]]) -> dict[str, float]:
     return {stage: round(sum(jobs.values()), 1) for stage, jobs in stages.items()}
+
+
+def per_protocol(evaluate: dict[str, float]) -> dict[str, float]:
+    """Seconds of the evaluation jobs summed per mask protocol (jobs named protocol/method)."""
+    totals = {}
+    for job, seconds in evaluate.items():
+        protocol = job.split("/")[0]
+        totals[protocol] = round(totals.get(protocol, 0.0) + seconds, 1)
+    return totals
 
 
 def main() -> None:
@@ -115,6 +125,8 @@ def main() -> None:
         load_average=load, stage_wall_seconds_sum=summed(wall), stage_cpu_seconds_sum=summed(cpu),
         cpu_seconds_total=round(cpu_total, 1), cpu_budget_seconds=cores * TARGET_SECONDS,
         cpu_ratio_to_budget=round(cpu_total / (cores * TARGET_SECONDS), 3),
+        evaluation_wall_seconds_per_protocol=per_protocol(wall["evaluate"]),
+        evaluation_cpu_seconds_per_protocol=per_protocol(cpu["evaluate"]),
         job_wall_seconds=wall, job_cpu_seconds=cpu, models=enabled_models(config), models_left_out=disable,
         baselines=config["evaluation"]["baselines"], comparison_markdown=comparison,
     )
@@ -123,6 +135,9 @@ def main() -> None:
     for stage in STAGES:
         print(f"{stage:9s} wall {summed(wall)[stage]:7.1f} s, CPU {summed(cpu)[stage]:7.1f} s "
               f"in {len(wall[stage])} job(s)")
+    for protocol, seconds in per_protocol(wall["evaluate"]).items():
+        print(f"  evaluation with {protocol} masks: wall {seconds:7.1f} s, "
+              f"CPU {per_protocol(cpu['evaluate'])[protocol]:7.1f} s")
     print(f"pipeline {pipeline:.1f} s + report {report:.1f} s = {total:.1f} s on {cores} cores; "
           f"target {TARGET_SECONDS} s, ratio {total / TARGET_SECONDS:.2f}; CPU {cpu_total:.0f} s of a "
           f"{cores * TARGET_SECONDS} s budget ({cpu_total / (cores * TARGET_SECONDS):.2f}); load average "

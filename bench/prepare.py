@@ -4,7 +4,7 @@ Builds a tar laid out like Places365's val_256.tar (>= 2,000 256x256 JPEG crops 
 photos) in bench/work/, then times in the same run:
   floor:     PIL JPEG decode + antialiased resize of the same images held in memory, nothing else;
   stage:     the data stage's per-image path in one process (listing the tar, reading each member,
-             decode, RGB, centre crop, resize, mask, serialize, TFRecord write) = prepare.write_shard
+             decode, RGB, centre crop, resize, serialize, TFRecord write) = prepare.write_shard
              over the whole manifest;
   workflow:  the whole `snakemake data` (all jobs, process start-up included) with 1 and 2 cores.
 Prints images/s, the stage/floor ratio (target >= 0.6 per core) and projected times for the
@@ -43,7 +43,6 @@ WORK = ROOT / "bench" / "work"
 RESULT = ROOT / "bench" / "results" / "prepare.json"
 PLACES_VAL = 36_500
 SIZE = 128
-MASKS = {"kind": "random", "side": [0.35, 0.5], "seed": 1234}
 DATA = {"source": "places365", "seed": 0, "split": {"train": 0.8, "val": 0.1, "test": 0.1},
         "limit": None}
 
@@ -65,15 +64,15 @@ def timed(function, *args) -> dict:
     return {"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}
 
 
-def floor(payloads: list[bytes]) -> None:
+def floor(payloads: list[bytes], size: int = SIZE) -> None:
     for payload in payloads:
-        Image.open(io.BytesIO(payload)).resize((SIZE, SIZE), images.RESAMPLE)
+        Image.open(io.BytesIO(payload)).resize((size, size), images.RESAMPLE)
 
 
 def stage(tar: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     listing = prepare.build_manifest(DATA, archive=str(tar))
-    prepare.write_shard(prepare.manifest_frame(listing), 0, 1, SIZE, MASKS, str(tar), out,
+    prepare.write_shard(prepare.manifest_frame(listing), 0, 1, SIZE, str(tar), out,
                         log=lambda message: None)
 
 
@@ -83,7 +82,7 @@ def workflow(tar: Path, cores: int, shards: int) -> dict:
     shutil.rmtree(workdir, ignore_errors=True)
     copy_workflow(ROOT, workdir)
     config = {"data": {**DATA, "archive": str(tar), "md5": None, "categories_url": None, "image_size": SIZE,
-                       "shards": shards}, "masks": MASKS, "models": {}}
+                       "shards": shards}, "masks": {}, "models": {}}
     (workdir / "bench.yaml").write_text(json.dumps(config))
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -140,7 +139,7 @@ def main() -> None:
         "load_average_at_start": [round(v, 2) for v in load],
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "cpu_count": os.cpu_count(),
-        "provenance": provenance.record({"masks": MASKS, "data": DATA}),
+        "provenance": provenance.record({"data": DATA}),
     }
     print(f"{count} images of 256x256 JPEG -> {SIZE} px (best of {args.repeats}; "
           f"load average {load[0]:.1f} on {os.cpu_count()} cores)")

@@ -5,7 +5,7 @@ paper's too) on the train split for the steps its `training` section gives (epoc
 steps_per_epoch, batch_size), on this machine's CPU,
 saves it like the training job does (model.keras + meta.json), reloads it with models.load and
 inpaints the test split; the baselines (black, mean_fill, biharmonic) are scored on the same
-images and masks, and so is the pull-push pyramid fill the strong models start from, to show what
+images and the config's square masks, and so is the pull-push pyramid fill the strong models start from, to show what
 their training adds. A diffusion model that averages several samples is also scored on one.
 Writes bench/results/quality.json.
 
@@ -28,31 +28,32 @@ import tensorflow as tf  # noqa: E402
 
 from inpaintbench import baselines, models  # noqa: E402
 from inpaintbench.config import enabled_models, load_config  # noqa: E402
-from inpaintbench.data.masks import damage  # noqa: E402
+from inpaintbench.data.masks import MaskSource, damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
+from inpaintbench.train_config import training_masks  # noqa: E402
 from inpaintbench import metrics  # noqa: E402
 from inpaintbench.models import layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_split(data_dir, image_size):
+def test_split(data_dir, image_size, source: MaskSource):
     images, masks = [], []
-    for image, mask in load_dataset(split_paths(data_dir, "test"), 64, image_size):
+    for image, mask in load_dataset(split_paths(data_dir, "test"), 64, image_size, masks=source):
         images.append(image.numpy())
         masks.append(mask.numpy())
     return np.concatenate(images), np.concatenate(masks)
 
 
-def train(name, entry, data_dir, image_size, folder: Path):
-    """Train `entry` for its configured steps; save model.keras + meta.json into `folder`."""
+def train(name, entry, data_dir, image_size, folder: Path, source: MaskSource):
+    """Train `entry` for its configured steps on the masks of `source`; save model.keras + meta.json into `folder`."""
     training = entry["training"]
     trainer = models.build_trainer(entry["kind"], image_size, entry["hparams"], entry["paper_exact"],
                                    training["seed"])
     steps = training["epochs"] * training["steps_per_epoch"]
     batches = iter(load_dataset(split_paths(data_dir, "train"), training["batch_size"], image_size,
                                 shuffle=True, repeat=True, seed=training["seed"], drop_remainder=True,
-                                augment=training["augment"]))
+                                augment=training["augment"], masks=source.for_training(training["seed"])))
     step = tf.function(trainer.train_step)
     start = time.perf_counter()
     for _ in range(steps):
@@ -91,7 +92,8 @@ def main():
     config = load_config(args.config)
     args.models = args.models or enabled_models(config)
     image_size = config["data"]["image_size"]
-    original, masks = test_split(args.data, image_size)
+    square = MaskSource("square", config["masks"]["protocols"]["square"], config["masks"]["seed"])
+    original, masks = test_split(args.data, image_size, square)
     damaged = np.asarray(damage(original, masks))
     rows = {}
     for name in config["evaluation"]["baselines"]:
@@ -106,7 +108,8 @@ def main():
     for name in args.models:
         if name not in config["models"]:
             raise SystemExit(f"{args.config}: no model {name!r} under models:")
-        row = train(name, config["models"][name], args.data, image_size, models_dir / name)
+        row = train(name, config["models"][name], args.data, image_size, models_dir / name,
+                    MaskSource(**training_masks(config, name)))
         inpainter = models.load(models_dir / name)
         outputs, seconds = evaluate(inpainter, damaged, masks, original)
         row.update(psnr=round(float(metrics.psnr(original, outputs).numpy().mean()), 3), eval_seconds=round(seconds, 1),

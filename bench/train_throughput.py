@@ -27,14 +27,14 @@ import tensorflow as tf  # noqa: E402
 
 from inpaintbench import models, provenance  # noqa: E402
 from inpaintbench.config import load_config  # noqa: E402
-from inpaintbench.data import demo, images, masks, tfrecords  # noqa: E402
+from inpaintbench.data import demo, images, tfrecords  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "train_throughput.json"
 
 
 def write_records(folder: Path, config: dict, count: int, shards: int = 2) -> list[str]:
-    """`count` demo crops at the demo's image size with the pipeline's holes, in `shards` files."""
+    """`count` demo crops at the demo's image size, in `shards` files (the loader adds the square holes)."""
     size, data = config["data"]["image_size"], config["data"]["demo"]
     boxes = [(name, box) for name in sorted(demo.PHOTOS)
              for box in demo.crops(name, data["scales"], data["positions"])]
@@ -42,10 +42,8 @@ def write_records(folder: Path, config: dict, count: int, shards: int = 2) -> li
     writers = [tfrecords.writer(path) for path in paths]
     for i in range(count):
         name, box = boxes[i % len(boxes)]
-        hole = masks.hole_box(f"{name}-{i}", size, config["masks"]["kind"], config["masks"]["side"],
-                              config["masks"]["seed"])
         writers[i % shards].write(tfrecords.serialize(images.from_array(demo.crop(name, box), size),
-                                                      masks.box_mask(hole, size), f"{name}-{i}", name, hole))
+                                                      f"{name}-{i}", name))
     for writer in writers:
         writer.close()
     return paths

@@ -7,7 +7,7 @@ from inpaintbench.config import BASELINES, canonical, enabled_models, fingerprin
 from inpaintbench.data.images import IMAGE_SUFFIXES
 from inpaintbench.data.layout import SPLITS, shard_name
 from inpaintbench.runtime import VERBOSE
-from inpaintbench.train_config import model_settings
+from inpaintbench.train_config import model_settings, training_masks
 
 # Scripts and jobs (also on cluster nodes or in conda envs) import the library from src/.
 SRC = os.path.join(workflow.basedir, "src")
@@ -20,6 +20,8 @@ DATA = "results/data"
 SHARDS = config["data"]["shards"]
 MODELS = enabled_models(config)
 METHODS = MODELS + list(config["evaluation"]["baselines"])
+# The paper's square first, then the others as listed: the order of the tables.
+PROTOCOLS = sorted(config["evaluation"]["protocols"], key=lambda name: name != "square")
 ENV = "../envs/inpaintbench.yaml"
 
 
@@ -27,6 +29,7 @@ wildcard_constraints:
     shard=r"\d+",
     model="|".join(MODELS) or "NO_MODEL",
     method="|".join(METHODS) or "NO_METHOD",
+    protocol="|".join(PROTOCOLS),
 
 
 def data_params(*keys):
@@ -85,9 +88,10 @@ def split_files(split):
     return [f"{DATA}/tfrecords/{shard_name(split, i, SHARDS)}" for i in range(SHARDS)]
 
 
-# Evaluation and report (rules/evaluate.smk, rules/report.smk).
+# Evaluation and report (rules/evaluate.smk, rules/report.smk): one evaluation job per (protocol, method).
 TABLES = "results/tables"
 FIGURES = "results/figures"
+METRICS_PATTERN = "results/metrics/{protocol}/{method}"
 TABLE_FILES = {
     "csv": f"{TABLES}/comparison.csv",
     "md": f"{TABLES}/comparison.md",
@@ -96,7 +100,10 @@ TABLE_FILES = {
     "by_hole_size": f"{TABLES}/by_hole_size.csv",
     "by_category": f"{TABLES}/by_category.csv",
 }
-COMPARISON_FIGURES = {"grid": f"{FIGURES}/comparison_grid.png", "psnr": f"{FIGURES}/psnr_vs_hole_size.png"}
+COMPARISON_FIGURES = {
+    "grid": f"{FIGURES}/{{protocol}}/comparison_grid.png",
+    "psnr": f"{FIGURES}/{{protocol}}/psnr_vs_hole_size.png",
+}
 MODEL_FIGURES = ("snapshots", "training_curves")
 
 
@@ -110,21 +117,34 @@ def model_files(wildcards):
     }
 
 
+def protocol_params(protocol):
+    """A protocol's name, recipe and the mask seed: what its test masks depend on, nothing else."""
+    return canonical({"protocol": protocol, "recipe": config["masks"]["protocols"][protocol],
+                      "seed": config["masks"]["seed"]})
+
+
 def evaluation_params(wildcards):
-    """The evaluation slice, plus the model's config entry (so one model's edit reruns only its job)."""
+    """The evaluation slice, the protocol's masks, and for a model its config entry and training masks
+    (so one model's or one protocol's edit reruns only its jobs)."""
+    model = None
+    if wildcards.method in MODELS:
+        model = {**model_settings(config, wildcards.method), "masks": training_masks(config, wildcards.method)}
     return canonical({
-        "evaluation": {key: value for key, value in config["evaluation"].items() if key != "resources"},
+        "evaluation": {key: value for key, value in config["evaluation"].items()
+                       if key not in ("resources", "protocols")},
         "image_size": config["data"]["image_size"],
-        "model": model_settings(config, wildcards.method) if wildcards.method in MODELS else None,
+        "masks": protocol_params(wildcards.protocol),
+        "model": model,
     })
 
 
-def method_files(extension):
-    return expand("results/metrics/{method}.{extension}", method=METHODS, extension=extension)
+def metric_files(extension):
+    """Every (protocol, method)'s metrics file, every method of the first protocol first."""
+    return expand(f"{METRICS_PATTERN}.{extension}", protocol=PROTOCOLS, method=METHODS)
 
 
 def final_outputs():
-    """The default target: the trained models, per-method metrics, the tables and every figure.
+    """The default target: the trained models, per-(protocol, method) metrics, the tables and every figure.
 
     The models are targets themselves, not only inputs of evaluation: Snakemake does not remake
     a missing input whose consumers are up to date, so a model folder deleted by an interrupted
@@ -133,9 +153,9 @@ def final_outputs():
     return [
         f"{DATA}/summary.json",
         *expand("results/models/{model}/{file}", model=MODELS, file=("model.keras", "meta.json")),
-        *method_files("csv"),
-        *method_files("json"),
+        *metric_files("csv"),
+        *metric_files("json"),
         *TABLE_FILES.values(),
-        *COMPARISON_FIGURES.values(),
+        *expand(list(COMPARISON_FIGURES.values()), protocol=PROTOCOLS),
         *expand(f"{FIGURES}/{{model}}/{{figure}}.png", model=MODELS, figure=MODEL_FIGURES),
     ]

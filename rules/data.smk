@@ -61,7 +61,7 @@ rule manifest:
 
 
 rule shard:
-    """Decode, resize and mask one shard of the images into a TFRecord file per split."""
+    """Decode and resize one shard of the images into a TFRecord file per split (no masks: they are drawn when read)."""
     input:
         manifest=f"{DATA}/manifest.csv",
         archive=archive_path(),
@@ -71,7 +71,6 @@ rule shard:
     params:
         shards=SHARDS,
         image_size=config["data"]["image_size"],
-        masks=canonical(config["masks"]),
     log:
         "results/logs/data/shard_{shard}.log",
     benchmark:
@@ -95,7 +94,6 @@ rule data_summary:
         f"{DATA}/summary.json",
     params:
         data=data_params("source", "limit", "seed", "split", "image_size", "shards"),
-        masks=canonical(config["masks"]),
     log:
         "results/logs/data/summary.log",
     benchmark:

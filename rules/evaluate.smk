@@ -1,22 +1,23 @@
 # The evaluation stage: every method (enabled models and classical baselines) inpaints the same
-# test images with the same holes; per-image metrics, a summary and the first inpainted PNGs.
+# test images with the same masks, one job per (mask protocol, method); per-image metrics, a
+# summary and the first inpainted PNGs.
 
 
 rule evaluate:
-    """Inpaint every test image with one method and measure PSNR, SSIM, hole PSNR/SSIM, L1, MSE, time."""
+    """Inpaint every test image with one method and one protocol's masks; PSNR, SSIM, their hole versions, L1, MSE, time."""
     input:
         unpack(model_files),
         test=split_files("test"),
     output:
-        metrics="results/metrics/{method}.csv",
-        summary="results/metrics/{method}.json",
-        images=directory("results/inpainted/{method}"),
+        metrics=f"{METRICS_PATTERN}.csv",
+        summary=f"{METRICS_PATTERN}.json",
+        images=directory("results/inpainted/{protocol}/{method}"),
     params:
         settings=evaluation_params,
     log:
-        "results/logs/evaluate/{method}.log",
+        "results/logs/evaluate/{protocol}/{method}.log",
     benchmark:
-        "results/benchmarks/evaluate/{method}.tsv"
+        "results/benchmarks/evaluate/{protocol}/{method}.tsv"
     threads: config["evaluation"]["resources"]["threads"]
     resources:
         mem_mb=config["evaluation"]["resources"]["mem_mb"],
@@ -28,6 +29,6 @@ rule evaluate:
 
 
 rule evaluate_all:
-    """Target: every method evaluated."""
+    """Target: every method evaluated on every protocol."""
     input:
-        expand("results/metrics/{method}.json", method=METHODS),
+        metric_files("json"),

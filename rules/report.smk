@@ -5,10 +5,10 @@ report: "../report/workflow.rst"
 
 
 rule aggregate:
-    """Table 1 redone with CIs, paired Wilcoxon tests, metrics by hole size and by category."""
+    """Table 1 redone with CIs, paired Wilcoxon tests, metrics by hole size and by category, per protocol."""
     input:
-        metrics=method_files("csv"),
-        summaries=method_files("json"),
+        metrics=metric_files("csv"),
+        summaries=metric_files("json"),
         metas=expand("results/models/{model}/meta.json", model=MODELS),
     output:
         csv=report(TABLE_FILES["csv"], caption="../report/comparison.rst", category="Tables"),
@@ -18,6 +18,7 @@ rule aggregate:
         by_hole_size=report(TABLE_FILES["by_hole_size"], caption="../report/by_hole_size.rst", category="Tables"),
         by_category=report(TABLE_FILES["by_category"], caption="../report/by_category.rst", category="Tables"),
     params:
+        protocols=PROTOCOLS,
         methods=METHODS,
         models=MODELS,
         aggregation=canonical(config["aggregation"]),
@@ -54,23 +55,25 @@ rule model_figures:
 
 
 rule comparison_figures:
-    """The comparison grid of every method and PSNR against hole size."""
+    """The comparison grid of every method and PSNR against hole size, for one mask protocol."""
     input:
-        metrics=method_files("csv"),
-        images=expand("results/inpainted/{method}", method=METHODS),
+        metrics=expand(f"{METRICS_PATTERN}.csv", method=METHODS, allow_missing=True),
+        images=expand("results/inpainted/{protocol}/{method}", method=METHODS, allow_missing=True),
         test=split_files("test"),
     output:
-        grid=report(COMPARISON_FIGURES["grid"], caption="../report/comparison_grid.rst", category="Figures"),
-        psnr=report(COMPARISON_FIGURES["psnr"], caption="../report/psnr_vs_hole_size.rst", category="Figures"),
+        grid=report(COMPARISON_FIGURES["grid"], caption="../report/comparison_grid.rst",
+                    category="Protocol {protocol}"),
+        psnr=report(COMPARISON_FIGURES["psnr"], caption="../report/psnr_vs_hole_size.rst",
+                    category="Protocol {protocol}"),
     params:
         methods=METHODS,
         figures=canonical(config["figures"]),
         image_size=config["data"]["image_size"],
-        hole_size_bins=config["aggregation"]["hole_size_bins"],
+        masks=lambda wildcards: protocol_params(wildcards.protocol),
     log:
-        "results/logs/report/comparison_figures.log",
+        "results/logs/report/comparison_figures_{protocol}.log",
     benchmark:
-        "results/benchmarks/report/comparison_figures.tsv"
+        "results/benchmarks/report/comparison_figures_{protocol}.tsv"
     conda:
         ENV
     script:

@@ -4,7 +4,7 @@
 # or is preempted, and a rerun resumes from it. The fingerprint covers everything the training
 # depends on but not its resources, so a config edit starts afresh and a resources edit resumes.
 
-from inpaintbench.train_config import model_resource, model_settings, state_dir
+from inpaintbench.train_config import model_resource, model_settings, state_dir, training_masks
 
 
 rule train:
@@ -19,6 +19,7 @@ rule train:
         snapshots=directory("results/models/{model}/snapshots"),
     params:
         model=lambda wildcards: model_settings(config, wildcards.model),
+        masks=lambda wildcards: training_masks(config, wildcards.model),
         image_size=config["data"]["image_size"],
         state_dir=lambda wildcards: state_dir(config, wildcards.model),
     log:

@@ -1,4 +1,4 @@
-"""Snakemake step: the comparison tables of every method."""
+"""Snakemake step: the comparison tables of every method under every mask protocol."""
 
 from inpaintbench.aggregate import aggregate
 from inpaintbench.logs import exit_on_error, get_logger
@@ -7,7 +7,8 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 logger = get_logger("aggregate", sm.log[0])
 with exit_on_error(logger):
     metas = dict(zip(sm.params.models, sm.input.metas))
-    table = aggregate(list(sm.params.methods), sm.input.metrics, sm.input.summaries, metas, sm.params.aggregation,
-                      dict(sm.output.items()), log=logger)
-    logger.info("comparison of %d methods -> %s\n%s", len(table), sm.output.csv,
-                table[["method", "n", "psnr", "ssim", "hole_psnr", "hole_ssim"]].to_string(index=False))
+    table = aggregate(list(sm.params.protocols), list(sm.params.methods), sm.input.metrics, sm.input.summaries, metas,
+                      sm.params.aggregation, dict(sm.output.items()), log=logger)
+    logger.info("comparison of %d methods on %d protocol(s) -> %s\n%s", len(sm.params.methods),
+                len(sm.params.protocols), sm.output.csv,
+                table[["protocol", "method", "n", "psnr", "ssim", "hole_psnr", "hole_ssim"]].to_string(index=False))

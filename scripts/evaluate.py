@@ -1,10 +1,11 @@
-"""Snakemake step: evaluate one method (model or baseline) on the test split."""
+"""Snakemake step: evaluate one method (model or baseline) on the test split with one protocol's masks."""
 
 from pathlib import Path
 
 from inpaintbench.runtime import start_tensorflow
 
 start_tensorflow()  # before anything loads it: its start-up lines stay out of the job's output
+from inpaintbench.data.masks import MaskSource  # noqa: E402
 from inpaintbench.evaluation import evaluate  # noqa: E402
 from inpaintbench.logs import exit_on_error  # noqa: E402
 
@@ -13,5 +14,5 @@ settings = sm.params.settings
 with exit_on_error():  # evaluate() logs its error
     evaluate(sm.wildcards.method, sm.input.test, settings["image_size"], settings["evaluation"],
              model_dir=Path(sm.input.meta).parent if "meta" in sm.input.keys() else None,
-             metrics_csv=sm.output.metrics, summary_json=sm.output.summary, images_dir=sm.output.images,
-             log=sm.log[0], config=settings, threads=sm.threads)
+             masks=MaskSource(**settings["masks"]), metrics_csv=sm.output.metrics, summary_json=sm.output.summary,
+             images_dir=sm.output.images, log=sm.log[0], config=settings, threads=sm.threads)

@@ -14,4 +14,4 @@ with exit_on_error(log):
         log.warning(f"skipped {item['source']}: {item['reason']}")
     log.info(f"{summary['total']} images {summary['images']}; {summary['skipped']} skipped "
              f"{summary['skipped_by_reason']}")
-    prepare.write_summary(sm.output[0], summary, {"data": sm.params.data, "masks": sm.params.masks})
+    prepare.write_summary(sm.output[0], summary, {"data": sm.params.data})

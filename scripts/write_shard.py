@@ -1,4 +1,4 @@
-"""Snakemake step: decode, resize and mask one shard of the manifest into TFRecords."""
+"""Snakemake step: decode and resize one shard of the manifest into TFRecords."""
 
 from pathlib import Path
 
@@ -14,7 +14,6 @@ log = get_logger("shard", sm.log[0])
 with exit_on_error(log):
     stats = prepare.write_shard(
         prepare.read_manifest(sm.input.manifest), int(sm.wildcards.shard), sm.params.shards,
-        sm.params.image_size, sm.params.masks, sm.input.archive or None,
-        Path(sm.output.records[0]).parent, log=log.info,
+        sm.params.image_size, sm.input.archive or None, Path(sm.output.records[0]).parent, log=log.info,
     )
     write_json(sm.output.stats, stats)

@@ -24,7 +24,7 @@ from inpaintbench.data import masks, prepare, sources, tfrecords
 from inpaintbench.data.download import ChecksumError
 
 SIZE = 32
-MASKS = {"kind": "random", "side": [0.35, 0.5], "seed": 7}
+MASKS = {"seed": 7}
 DATA = {"seed": 0, "split": {"train": 0.5, "val": 0.25, "test": 0.25}, "limit": None}
 
 
@@ -80,7 +80,6 @@ def read_records(paths) -> dict[str, dict]:
             found[image_id.decode()] = {
                 "image": np.round(batch["image"][i].numpy() * 255).astype(np.uint8),
                 "mask": batch["mask"][i].numpy()[..., 0].astype(np.uint8),
-                "box": tuple(int(v) for v in batch["box"][i].numpy()),
                 "category": batch["category"][i].numpy().decode()}
     return found
 
@@ -126,7 +125,7 @@ def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_pa
     assert unsafe == {"../escape.jpg", "val_256/../../escape2.jpg"}
     manifest = prepare.manifest_frame(listing)
     lines = []
-    stats = [prepare.write_shard(manifest, shard, 2, SIZE, MASKS, str(archive), out / "tfrecords",
+    stats = [prepare.write_shard(manifest, shard, 2, SIZE, str(archive), out / "tfrecords",
                                  log=lines.append) for shard in range(2)]
     summary = prepare.summarize(stats, pd.DataFrame(listing.skipped))
 
@@ -268,7 +267,7 @@ def test_folder_source_recursive_with_category_per_subfolder(tmp_path):
     assert dict(zip(manifest["id"], manifest["category"])) == {
         "cats__chelsea": "cats", "cats__tabby__grey": "cats/tabby", "space__hubble": "space",
         "top": ""}
-    prepare.write_shard(manifest, 0, 1, SIZE, MASKS, None, tmp_path / "out")
+    prepare.write_shard(manifest, 0, 1, SIZE, None, tmp_path / "out")
     found = records(tmp_path / "out")
     assert set(found) == set(manifest["id"])
     assert found["cats__tabby__grey"]["category"] == "cats/tabby"
@@ -283,10 +282,10 @@ def test_folder_source_recursive_with_category_per_subfolder(tmp_path):
 
 def test_masks_deterministic_inside_and_in_range():
     ids = [f"Places365_val_{i:08d}" for i in range(2000)]
-    size, (lo, hi) = 128, MASKS["side"]
-    boxes = [masks.hole_box(i, size, "random", (lo, hi), 7) for i in ids]
-    assert boxes == [masks.hole_box(i, size, "random", (lo, hi), 7) for i in ids]
-    assert boxes != [masks.hole_box(i, size, "random", (lo, hi), 8) for i in ids]
+    size, (lo, hi) = 128, (0.35, 0.5)
+    boxes = [masks.hole_box(i, size, (lo, hi), 7) for i in ids]
+    assert boxes == [masks.hole_box(i, size, (lo, hi), 7) for i in ids]
+    assert boxes != [masks.hole_box(i, size, (lo, hi), 8) for i in ids]
     sides = np.array([b[2] for b in boxes])
     assert all(b[2] == b[3] for b in boxes)
     assert sides.min() >= round(lo * size) and sides.max() <= round(hi * size)
@@ -302,17 +301,10 @@ def test_masks_deterministic_inside_and_in_range():
     assert (damaged[mask == 1] == 0).all() and (damaged[mask == 0] == 200).all()
 
 
-def test_center_masks():
-    boxes = {masks.hole_box(f"id{i}", 128, "center", (0.35, 0.5), i) for i in range(20)}
-    assert boxes == {(32, 32, 64, 64)}
-    with pytest.raises(ValueError, match="masks.kind"):
-        masks.hole_box("x", 128, "circle")
-
-
 def test_training_augmentation_flips_and_moves_holes_keeping_their_size():
     photo = (skdata.astronaut()[::16, ::16] / 255.0).astype(np.float32)  # 32 x 32 real photo
     images = np.stack([photo] * 8)
-    boxes = [masks.hole_box(f"id{i}", 32, "random", (0.25, 0.5), 0) for i in range(8)]
+    boxes = [masks.hole_box(f"id{i}", 32, (0.25, 0.5), 0) for i in range(8)]
     holes = np.stack([masks.box_mask(box, 32) for box in boxes])[..., None].astype(np.float32)
     seed = np.array([7, 0], np.int64)
     flipped, moved = (t.numpy() for t in tfrecords.flip_and_move_holes(images, holes, seed))
@@ -331,15 +323,14 @@ def test_training_augmentation_flips_and_moves_holes_keeping_their_size():
 def test_tfrecords_round_trip_pixel_exactly(tmp_path):
     rng = np.random.default_rng(0)
     written = {}
+    square = masks.MaskSource.default()
     for shard in range(2):
         writer = tfrecords.writer(tmp_path / tfrecords.shard_name("test", shard, 2))
         for i in range(5):
             image_id = f"img{shard}{i}"
             image = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
-            box = masks.hole_box(image_id, SIZE, **{k: MASKS[k] for k in ("kind", "side", "seed")})
-            mask = masks.box_mask(box, SIZE)
-            writer.write(tfrecords.serialize(image, mask, image_id, f"cat{i}", box))
-            written[image_id] = (image, mask, box, f"cat{i}")
+            writer.write(tfrecords.serialize(image, image_id, f"cat{i}"))
+            written[image_id] = (image, square.image_mask(image_id, SIZE), f"cat{i}")
         writer.close()
     paths = tfrecords.split_paths(tmp_path, "test")
     assert tfrecords.count_records(paths) == 10
@@ -355,9 +346,9 @@ def test_tfrecords_round_trip_pixel_exactly(tmp_path):
     assert (np.round(images * 255).astype(np.uint8) == expected).all()
     assert (np.concatenate(mask_batches)[..., 0] == np.stack([written[k][1] for k in order])).all()
     found = read_records(paths)
-    for image_id, (image, mask, box, category) in written.items():
+    for image_id, (image, mask, category) in written.items():
         assert (found[image_id]["image"] == image).all() and (found[image_id]["mask"] == mask).all()
-        assert found[image_id]["box"] == box and found[image_id]["category"] == category
+        assert found[image_id]["category"] == category
 
 
 def test_split_deterministic_and_proportional():

@@ -205,7 +205,7 @@ def workflow(tmp_path: Path, server: Files, archive: bytes, **data) -> Path:
                  "size_bytes": len(archive), "categories_url": server.url("filelist.tar"),
                  "categories_md5": md5(server.files["filelist.tar"]), "image_size": 32,
                  "shards": 2, "split": {"train": 0.5, "val": 0.25, "test": 0.25}, **data},
-        "masks": {"kind": "random", "side": [0.35, 0.5], "seed": 1},
+        "masks": {"seed": 1},
         "models": {},
     }
     (workdir / "places.yaml").write_text(yaml.safe_dump(config))

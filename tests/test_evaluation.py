@@ -13,40 +13,51 @@ from skimage import data, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaintbench import baselines, models, provenance
+from inpaintbench.config import default_masks
 from inpaintbench.data import tfrecords
-from inpaintbench.data.masks import box_mask, damage
+from inpaintbench.data.masks import MaskSource, damage, hole_box
 from inpaintbench.evaluation import COLUMNS, evaluate, image_filename
+from test_metrics import numpy_hole_metrics
 
 SIZE = 24
 EVALUATION = {"batch_size": 3, "limit": None, "save_images": 2, "seed": 0}
+RECIPES = default_masks()["protocols"]
+SQUARE = MaskSource("square", RECIPES["square"], 5)
+THICK = MaskSource("lama_thick", RECIPES["lama_thick"], 5)
 
 
 @pytest.fixture(scope="module")
 def test_split(tmp_path_factory):
-    """Five real photo crops with holes of known boxes, in two TFRecord shards."""
+    """Five real photo crops in two TFRecord shards (their masks come from their ids)."""
     folder = tmp_path_factory.mktemp("split")
     names = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry")
-    boxes = [(2, 3, 9, 9), (10, 10, 12, 12), (0, 0, 8, 8), (5, 12, 10, 10), (14, 1, 9, 9)]
     images = {}
     paths = [folder / "test-0-of-2.tfrecord", folder / "test-1-of-2.tfrecord"]
     writers = [tfrecords.writer(path) for path in paths]
-    for i, (name, box) in enumerate(zip(names, boxes)):
+    for i, name in enumerate(names):
         photo = transform.resize(getattr(data, name)()[..., :3], (SIZE, SIZE), anti_aliasing=True)
         image = np.round(photo * 255).astype(np.uint8)
-        images[f"{name}_{i}"] = (image, box)
-        writers[i % 2].write(tfrecords.serialize(image, box_mask(box, SIZE), f"{name}_{i}", name, box))
+        images[f"{name}_{i}"] = image
+        writers[i % 2].write(tfrecords.serialize(image, f"{name}_{i}", name))
     for writer in writers:
         writer.close()
     return paths, images
 
 
-def run(tmp_path, method, paths, model_dir=None, **overrides):
-    out = tmp_path / method
-    summary = evaluate(method, paths, SIZE, {**EVALUATION, **overrides}, model_dir=model_dir,
+def run(tmp_path, method, paths, model_dir=None, masks=SQUARE, **overrides):
+    out = tmp_path / masks.protocol / method
+    summary = evaluate(method, paths, SIZE, {**EVALUATION, **overrides}, model_dir=model_dir, masks=masks,
                        metrics_csv=out / "metrics.csv", summary_json=out / "summary.json", images_dir=out / "images")
     with open(out / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     return summary, rows, out
+
+
+def expected_output(method, image, hole):
+    """(reference, the baseline's output) of one image, float64, computed directly."""
+    original = image[None].astype(np.float32) / 255.0
+    mask = hole[None, ..., None].astype(np.float32)
+    return original[0].astype(np.float64), baselines.get(method)(damage(original, mask), mask)[0].astype(np.float64)
 
 
 @pytest.mark.parametrize("method", list(baselines.BASELINES))
@@ -55,13 +66,9 @@ def test_baseline_rows_match_a_direct_computation(tmp_path, test_split, method):
     summary, rows, out = run(tmp_path, method, paths)
     assert [row["id"] for row in rows] == ["astronaut_0", "chelsea_1", "coffee_2", "rocket_3", "immunohistochemistry_4"]
     assert list(rows[0]) == list(COLUMNS)
-    inpainter = baselines.get(method)
     for row in rows:
-        image, box = images[row["id"]]
-        original = image[None].astype(np.float32) / 255.0
-        mask = box_mask(box, SIZE)[None, ..., None].astype(np.float32)
-        expected = inpainter(damage(original, mask), mask)[0].astype(np.float64)
-        reference = original[0].astype(np.float64)
+        box = hole_box(row["id"], SIZE, RECIPES["square"]["side"], SQUARE.seed)
+        reference, expected = expected_output(method, images[row["id"]], SQUARE.image_mask(row["id"], SIZE))
         top, left, h, w = box
         assert row["category"] == row["id"].rsplit("_", 1)[0]
         assert float(row["hole_fraction"]) == pytest.approx(h * w / SIZE**2)
@@ -79,6 +86,25 @@ def test_baseline_rows_match_a_direct_computation(tmp_path, test_split, method):
     assert summary["n"] == 5 and summary["kind"] == "baseline" and summary["needs_original"] is False
     assert summary["means"]["psnr"] == pytest.approx(np.mean([float(r["psnr"]) for r in rows]))
     assert json.loads((out / "summary.json").read_text())["method"] == method
+    assert summary["protocol"] == "square" and summary["hole_ssim_defined"] == 5
+
+
+@pytest.mark.parametrize("method", ["mean_fill", "pyramid_fill"])
+def test_free_form_masks_rows_match_numpy_on_the_masked_pixels(tmp_path, test_split, method):
+    paths, images = test_split
+    summary, rows, _ = run(tmp_path, method, paths, masks=THICK)
+    assert summary["protocol"] == "lama_thick" and len(rows) == 5
+    for row in rows:
+        hole = THICK.image_mask(row["id"], SIZE)
+        reference, output = expected_output(method, images[row["id"]], hole)
+        assert float(row["hole_fraction"]) == pytest.approx(hole.mean())
+        for key, value in numpy_hole_metrics(reference, output, hole).items():
+            assert float(row[key]) == pytest.approx(value, abs=1e-4, nan_ok=True), (row["id"], key)
+    defined = [not np.isnan(float(row["hole_ssim"])) for row in rows]
+    assert summary["hole_ssim_defined"] == sum(defined)
+    if any(defined):
+        assert summary["means"]["hole_ssim"] == pytest.approx(np.mean([float(r["hole_ssim"]) for r, d in
+                                                                       zip(rows, defined) if d]))
 
 
 def test_saved_images_keep_the_known_pixels(tmp_path, test_split):
@@ -87,9 +113,9 @@ def test_saved_images_keep_the_known_pixels(tmp_path, test_split):
     saved = sorted(p.name for p in (out / "images").iterdir())
     assert saved == sorted(image_filename(row["id"]) for row in rows[:2])
     for row in rows[:2]:
-        image, box = images[row["id"]]
+        image = images[row["id"]]
         pixels = np.asarray(Image.open(out / "images" / image_filename(row["id"])))
-        known = box_mask(box, SIZE) == 0
+        known = SQUARE.image_mask(row["id"], SIZE) == 0
         np.testing.assert_array_equal(pixels[known], image[known])
         hole = ~known
         assert not np.array_equal(pixels[hole], image[hole])  # the hole was filled, with the mean colour
@@ -112,7 +138,7 @@ def test_a_method_that_changes_known_pixels_is_an_error(tmp_path, test_split, mo
     monkeypatch.setitem(baselines.BASELINES, "black", ChangesKnownPixels)
     with pytest.raises(AssertionError, match="known pixels"):
         run(tmp_path, "black", test_split[0])
-    assert not (tmp_path / "black" / "metrics.csv").exists()
+    assert not (tmp_path / "square" / "black" / "metrics.csv").exists()
 
 
 @pytest.mark.parametrize("paper_exact", [False, True])
@@ -132,9 +158,9 @@ def test_a_saved_model_is_evaluated_and_the_original_goes_only_to_paper_exact_mo
     assert all(np.isfinite(float(row["psnr"])) for row in rows)
     # The same model fed a different "original" changes its output only when it reads the original.
     inpainter = models.load(model_dir)
-    image, box = test_split[1]["astronaut_0"]
+    image = test_split[1]["astronaut_0"]
     original = image[None].astype(np.float32) / 255.0
-    mask = box_mask(box, SIZE)[None, ..., None].astype(np.float32)
+    mask = SQUARE.image_mask("astronaut_0", SIZE)[None, ..., None].astype(np.float32)
     damaged = damage(original, mask)
     first = inpainter(damaged, mask, original=original)
     second = inpainter(damaged, mask, original=np.zeros_like(original))

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from PIL import Image
 from skimage import data
 
 from inpaintbench import baselines, cli, models
+from inpaintbench.config import default_masks
+from inpaintbench.data.masks import protocol_mask
 from inpaintbench.inpaint import InpaintError, box_mask, inpaint_file, inpaint_image, load_method
 from inpaintbench.runtime import VERBOSE
 
@@ -66,6 +69,35 @@ def test_trained_models_fill_only_the_hole(tiny_run, photo, tmp_path):
                          "--box", ",".join(map(str, BOX)), "--out", str(out), *options]) == 0
         before, after, hole = _check_filled(photo, out)
         assert not np.array_equal(after[hole], before[hole]), f"{model_dir.name} left the hole as it was"
+
+
+def test_every_model_kind_fills_only_a_free_form_strokes_mask(tiny_run, photo, tmp_path):
+    """DeepFill v2 strokes drawn on the coins photo (which no model saw): every trained model kind and a
+    baseline change exactly the stroke pixels."""
+    before = np.asarray(Image.open(photo).convert("RGB"))
+    height, width = before.shape[:2]
+    mask = protocol_mask("coins", max(height, width), "strokes", default_masks()["protocols"]["strokes"], 0)
+    hole = mask[:height, :width].astype(bool)
+    assert 0.02 < hole.mean() < 0.5 and not box_mask_like(hole)
+    mask_path = tmp_path / "strokes.png"
+    Image.fromarray(hole.astype(np.uint8) * 255).save(mask_path)
+    model_dirs = sorted(p for p in (tiny_run / "results" / "models").iterdir() if p.is_dir())
+    kinds = {json.loads((d / "meta.json").read_text())["kind"] for d in model_dirs}
+    assert kinds == set(models.KINDS)
+    for model in [*model_dirs, "biharmonic"]:
+        out = tmp_path / f"{Path(model).name}.png"
+        options = ["--steps", "3", "--samples", "1"] if Path(model).name == "diffusion" else []
+        assert cli.main(["inpaint", "--model", str(model), "--image", str(photo), "--mask", str(mask_path),
+                         "--out", str(out), *options]) == 0
+        after = np.asarray(Image.open(out))
+        assert after.shape == before.shape
+        np.testing.assert_array_equal(after[~hole], before[~hole])
+        assert (after[hole] != before[hole]).any(axis=-1).mean() > 0.5, f"{model} left the strokes as they were"
+
+
+def box_mask_like(hole: np.ndarray) -> bool:
+    rows, cols = np.nonzero(hole)
+    return bool(hole[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all())
 
 
 def test_mask_file_and_python_function(photo, tmp_path):

@@ -1,13 +1,16 @@
-"""The TensorFlow metrics against skimage.metrics (random and real photos) and a hand computation."""
+"""The TensorFlow metrics against skimage.metrics (random and real photos), numpy on free-form holes, and a hand computation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from skimage import data, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaintbench import metrics
+from inpaintbench.config import default_masks
+from inpaintbench.data.masks import box_mask, protocol_mask
 
 
 def skimage_psnr(a, b):
@@ -55,18 +58,67 @@ def test_float32_inputs_match_skimage_in_float64():
         assert psnr[i] == pytest.approx(skimage_psnr(reference[i], images[i]), abs=1e-3)
 
 
+def box_masks(boxes, size: int) -> np.ndarray:
+    return np.stack([box_mask(box, size) for box in boxes])[..., None].astype(np.float32)
+
+
 @pytest.mark.parametrize("pairs", [random_pairs, real_pairs], ids=["random", "real"])
-def test_hole_metrics_match_skimage_on_the_box_crop(pairs):
+def test_hole_metrics_of_a_square_match_skimage_on_its_crop(pairs):
     reference, images = pairs()
     size = reference.shape[1]
     boxes = np.array([[0, 0, 7, 7], [3, 5, 12, 9], [min(20, size - 15), 2, 15, 15]][:len(reference)]
                      + [[1, 1, 10, 10]] * max(0, len(reference) - 3))
-    hole_psnr = metrics.hole_psnr(reference, images, boxes).numpy()
-    hole_ssim = metrics.hole_ssim(reference, images, boxes).numpy()
+    holes = box_masks(boxes, size) if size == reference.shape[2] else None
+    if holes is None:  # the random pairs are not square images: the boxes' masks by hand
+        holes = np.zeros(reference.shape[:3] + (1,), np.float32)
+        for hole, (top, left, h, w) in zip(holes, boxes):
+            hole[top:top + h, left:left + w] = 1
+    hole_psnr = metrics.hole_psnr(reference, images, holes).numpy()
+    hole_ssim = metrics.hole_ssim(reference, images, holes).numpy()
     for i, (top, left, h, w) in enumerate(boxes):
         a, b = reference[i, top:top + h, left:left + w], images[i, top:top + h, left:left + w]
         assert hole_psnr[i] == pytest.approx(skimage_psnr(a, b), abs=1e-4)
         assert hole_ssim[i] == pytest.approx(skimage_ssim(a, b), abs=1e-3)
+
+
+def test_hole_metrics_of_a_square_are_the_pipelines_values_before_free_form_masks():
+    """The values the box-based hole metrics gave (commit 73ff7b3) on the real pairs, to 1e-12."""
+    reference, images = real_pairs()
+    holes = box_masks([(0, 0, 7, 7), (3, 5, 12, 9), (20, 2, 15, 15)], reference.shape[1])
+    np.testing.assert_allclose(metrics.hole_psnr(reference, images, holes).numpy(),
+                               [27.02968893169956, 29.674412153506232, 12.818089371288913], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(metrics.hole_ssim(reference, images, holes).numpy(),
+                               [0.9794536798495356, 0.7853320566615993, 0.21700178946257526], rtol=0, atol=1e-12)
+
+
+def numpy_hole_metrics(reference: np.ndarray, image: np.ndarray, hole: np.ndarray) -> dict[str, float]:
+    """Hole metrics of one image straight from the masked pixels, and hole SSIM from skimage's full SSIM map
+    at the centres of the 7x7 windows lying wholly inside the hole (the hole eroded by the window)."""
+    hole = hole.astype(bool)
+    errors = reference[hole] - image[hole]
+    mse = float(np.mean(np.square(errors)))
+    _, full = structural_similarity(reference, image, data_range=1.0, channel_axis=-1, full=True)
+    centres = ndimage.binary_erosion(hole, np.ones((7, 7), bool), border_value=0)
+    return {"hole_mse": mse, "hole_psnr": 10 * np.log10(1.0 / mse), "hole_l1": float(np.mean(np.abs(errors))),
+            "hole_ssim": float(full[centres].mean()) if centres.any() else np.nan}
+
+
+def test_hole_metrics_of_free_form_masks_agree_with_numpy_on_the_masked_pixels():
+    reference, images = real_pairs(size=64)
+    images = np.clip(images + np.random.default_rng(2).normal(0.0, 0.03, images.shape), 0.0, 1.0)
+    recipes = default_masks()["protocols"]
+    one_thin_stroke = {**recipes["lama_thin"], "strokes": {**recipes["lama_thin"]["strokes"], "times": [1, 1]}}
+    holes = np.stack([protocol_mask(f"photo{i}", 64, name, recipe, 0) for i, (name, recipe) in enumerate(
+        (("lama_thick", recipes["lama_thick"]), ("strokes", recipes["strokes"]), ("thin", one_thin_stroke)))])[..., None]
+    found = {key: fn(reference, images, holes).numpy() for key, fn in (
+        ("hole_mse", metrics.hole_mse), ("hole_psnr", metrics.hole_psnr), ("hole_l1", metrics.hole_l1),
+        ("hole_ssim", metrics.hole_ssim))}
+    assert np.isfinite(found["hole_ssim"][0]) and np.isnan(found["hole_ssim"][2])  # no 7x7 window in a thin stroke
+    for i in range(3):
+        expected = numpy_hole_metrics(reference[i], images[i], holes[i, ..., 0])
+        for key, value in expected.items():
+            assert found[key][i] == pytest.approx(value, abs=1e-9, nan_ok=True), (i, key)
+    assert metrics.all_metrics(reference, images, holes)["hole_l1"] == pytest.approx(found["hole_l1"])
 
 
 def test_hole_metrics_by_hand_on_a_known_case():
@@ -74,9 +126,10 @@ def test_hole_metrics_by_hand_on_a_known_case():
     reference = np.full((1, 16, 16, 3), 0.5)
     images = reference.copy()
     images[0, 4:12, 2:10] += 0.1
-    box = np.array([[4, 2, 8, 8]])
-    # Inside the box every pixel is off by 0.1: MSE 0.01, PSNR 10*log10(1/0.01) = 20 dB.
-    assert metrics.hole_psnr(reference, images, box).numpy()[0] == pytest.approx(20.0, abs=1e-9)
+    hole = box_masks([(4, 2, 8, 8)], 16)
+    # Inside the box every pixel is off by 0.1: MSE 0.01, PSNR 10*log10(1/0.01) = 20 dB, L1 0.1.
+    assert metrics.hole_psnr(reference, images, hole).numpy()[0] == pytest.approx(20.0, abs=1e-9)
+    assert metrics.hole_l1(reference, images, hole).numpy()[0] == pytest.approx(0.1, abs=1e-12)
     # Over the whole image 64 of 256 pixels are off: MSE 0.0025, PSNR 26.0206 dB.
     assert metrics.psnr(reference, images).numpy()[0] == pytest.approx(10 * np.log10(1 / 0.0025), abs=1e-9)
     assert metrics.l1(reference, images).numpy()[0] == pytest.approx(0.1 * 64 / 256, abs=1e-12)
@@ -84,12 +137,14 @@ def test_hole_metrics_by_hand_on_a_known_case():
     # (2*0.5*0.6 + C1) / (0.5^2 + 0.6^2 + C1) with C1 = 0.01^2.
     c1 = 0.01 ** 2
     expected = (2 * 0.5 * 0.6 + c1) / (0.5 ** 2 + 0.6 ** 2 + c1)
-    assert metrics.hole_ssim(reference, images, box).numpy()[0] == pytest.approx(expected, abs=1e-9)
+    assert metrics.hole_ssim(reference, images, hole).numpy()[0] == pytest.approx(expected, abs=1e-9)
 
 
-def test_hole_ssim_is_nan_for_a_box_smaller_than_the_window():
-    reference, images = random_pairs(shape=(1, 16, 16, 3))
-    assert np.isnan(metrics.hole_ssim(reference, images, np.array([[2, 2, 6, 6]])).numpy()[0])
+def test_hole_ssim_is_nan_where_no_window_fits_and_empty_holes_have_no_metrics():
+    reference, images = random_pairs(shape=(2, 16, 16, 3))
+    holes = box_masks([(2, 2, 6, 6), (0, 0, 0, 0)], 16)
+    assert np.isnan(metrics.hole_ssim(reference, images, holes).numpy()).all()
+    assert np.isnan(metrics.hole_psnr(reference, images, holes).numpy()[1])
 
 
 def test_identical_images_give_infinite_psnr_and_ssim_one():

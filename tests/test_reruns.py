@@ -1,4 +1,5 @@
-"""Incremental reruns: after a completed run, the jobs `snakemake -n` plans for each kind of config edit.
+"""Incremental reruns: after a completed run, the jobs `snakemake -n` plans for each kind of config edit
+(models, mask protocols, figures).
 
 Every rule gets exactly its config slice through `params:`, with every mapping's keys sorted
 (inpaintbench.config.canonical), so Snakemake's params trigger reruns what an edit affects and
@@ -60,6 +61,19 @@ def tiny_config() -> dict:
     return yaml.safe_load(TINY_CONFIG.read_text())
 
 
+PROTOCOLS = tiny_config()["evaluation"]["protocols"]
+METHODS = enabled_models(load_config(TINY_CONFIG)) + tiny_config()["evaluation"]["baselines"]
+
+
+def summaries(*protocols: str) -> set[tuple[str, tuple]]:
+    """The aggregation and the comparison figures of `protocols` (default: every evaluated one)."""
+    return {job("aggregate"), *(job("comparison_figures", protocol=p) for p in protocols or PROTOCOLS)}
+
+
+def evaluations(protocols=PROTOCOLS, methods=METHODS) -> set[tuple[str, tuple]]:
+    return {job("evaluate", protocol=p, method=m) for p in protocols for m in methods}
+
+
 @pytest.fixture(scope="module")
 def every_job(tiny_run) -> list[tuple[str, dict]]:
     """The whole workflow's jobs on the tiny config."""
@@ -70,25 +84,65 @@ def test_editing_nothing_plans_nothing(tiny_run):
     assert planned_jobs(tiny_run, tiny_config()) == []
 
 
-def test_editing_one_model_plans_its_training_evaluation_and_the_summaries(tiny_run):
+def test_editing_one_model_plans_its_training_evaluations_and_the_summaries(tiny_run):
     config = tiny_config()
     edited = next(iter(config["models"]))
     config["models"][edited]["training"]["seed"] = config["models"][edited]["training"].get("seed", 0) + 1
 
     assert as_set(planned_jobs(tiny_run, config)) == {
-        job("train", model=edited), job("evaluate", method=edited), job("model_figures", model=edited),
-        job("aggregate"), job("comparison_figures")}
+        job("train", model=edited), *evaluations(methods=[edited]), job("model_figures", model=edited),
+        *summaries()}
 
 
-def test_editing_the_masks_plans_the_shards_and_everything_after(tiny_run, every_job):
+def test_editing_an_evaluated_protocol_plans_only_its_evaluations_and_the_summaries(tiny_run):
+    assert "lama_thick" in PROTOCOLS and all(m.get("training", {}).get("masks", "square") != "lama_thick"
+                                             for m in tiny_config()["models"].values())
     config = tiny_config()
-    config["masks"]["side"] = [0.3, 0.45]
+    config["masks"]["protocols"] = {"lama_thick": {"strokes": {"max_width": 60}}}
+
+    assert as_set(planned_jobs(tiny_run, config)) == {*evaluations(["lama_thick"]), *summaries("lama_thick")}
+
+
+def test_adding_a_protocol_plans_only_its_evaluations_and_the_summaries(tiny_run):
+    config = tiny_config()
+    config["masks"]["protocols"] = {"few_boxes": {"generator": "boxes", "margin": 0, "size": [40, 80],
+                                                  "times": [1, 2], "max_area": None}}
+    config["evaluation"]["protocols"] = [*PROTOCOLS, "few_boxes"]
+
+    assert as_set(planned_jobs(tiny_run, config)) == {*evaluations(["few_boxes"]), job("aggregate"),
+                                                      job("comparison_figures", protocol="few_boxes")}
+
+
+def test_editing_the_protocol_a_model_trains_on_retrains_exactly_that_model(tiny_run):
+    trained_on_mixed = [name for name, model in tiny_config()["models"].items()
+                        if model["training"].get("masks") == "mixed"]
+    assert trained_on_mixed == ["gan"] and "mixed" not in PROTOCOLS
+    config = tiny_config()
+    config["masks"]["protocols"] = {"mixed": {"boxes": {"weight": 0.5}}}
+
+    assert as_set(planned_jobs(tiny_run, config)) == {
+        job("train", model="gan"), *evaluations(methods=["gan"]), job("model_figures", model="gan"), *summaries()}
+
+
+def test_editing_a_protocol_nobody_uses_or_dropping_one_from_evaluation_plans_little(tiny_run):
+    config = tiny_config()
+    config["masks"]["protocols"] = {"center": {"side": 0.4}, "lama_thin": {"max_area": 0.4}}
+    assert planned_jobs(tiny_run, config) == []
+
+    config = tiny_config()
+    config["evaluation"]["protocols"] = ["square"]
+    assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate")}
+
+
+def test_editing_the_mask_seed_plans_every_model_and_evaluation_but_no_shard(tiny_run, every_job):
+    config = tiny_config()
+    config["masks"]["seed"] += 1
     jobs = planned_jobs(tiny_run, config)
 
-    upstream = {"fetch_archive", "fetch_categories", "manifest"}
+    upstream = {"fetch_archive", "fetch_categories", "manifest", "shard", "data_summary"}
     assert as_set(jobs) == as_set(j for j in every_job if j[0] not in upstream)
-    assert sum(rule == "shard" for rule, _ in jobs) == config["data"]["shards"]
     assert sum(rule == "train" for rule, _ in jobs) == len(config["models"])
+    assert sum(rule == "evaluate" for rule, _ in jobs) == len(PROTOCOLS) * len(METHODS)
 
 
 def test_editing_a_figure_setting_plans_only_the_figures(tiny_run):
@@ -96,14 +150,15 @@ def test_editing_a_figure_setting_plans_only_the_figures(tiny_run):
     config["figures"]["dpi"] += 10
 
     assert as_set(planned_jobs(tiny_run, config)) == {
-        *(job("model_figures", model=model) for model in config["models"]), job("comparison_figures")}
+        *(job("model_figures", model=model) for model in config["models"]),
+        *(job("comparison_figures", protocol=p) for p in PROTOCOLS)}
 
 
 def test_editing_the_comparison_grid_plans_only_the_comparison_figures(tiny_run):
     config = tiny_config()
     config["figures"]["comparison_images"] += 1
 
-    assert as_set(planned_jobs(tiny_run, config)) == {job("comparison_figures")}
+    assert as_set(planned_jobs(tiny_run, config)) == {job("comparison_figures", protocol=p) for p in PROTOCOLS}
 
 
 def reversed_keys(value):
@@ -126,7 +181,8 @@ def test_canonical_sorts_every_mapping_and_keeps_lists_in_order():
     assert list(reordered) != list(config) and list(reordered["data"]["split"]) == ["test", "val", "train"]
     assert repr(canonical(reordered)) == repr(canonical(config)) != repr(config)
     assert canonical(reordered) == config and enabled_models(reordered) == enabled_models(config)
-    reordered["masks"]["side"] = reordered["masks"]["side"][::-1]
+    square = reordered["masks"]["protocols"]["square"]
+    square["side"] = square["side"][::-1]
     assert repr(canonical(reordered)) != repr(canonical(config))  # a list's order is a value
 
 
@@ -138,8 +194,8 @@ def test_reordering_every_key_plans_nothing_but_a_value_edit_still_plans(tiny_ru
     edited = next(iter(config["models"]))
     config["models"][edited]["training"]["seed"] = config["models"][edited]["training"].get("seed", 0) + 1
     assert as_set(planned_jobs(tiny_run, config)) == {
-        job("train", model=edited), job("evaluate", method=edited), job("model_figures", model=edited),
-        job("aggregate"), job("comparison_figures")}
+        job("train", model=edited), *evaluations(methods=[edited]), job("model_figures", model=edited),
+        *summaries()}
 
 
 def test_editing_a_model_resource_plans_nothing(tiny_run):
@@ -154,7 +210,7 @@ def test_disabling_a_model_drops_it_from_the_table_without_retraining_the_others
     config = tiny_config()
     disabled = next(iter(config["models"]))
     config["models"][disabled]["enabled"] = False
-    assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate"), job("comparison_figures")}
+    assert as_set(planned_jobs(tiny_run, config)) == summaries()
 
     # For real, in a copy of the completed run (copied with its timestamps and Snakemake's records).
     workdir = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)
@@ -165,7 +221,7 @@ def test_disabling_a_model_drops_it_from_the_table_without_retraining_the_others
     snakemake(workdir, "--cores", "2", "--configfile", "disabled.yaml")
 
     table = pd.read_csv(workdir / "results" / "tables" / "comparison.csv")
-    methods = set(table.iloc[:, 0])
+    methods = set(table["method"])
     assert disabled not in methods
     assert set(kept) | set(config["evaluation"]["baselines"]) <= methods
     assert trained == {model: (workdir / "results" / "models" / model / "model.keras").stat().st_mtime_ns

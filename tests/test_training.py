@@ -20,7 +20,7 @@ import yaml
 
 from conftest import ROOT, TINY_CONFIG, copy_workflow, snakemake
 from inpaintbench import models, training
-from inpaintbench.config import load_config
+from inpaintbench.config import default_masks, load_config
 from inpaintbench.data import masks, tfrecords
 from inpaintbench.train_config import model_resource, state_dir
 from test_paper_models import SMALL, photo_batch
@@ -38,9 +38,7 @@ def records(tmp_path_factory):
     shard_of = [paths["train"][0]] * 12 + [paths["train"][1]] * 12 + [paths["val"][0]] * 6
     writers = {path: tfrecords.writer(path) for path in shard_of}
     for i, (photo, path) in enumerate(zip(photos, shard_of)):
-        box = masks.hole_box(f"img{i}", SIZE, seed=3)
-        writers[path].write(tfrecords.serialize(np.round(photo * 255).astype(np.uint8),
-                                                masks.box_mask(box, SIZE), f"img{i}", "demo", box))
+        writers[path].write(tfrecords.serialize(np.round(photo * 255).astype(np.uint8), f"img{i}", "demo"))
     for writer in writers.values():
         writer.close()
     return {split: [str(p) for p in split_paths] for split, split_paths in paths.items()}
@@ -112,6 +110,23 @@ def test_training_writes_the_model_folder(tmp_path, records):
     rerun = run(tmp_path, records)  # everything done: resumes at the end and only rewrites outputs
     assert rerun["resumed_from_step"] == 6
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3]
+
+
+def test_a_model_trains_on_fresh_masks_of_its_protocol_and_snapshots_its_fixed_ones(tmp_path, records):
+    recipe = {**default_masks()["protocols"]["lama_thick"], "max_area": 0.3}
+    trained_on = {"protocol": "lama_thick", "recipe": recipe, "seed": 11}
+    cfg = model_cfg("diffusion_paper", masks="lama_thick")
+    meta = training.train("diffusion_paper", cfg, SIZE, records["train"], records["val"], tmp_path / "out",
+                          tmp_path / "state", log=tmp_path / "train.log", masks=trained_on)
+    assert meta["masks"] == trained_on and meta["config"]["training"]["masks"] == "lama_thick"
+    assert "lama_thick masks (fresh per image per step)" in (tmp_path / "train.log").read_text()
+    reference = np.load(tmp_path / "out" / "snapshots" / "reference.npz")
+    first_val = [f"img{i}" for i in range(24, 27)]  # the val shard's first images, in order
+    np.testing.assert_array_equal(reference["mask"][..., 0], np.stack(
+        [masks.protocol_mask(i, SIZE, "lama_thick", recipe, 11) for i in first_val]))
+    with pytest.raises(ValueError, match=r"training.masks is 'square' but the masks given are protocol 'lama_thick'"):
+        training.train("m", model_cfg("diffusion_paper"), SIZE, records["train"], records["val"], tmp_path / "o2",
+                       tmp_path / "s2", masks=trained_on)
 
 
 def test_one_epoch_is_one_pass_over_the_train_split_by_default(tmp_path, records):
@@ -315,7 +330,11 @@ def test_state_folder_follows_the_settings_but_not_the_resources():
     base = state_dir(config, "gan_paper")
     assert base.startswith("results/training/gan_paper/")
     config["models"]["gan_paper"]["resources"]["threads"] = 8
+    config["masks"]["protocols"]["lama_thick"]["max_area"] = 0.4  # a protocol it does not train on
     assert state_dir(config, "gan_paper") == base
+    config["masks"]["protocols"]["square"]["side"] = [0.3, 0.5]  # the one it trains on
+    assert state_dir(config, "gan_paper") != base
+    base = state_dir(config, "gan_paper")
     config["models"]["gan_paper"]["hparams"]["noise_dim"] = 3
     assert state_dir(config, "gan_paper") != base
     assert model_resource(config, "gan_paper", "threads") == 8

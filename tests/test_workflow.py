@@ -1,4 +1,4 @@
-"""The whole workflow on the tiny config: tables, metrics, figures and the HTML report."""
+"""The whole workflow on the tiny config (two mask protocols): tables, metrics, figures and the HTML report."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 import re
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -18,21 +19,45 @@ from inpaintbench.config import enabled_models, load_config
 CONFIG = load_config(TINY_CONFIG)
 MODELS = enabled_models(CONFIG)
 METHODS = MODELS + CONFIG["evaluation"]["baselines"]
+PROTOCOLS = CONFIG["evaluation"]["protocols"]
 
 
 @pytest.fixture(scope="module")
-def comparison(tiny_run):
-    return pd.read_csv(tiny_run / "results/tables/comparison.csv", keep_default_na=False,
-                       na_values=[""]).set_index("method")
+def tables(tiny_run):
+    return pd.read_csv(tiny_run / "results/tables/comparison.csv", keep_default_na=False, na_values=[""])
+
+
+@pytest.fixture(scope="module")
+def comparison(tables):
+    """The paper's square protocol's rows, by method."""
+    return tables[tables["protocol"] == "square"].set_index("method")
+
+
+def metrics_csv(tiny_run, protocol: str, method: str) -> pd.DataFrame:
+    return pd.read_csv(tiny_run / f"results/metrics/{protocol}/{method}.csv")
+
+
+def test_the_table_has_every_method_under_every_protocol_square_first(tiny_run, tables):
+    assert len(PROTOCOLS) == 2 and PROTOCOLS[0] == "square"
+    assert list(zip(tables["protocol"], tables["method"])) == [(p, m) for p in PROTOCOLS for m in METHODS]
+    for protocol in PROTOCOLS:
+        rows = tables[tables["protocol"] == protocol]
+        holes = metrics_csv(tiny_run, protocol, "black")
+        assert (rows["n"] == len(holes)).all()
+        assert (rows["hole_ssim_n"] == holes["hole_ssim"].notna().sum()).all()
+    square, free = (metrics_csv(tiny_run, p, "black") for p in PROTOCOLS)
+    assert list(square["id"]) == list(free["id"])  # the same test images, other holes
+    assert (square["hole_fraction"] != free["hole_fraction"]).mean() > 0.8
+    assert free["hole_fraction"].max() <= 0.5 and free["hole_fraction"].std() > square["hole_fraction"].std()
 
 
 def test_the_table_has_every_method_with_finite_values_in_range(tiny_run, comparison):
     assert MODELS and list(comparison.index) == METHODS
-    tests = len(pd.read_csv(tiny_run / "results/metrics/black.csv"))
+    tests = len(metrics_csv(tiny_run, "square", "black"))
     assert tests > 0 and (comparison["n"] == tests).all()
     for method, row in comparison.iterrows():
         for metric, low, high in (("psnr", 0, 100), ("hole_psnr", 0, 100), ("ssim", -1, 1),
-                                  ("hole_ssim", -1, 1), ("l1", 0, 1)):
+                                  ("hole_ssim", -1, 1), ("l1", 0, 1), ("hole_l1", 0, 1)):
             value = row[metric]
             assert math.isfinite(value) and low <= value <= high, (method, metric, value)
             assert row[f"{metric}_ci_low"] <= value <= row[f"{metric}_ci_high"], (method, metric)
@@ -50,42 +75,53 @@ def test_the_table_has_every_method_with_finite_values_in_range(tiny_run, compar
     assert comparison.loc["black", "psnr"] < comparison.loc["biharmonic", "psnr"]
 
 
-def test_each_mean_in_the_table_is_the_mean_of_its_per_image_csv(tiny_run, comparison):
-    for method in METHODS:
-        rows = pd.read_csv(tiny_run / f"results/metrics/{method}.csv")
-        for metric in ("psnr", "ssim", "hole_psnr", "l1"):
-            assert comparison.loc[method, metric] == pytest.approx(rows[metric].mean(), rel=1e-9)
-        assert comparison.loc[method, "inference_ms"] == pytest.approx(1000 * rows["seconds"].mean(), rel=1e-6)
+def test_each_mean_in_the_table_is_the_mean_of_its_per_image_csv(tiny_run, tables):
+    for protocol in PROTOCOLS:
+        table = tables[tables["protocol"] == protocol].set_index("method")
+        for method in METHODS:
+            rows = metrics_csv(tiny_run, protocol, method)
+            for metric in ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1"):
+                assert table.loc[method, metric] == pytest.approx(rows[metric].mean(), rel=1e-9)  # NaNs left out
+            assert table.loc[method, "inference_ms"] == pytest.approx(1000 * rows["seconds"].mean(), rel=1e-6)
 
 
 def test_markdown_and_latex_tables_list_every_method(tiny_run):
     markdown = (tiny_run / "results/tables/comparison.md").read_text()
     latex = (tiny_run / "results/tables/comparison.tex").read_text()
-    for method in METHODS:
-        assert re.search(rf"^\| {method} \|", markdown, flags=re.M)
-        assert method.replace("_", r"\_") + " &" in latex
+    for protocol in PROTOCOLS:
+        for method in METHODS:
+            assert re.search(rf"^\| {protocol} \| {method} \|", markdown, flags=re.M)
+            assert f"{protocol} & {method}".replace("_", r"\_") + " &" in latex
     assert "10.78" in markdown and r"\end{tabular}" in latex
 
 
-def test_pairwise_and_binned_tables(tiny_run):
+def test_pairwise_and_binned_tables_per_protocol(tiny_run):
     pairs = pd.read_csv(tiny_run / "results/tables/pairwise.csv", keep_default_na=False)
-    assert {(a, b) for a, b in zip(pairs["method_a"], pairs["method_b"])} == set(combinations(METHODS, 2))
+    assert {(p, a, b) for p, a, b in zip(pairs["protocol"], pairs["method_a"], pairs["method_b"])} == {
+        (p, a, b) for p in PROTOCOLS for a, b in combinations(METHODS, 2)}
     assert pairs["p_value"].between(0, 1).all()
     for _, pair in pairs.iterrows():
         assert pair["mean_difference_db"] == pytest.approx(pair["psnr_a"] - pair["psnr_b"], abs=1e-9)
         assert pair["better"] == (pair["method_a"] if pair["mean_difference_db"] > 0 else pair["method_b"])
-    tests = len(pd.read_csv(tiny_run / "results/metrics/black.csv"))
     for name, key in (("by_hole_size", "bin"), ("by_category", "category")):
         table = pd.read_csv(tiny_run / f"results/tables/{name}.csv")
-        assert set(table["method"]) == set(METHODS)
-        assert (table.groupby("method")["n"].sum() == tests).all()  # the demo knows every category
+        for protocol in PROTOCOLS:
+            rows = table[table["protocol"] == protocol]
+            tests = len(metrics_csv(tiny_run, protocol, "black"))
+            assert set(rows["method"]) == set(METHODS)
+            assert (rows.groupby("method")["n"].sum() == tests).all()  # the demo knows every category
     bins = pd.read_csv(tiny_run / "results/tables/by_hole_size.csv")
-    assert set(bins["bin"]) <= set(range(CONFIG["aggregation"]["hole_size_bins"]))
-    assert (bins["hole_fraction_low"] < bins["hole_fraction_high"]).all()
+    assert set(bins["bin"]) <= {"0-10%", "10-20%", "20-30%", "30-40%", "40-50%"}
+    assert np.allclose(bins["hole_fraction_high"] - bins["hole_fraction_low"], 0.1)
+    for _, row in bins[bins["method"] == "black"].iterrows():  # each bin holds the images of its hole areas
+        holes = metrics_csv(tiny_run, row["protocol"], "black")["hole_fraction"]
+        inside = (holes > row["hole_fraction_low"]) & (holes <= row["hole_fraction_high"])
+        assert row["n"] == inside.sum() > 0
 
 
 def test_figures_are_valid_pngs(tiny_run):
-    figures = [tiny_run / "results/figures/comparison_grid.png", tiny_run / "results/figures/psnr_vs_hole_size.png"]
+    figures = [tiny_run / f"results/figures/{protocol}/{name}.png" for protocol in PROTOCOLS
+               for name in ("comparison_grid", "psnr_vs_hole_size")]
     figures += [tiny_run / f"results/figures/{model}/{name}.png" for model in MODELS
                 for name in ("snapshots", "training_curves")]
     for path in figures:
@@ -93,8 +129,9 @@ def test_figures_are_valid_pngs(tiny_run):
             assert image.format == "PNG" and min(image.size) > 50, path
             image.verify()
     saved = CONFIG["evaluation"]["save_images"]
-    for method in METHODS:
-        assert len(list((tiny_run / f"results/inpainted/{method}").glob("*.png"))) == saved
+    for protocol in PROTOCOLS:
+        for method in METHODS:
+            assert len(list((tiny_run / f"results/inpainted/{protocol}/{method}").glob("*.png"))) == saved
 
 
 def test_the_report_builds_with_every_table_and_figure(tiny_run, tmp_path):
@@ -103,8 +140,10 @@ def test_the_report_builds_with_every_table_and_figure(tiny_run, tmp_path):
     html = report.read_text()
     # Rendered captions appear only for outputs marked report() (file names alone are also in the rule code).
     captions = ["0.95 bootstrap confidence interval", "Paired Wilcoxon signed-rank tests",
-                "equal-width bins of the hole's area fraction", "by scene category",
-                "The same test images inpainted by every method", "Per-image PSNR against the hole"]
+                "the field's bins of the hole's area", "by scene category"]
+    captions += [f"inpainted by every method with the {protocol} masks" for protocol in PROTOCOLS]
+    captions += [f"area for every method with the {protocol} masks" for protocol in PROTOCOLS]
+    captions += [f"Protocol {protocol}" for protocol in PROTOCOLS]  # a report section per protocol
     captions += [f"Figures 3 and 4 for model {model}:" for model in MODELS]
     captions += [f"Training curves of model {model}:" for model in MODELS]
     for caption in captions:
@@ -117,9 +156,10 @@ def test_editing_one_model_reruns_only_its_jobs(tiny_run):
     (tiny_run / "edited.yaml").write_text(yaml.safe_dump(config, sort_keys=False))  # key order is part of params
     plan = snakemake(tiny_run, "-n", "--configfile", "edited.yaml").stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1].split("Reasons:")[0], flags=re.M))
-    assert jobs == {"train": "1", "evaluate": "1", "model_figures": "1", "aggregate": "1",
-                    "comparison_figures": "1", "all": "1", "total": "6"}
-    assert re.search(r"rule evaluate:.*?wildcards: method=gan\b", plan, flags=re.S)
+    assert jobs == {"train": "1", "evaluate": "2", "model_figures": "1", "aggregate": "1",
+                    "comparison_figures": "2", "all": "1", "total": "8"}
+    for protocol in PROTOCOLS:
+        assert re.search(rf"rule evaluate:.*?wildcards: protocol={protocol}, method=gan\b", plan, flags=re.S)
 
 
 def test_no_job_prints_tensorflow_start_up_lines(tiny_run):
@@ -134,8 +174,8 @@ def test_no_job_prints_tensorflow_start_up_lines(tiny_run):
 
 def test_a_test_split_too_small_for_intervals_is_marked_and_warned(tiny_run, comparison):
     """The tiny run has fewer than MIN_IMAGES test images: every row says so, the captions explain it and
-    the aggregation log warns per method."""
-    tests = len(pd.read_csv(tiny_run / "results/metrics/black.csv"))
+    the aggregation log warns per method and protocol."""
+    tests = len(pd.read_csv(tiny_run / f"results/metrics/{PROTOCOLS[0]}/black.csv"))
     assert tests < MIN_IMAGES
     assert comparison["few_images"].all() and (comparison["n"] == tests).all()
     pairs = pd.read_csv(tiny_run / "results/tables/pairwise.csv")
@@ -144,8 +184,9 @@ def test_a_test_split_too_small_for_intervals_is_marked_and_warned(tiny_run, com
     latex = (tiny_run / "results/tables/comparison.tex").read_text()
     note = f"(few): fewer than {MIN_IMAGES} test images, too few for a meaningful interval or test"
     assert note in markdown and note in latex
-    for method in METHODS:
-        assert re.search(rf"^\| {method} \| (yes|no) \| {tests} \(few\) \|", markdown, flags=re.MULTILINE), method
     log = (tiny_run / "results/logs/report/aggregate.log").read_text()
-    for method in METHODS:
-        assert f"WARNING {method}: {tests} test images, fewer than {MIN_IMAGES}" in log
+    for protocol in PROTOCOLS:
+        for method in METHODS:
+            assert re.search(rf"^\| {protocol} \| {method} \| (yes|no) \| {tests} \(few\) \|", markdown,
+                             flags=re.MULTILINE), (protocol, method)
+            assert f"WARNING {method} on {protocol}: {tests} test images, fewer than {MIN_IMAGES}" in log

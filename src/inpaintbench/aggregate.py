@@ -1,8 +1,9 @@
-"""The comparison of every method: the paper's Table 1 redone, with confidence intervals,
-paired tests between methods, and the metrics by hole size and by scene category.
+"""The comparison of every method under every mask protocol: the paper's Table 1 redone, with
+confidence intervals, paired tests between methods, and the metrics by hole size and by scene
+category, each per protocol.
 
-Inputs are the per-image CSVs and summaries of evaluation, and for trained models their
-meta.json (epochs, final main loss, parameters, training time).
+Inputs are the per-image CSVs and summaries of evaluation (one per method and protocol), and for
+trained models their meta.json (epochs, final main loss, parameters, training time).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from scipy import stats
 
 from . import provenance
 
-METRICS = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1")
+METRICS = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1")
+# The field's bins of hole area (LaMa, AOT-GAN): 0-10%, ..., 40-50%, each (low, high]; holes above
+# 50% (none in the built-in evaluation protocols, which redraw them) go to a last 50-100% bin.
+HOLE_SIZE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
 # Fewer test images than this and a method's intervals and tests mean little: a percentile bootstrap
 # interval of a mean is built from the sample's own spread, so it is too narrow for small samples
 # (a nominal 95% one covers about 90% of the time at 10 images, 93.6% at 30, for normal data), and
@@ -31,6 +35,16 @@ PAPER_TABLE = {
 }
 PAPER_COLUMNS = ("paper_repair_epochs", "paper_repair_loss", "paper_psnr", "paper_ssim")
 BIN_COLUMNS = ("n", *METRICS)
+
+
+def hole_size_bin(fractions) -> np.ndarray:
+    """The bin (index into HOLE_SIZE_EDGES) of each hole-area fraction: (low, high], 0 in the first."""
+    index = np.searchsorted(HOLE_SIZE_EDGES, np.asarray(fractions, float), side="left") - 1
+    return np.clip(index, 0, len(HOLE_SIZE_EDGES) - 2)
+
+
+def hole_size_label(index: int) -> str:
+    return f"{100 * HOLE_SIZE_EDGES[index]:.0f}-{100 * HOLE_SIZE_EDGES[index + 1]:.0f}%"
 
 
 def read_method(metrics_csv, summary_json, meta_json=None) -> tuple[pd.DataFrame, dict, dict | None]:
@@ -47,6 +61,13 @@ def read_method(metrics_csv, summary_json, meta_json=None) -> tuple[pd.DataFrame
     return rows, summary, meta
 
 
+def defined_mean(values) -> float:
+    """Mean of the values that are not NaN (hole SSIM where no window fits); NaN if none is."""
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else math.nan
+
+
 def bootstrap_ci(values, samples: int, confidence: float, rng: np.random.Generator) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean (NaNs, e.g. hole SSIM of tiny holes, left out)."""
     values = np.asarray(values, float)
@@ -59,11 +80,12 @@ def bootstrap_ci(values, samples: int, confidence: float, rng: np.random.Generat
     return float(low), float(high)
 
 
-def comparison_row(method: str, rows: pd.DataFrame, summary: dict, meta: dict | None,
+def comparison_row(protocol: str, method: str, rows: pd.DataFrame, summary: dict, meta: dict | None,
                    aggregation: dict) -> dict:
     rng = np.random.default_rng(aggregation["seed"])
-    row = {"method": method, "kind": summary["kind"], "reads_original": bool(summary["needs_original"]),
-           "n": len(rows), "few_images": len(rows) < MIN_IMAGES}
+    row = {"protocol": protocol, "method": method, "kind": summary["kind"],
+           "reads_original": bool(summary["needs_original"]), "n": len(rows), "few_images": len(rows) < MIN_IMAGES,
+           "hole_ssim_n": int(np.isfinite(rows["hole_ssim"].to_numpy(float)).sum())}
     if meta:
         planned = (meta.get("config") or {}).get("training", {}).get("epochs", meta["epochs"])
         row.update(repair_epochs=f"{meta['epochs']}/{planned}",
@@ -72,7 +94,7 @@ def comparison_row(method: str, rows: pd.DataFrame, summary: dict, meta: dict | 
     else:
         row.update(repair_epochs="", final_repair_loss=math.nan, parameters=math.nan, training_seconds=math.nan)
     for metric in METRICS:
-        row[metric] = float(np.nanmean(rows[metric].to_numpy(float)))
+        row[metric] = defined_mean(rows[metric])
         row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = bootstrap_ci(
             rows[metric], aggregation["bootstrap_samples"], aggregation["confidence"], rng)
     row["inference_ms"] = float(summary["inference_ms_per_image"])
@@ -107,23 +129,18 @@ def _grouped(per_method: dict[str, pd.DataFrame], key: str) -> pd.DataFrame:
     for method, rows in per_method.items():
         for value, group in rows.groupby(key, observed=True, sort=True):
             records.append({"method": method, key: value, "n": len(group),
-                            **{metric: float(np.nanmean(group[metric].to_numpy(float))) for metric in METRICS}})
+                            **{metric: defined_mean(group[metric]) for metric in METRICS}})
     return pd.DataFrame(records, columns=["method", key, *BIN_COLUMNS])
 
 
-def by_hole_size(per_method: dict[str, pd.DataFrame], bins: int) -> pd.DataFrame:
-    """Means per hole-size bin: `bins` equal-width bins of the hole's area fraction, shared by every method."""
-    fractions = pd.concat([rows["hole_fraction"] for rows in per_method.values()])
-    _, edges = pd.cut(fractions, bins=bins, retbins=True)
-    binned = {}
-    for method, rows in per_method.items():
-        rows = rows.copy()
-        index = np.clip(np.searchsorted(edges, rows["hole_fraction"], side="right") - 1, 0, bins - 1)
-        rows["bin"] = index
-        binned[method] = rows
+def by_hole_size(per_method: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Means per bin of hole area (HOLE_SIZE_EDGES), the same bins for every method and protocol."""
+    binned = {method: rows.assign(bin=hole_size_bin(rows["hole_fraction"])) for method, rows in per_method.items()}
     table = _grouped(binned, "bin")
-    table.insert(2, "hole_fraction_low", edges[table["bin"].to_numpy(int)])
-    table.insert(3, "hole_fraction_high", edges[table["bin"].to_numpy(int) + 1])
+    index = table["bin"].to_numpy(int)
+    table["bin"] = [hole_size_label(i) for i in index]
+    table.insert(2, "hole_fraction_low", np.asarray(HOLE_SIZE_EDGES)[index])
+    table.insert(3, "hole_fraction_high", np.asarray(HOLE_SIZE_EDGES)[index + 1])
     return table
 
 
@@ -145,10 +162,10 @@ def _cell(row, metric: str, digits: int) -> str:
 
 
 DISPLAY = (  # (header, column, digits)
-    ("Method", "method", 0), ("Reads original", "reads_original", 0), ("Test images", "n", 0),
-    ("Repair epochs", "repair_epochs", 0),
-    ("Repair loss", "final_repair_loss", 3), ("PSNR (dB)", "psnr", 2), ("SSIM", "ssim", 3),
-    ("Hole PSNR (dB)", "hole_psnr", 2), ("Hole SSIM", "hole_ssim", 3), ("L1", "l1", 4),
+    ("Protocol", "protocol", 0), ("Method", "method", 0), ("Reads original", "reads_original", 0),
+    ("Test images", "n", 0), ("Repair epochs", "repair_epochs", 0), ("Repair loss", "final_repair_loss", 3),
+    ("PSNR (dB)", "psnr", 2), ("SSIM", "ssim", 3), ("Hole PSNR (dB)", "hole_psnr", 2), ("Hole SSIM", "hole_ssim", 3),
+    ("Hole SSIM images", "hole_ssim_n", 0), ("L1", "l1", 4), ("Hole L1", "hole_l1", 4),
     ("Parameters", "parameters", 0), ("Training (s)", "training_seconds", 0), ("Inference (ms/image)", "inference_ms", 1),
     ("Paper epochs", "paper_repair_epochs", 0), ("Paper loss", "paper_repair_loss", 3),
     ("Paper PSNR", "paper_psnr", 2), ("Paper SSIM", "paper_ssim", 2),
@@ -185,8 +202,10 @@ def to_markdown(table: pd.DataFrame, confidence: float) -> str:
     headers = [header for header, _, _ in DISPLAY]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cells) + " |" for cells in display_rows(table)]
-    note = (f"\nMeans over the test images with {confidence:.0%} bootstrap confidence intervals in brackets. "
-            f"Paper columns: the paper's Table 1 for its GAN and diffusion models.{few_images_note(table)}\n")
+    note = (f"\nMeans over the test images with {confidence:.0%} bootstrap confidence intervals in brackets, "
+            "per mask protocol. Hole SSIM: over the images whose hole holds a whole 7x7 window (Hole SSIM images). "
+            f"Paper columns: the paper's Table 1 (square holes) for its GAN and diffusion models."
+            f"{few_images_note(table)}\n")
     return "\n".join(lines) + "\n" + note
 
 
@@ -203,8 +222,9 @@ def to_latex(table: pd.DataFrame, confidence: float) -> str:
              " & ".join(_tex_escape(h) for h in headers) + r" \\", r"\hline"]
     lines += [" & ".join(_tex_escape(c) for c in cells) + r" \\" for cells in display_rows(table)]
     lines += [r"\hline", r"\end{tabular}",
-              rf"\caption{{Inpainting on the test split: means with {_tex_escape(f'{confidence:.0%}')} bootstrap "
-              rf"confidence intervals; paper columns from its Table 1.{_tex_escape(few_images_note(table))}}}",
+              rf"\caption{{Inpainting on the test split, per mask protocol: means with "
+              rf"{_tex_escape(f'{confidence:.0%}')} bootstrap confidence intervals; paper columns from its Table 1."
+              rf"{_tex_escape(few_images_note(table))}}}",
               r"\label{tab:comparison}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -214,31 +234,40 @@ def _write_csv(table: pd.DataFrame, path) -> None:
         table.to_csv(tmp, index=False)
 
 
-def aggregate(methods: list[str], metrics_csvs, summaries, model_metas: dict[str, str], aggregation: dict,
-              outputs: dict, log=None) -> pd.DataFrame:
-    """Write comparison.{csv,md,tex}, pairwise.csv, by_hole_size.csv and by_category.csv; return the comparison.
+def _per_protocol(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One table from a table per protocol, with the protocol as its first column."""
+    return pd.concat([table.assign(protocol=protocol)[["protocol", *table.columns]]
+                      for protocol, table in tables.items()], ignore_index=True)
 
-    `log` (a logger) is warned of every method with fewer than MIN_IMAGES test images.
-    """
-    if not (len(methods) == len(metrics_csvs) == len(summaries)):
-        raise ValueError(f"aggregate: {len(methods)} methods but {len(metrics_csvs)} metric files "
-                         f"and {len(summaries)} summaries")
-    per_method, rows = {}, []
-    for method, metrics_csv, summary_json in zip(methods, metrics_csvs, summaries):
+
+def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries, model_metas: dict[str, str],
+              aggregation: dict, outputs: dict, log=None) -> pd.DataFrame:
+    """Write comparison.{csv,md,tex}, pairwise.csv, by_hole_size.csv and by_category.csv, every table per
+    protocol; return the comparison. metrics_csvs and summaries hold every method of the first
+    protocol, then of the second, and so on. `log` (a logger) is warned of every method with fewer
+    than MIN_IMAGES test images."""
+    runs = [(protocol, method) for protocol in protocols for method in methods]
+    if not (len(runs) == len(metrics_csvs) == len(summaries)):
+        raise ValueError(f"aggregate: {len(methods)} methods x {len(protocols)} protocols but {len(metrics_csvs)} "
+                         f"metric files and {len(summaries)} summaries")
+    per_run, rows = {protocol: {} for protocol in protocols}, []
+    for (protocol, method), metrics_csv, summary_json in zip(runs, metrics_csvs, summaries):
         images, summary, meta = read_method(metrics_csv, summary_json, model_metas.get(method))
-        if summary["method"] != method:
-            raise ValueError(f"{summary_json}: summary of method {summary['method']!r}, expected {method!r}")
-        per_method[method] = images
-        rows.append(comparison_row(method, images, summary, meta, aggregation))
+        if (summary["protocol"], summary["method"]) != (protocol, method):
+            raise ValueError(f"{summary_json}: summary of method {summary['method']!r} on protocol "
+                             f"{summary['protocol']!r}, expected {method!r} on {protocol!r}")
+        per_run[protocol][method] = images
+        rows.append(comparison_row(protocol, method, images, summary, meta, aggregation))
     table = pd.DataFrame(rows)
     for row in rows:
         if row["few_images"] and log:
-            log.warning("%s: %d test images, fewer than %d: its confidence intervals are too narrow and its "
-                        "paired tests weak; marked (few) in the table", row["method"], row["n"], MIN_IMAGES)
+            log.warning("%s on %s: %d test images, fewer than %d: its confidence intervals are too narrow and "
+                        "its paired tests weak; marked (few) in the table", row["method"], row["protocol"], row["n"],
+                        MIN_IMAGES)
     _write_csv(table, outputs["csv"])
     provenance.write_text(outputs["md"], to_markdown(table, aggregation["confidence"]))
     provenance.write_text(outputs["tex"], to_latex(table, aggregation["confidence"]))
-    _write_csv(pairwise(per_method), outputs["pairwise"])
-    _write_csv(by_hole_size(per_method, aggregation["hole_size_bins"]), outputs["by_hole_size"])
-    _write_csv(by_category(per_method), outputs["by_category"])
+    for name, tabulate in (("pairwise", pairwise), ("by_hole_size", by_hole_size), ("by_category", by_category)):
+        _write_csv(_per_protocol({protocol: tabulate(per_method) for protocol, per_method in per_run.items()}),
+                   outputs[name])
     return table

@@ -68,9 +68,13 @@ def check_consistency(config: dict, source: str = "config") -> None:
     split = config["data"]["split"]
     if not math.isclose(sum(split.values()), 1.0, abs_tol=1e-6):
         raise ConfigError(f"{source}: key data.split: fractions {split} must add up to 1")
-    lo, hi = config["masks"]["side"]
-    if lo > hi:
-        raise ConfigError(f"{source}: key masks.side: lower bound {lo} is above upper bound {hi}")
+    for name, recipe in config["masks"]["protocols"].items():
+        _check_recipe(recipe, f"{source}: key masks.protocols.{name}")
+    protocols = config["masks"]["protocols"]
+    for protocol in config.get("evaluation", {}).get("protocols", []):
+        if protocol not in protocols:
+            raise ConfigError(f"{source}: key evaluation.protocols: no protocol {protocol!r} in masks.protocols "
+                              f"({', '.join(protocols)})")
     if config["data"]["source"] == "folder" and not config["data"].get("folder"):
         raise ConfigError(f"{source}: key data.folder: must be set when data.source is 'folder'")
     for name in config["models"]:
@@ -78,10 +82,32 @@ def check_consistency(config: dict, source: str = "config") -> None:
             raise ConfigError(f"{source}: key models.{name}: a model name is letters, digits and _")
         if name in BASELINES:
             raise ConfigError(f"{source}: key models.{name}: the name is taken by a baseline")
+        protocol = config["models"][name]["training"]["masks"]
+        if protocol not in protocols:
+            raise ConfigError(f"{source}: key models.{name}.training.masks: no protocol {protocol!r} in "
+                              f"masks.protocols ({', '.join(protocols)})")
     if not enabled_models(config) and not config["evaluation"]["baselines"]:
         raise ConfigError(f"{source}: keys models and evaluation.baselines: no enabled model and no "
                           "baseline, so there is nothing to evaluate")
     _check_image_size(config, source)
+
+
+def _check_recipe(recipe: dict, where: str) -> None:
+    """[min, max] ranges in order, and a lama recipe with some weight to choose by."""
+    parts = {"": recipe, **{f"{part}.": recipe[part] for part in ("strokes", "boxes") if part in recipe}}
+    for prefix, values in parts.items():
+        for key in ("side", "times", "size", "vertices", "width"):
+            if isinstance(values.get(key), list) and values[key][0] > values[key][1]:
+                raise ConfigError(f"{where}.{prefix}{key}: lower bound {values[key][0]} is above upper bound "
+                                  f"{values[key][1]}")
+    weights = [part["weight"] for prefix, part in parts.items() if prefix]
+    if recipe["generator"] == "lama" and sum(weights) <= 0:
+        raise ConfigError(f"{where}: strokes.weight and boxes.weight are both 0: no mask to draw")
+
+
+def default_masks() -> dict:
+    """The schema's `masks` section: the mask seed and the built-in protocols, with the field's values."""
+    return validate_config({"data": {}, "masks": {}, "models": {}}, source="defaults")["masks"]
 
 
 def _check_image_size(config: dict, source: str) -> None:

@@ -1,7 +1,7 @@
-"""Evaluate one method (a trained model or a classical baseline) on the test split.
+"""Evaluate one method (a trained model or a classical baseline) on the test split under one mask protocol.
 
-Every test image is inpainted with its fixed hole, the known pixels are checked to be the
-original ones, and per-image metrics are written. Inference time is measured per batch
+Every test image is inpainted with its fixed mask of the protocol (from its id, the protocol and
+the mask seed), the known pixels are checked to be the original ones, and per-image metrics are written. Inference time is measured per batch
 after a one-image warm-up (so graph tracing is not counted) and shared out per image.
 """
 
@@ -17,13 +17,15 @@ import numpy as np
 from PIL import Image
 
 from . import baselines, metrics, models, provenance
+from .aggregate import defined_mean
 from .data import tfrecords
-from .data.masks import damage
+from .data.masks import MaskSource, damage
 from .logs import get_logger
 from .runtime import set_threads
 
-COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "mse", "seconds")
-MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "mse")
+COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse",
+           "hole_mse", "seconds")
+MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse")
 
 
 def load_method(method: str, model_dir: str | Path | None):
@@ -52,50 +54,52 @@ def inpaint(inpainter, images, masks, seed: int) -> np.ndarray:
     return inpainter(damaged, masks, original=original, seed=seed)
 
 
-def evaluate(method: str, test_paths, image_size: int, evaluation: dict, *, model_dir=None,
+def evaluate(method: str, test_paths, image_size: int, evaluation: dict, *, model_dir=None, masks=None,
              metrics_csv, summary_json, images_dir, log=None, config=None, threads=None) -> dict:
-    """Write the per-image CSV, the summary JSON and the first PNGs of `method`; return the summary."""
-    logger = get_logger(f"evaluate.{method}", log)
+    """Write the per-image CSV, the summary JSON and the first PNGs of `method` on the test masks of
+    `masks` (a MaskSource; default: the paper's square); return the summary."""
+    masks = masks or MaskSource.default()
+    logger = get_logger(f"evaluate.{masks.protocol}.{method}", log)
     set_threads(threads)
     try:
-        return _evaluate(method, list(test_paths), image_size, evaluation, model_dir,
+        return _evaluate(method, list(test_paths), image_size, evaluation, model_dir, masks,
                          Path(metrics_csv), Path(summary_json), Path(images_dir), logger, config)
     except Exception as error:
         logger.error("%s: %s", type(error).__name__, error)
         raise
 
 
-def _evaluate(method, test_paths, image_size, evaluation, model_dir, metrics_csv, summary_json,
+def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metrics_csv, summary_json,
               images_dir, logger, config) -> dict:
     inpainter, kind = load_method(method, model_dir)
     if inpainter.image_size not in (None, image_size):
         raise ValueError(f"{method}: model trained at {inpainter.image_size} px, test images are {image_size} px")
     limit, keep, seed = evaluation["limit"], evaluation["save_images"], evaluation["seed"]
-    dataset = tfrecords.load_dataset(test_paths, evaluation["batch_size"], image_size, with_meta=True)
+    dataset = tfrecords.load_dataset(test_paths, evaluation["batch_size"], image_size, with_meta=True, masks=masks)
     images_dir.mkdir(parents=True, exist_ok=True)
     rows, saved, warmed = [], 0, False
-    logger.info("%s (%s%s): evaluating %s test images from %d file(s)", method, kind,
-                ", reads the original" if inpainter.needs_original else "", limit or "all", len(test_paths))
+    logger.info("%s (%s%s): evaluating %s test images from %d file(s) with %s masks", method, kind,
+                ", reads the original" if inpainter.needs_original else "", limit or "all", len(test_paths),
+                masks.protocol)
     for batch_index, batch in enumerate(dataset):
         if limit is not None and len(rows) >= limit:
             break
         take = len(batch["id"]) if limit is None else min(len(batch["id"]), limit - len(rows))
-        images, masks = batch["image"].numpy()[:take], batch["mask"].numpy()[:take]
-        boxes = batch["box"].numpy()[:take]
+        images, holes = batch["image"].numpy()[:take], batch["mask"].numpy()[:take]
         if not warmed:
-            inpaint(inpainter, images[:1], masks[:1], seed)
+            inpaint(inpainter, images[:1], holes[:1], seed)
             warmed = True
         start = time.perf_counter()
-        outputs = inpaint(inpainter, images, masks, seed + batch_index)
+        outputs = inpaint(inpainter, images, holes, seed + batch_index)
         seconds = (time.perf_counter() - start) / take
-        known = masks[..., 0] < 0.5
+        known = holes[..., 0] < 0.5
         if not np.array_equal(outputs[known], images[known]):
             raise AssertionError(f"{method}: the known pixels were changed by inpainting")
-        values = metrics.all_metrics(images, outputs, boxes)
+        values = metrics.all_metrics(images, outputs, holes)
         for i in range(take):
             image_id = batch["id"][i].numpy().decode()
             rows.append({"id": image_id, "category": batch["category"][i].numpy().decode(),
-                         "hole_fraction": float(masks[i].mean()),
+                         "hole_fraction": float(holes[i].mean()),
                          **{key: float(values[key][i]) for key in values}, "seconds": seconds})
             if saved < keep:
                 _save_png(images_dir / image_filename(image_id), outputs[i])
@@ -110,13 +114,15 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, metrics_csv
             writer.writeheader()
             writer.writerows(rows)
     summary = provenance.record(
-        config, method=method, kind=kind, needs_original=bool(inpainter.needs_original), n=len(rows),
-        means={key: float(np.nanmean([row[key] for row in rows])) for key in MEANS},
+        config, method=method, protocol=masks.protocol, kind=kind, needs_original=bool(inpainter.needs_original),
+        n=len(rows),
+        means={key: defined_mean([row[key] for row in rows]) for key in MEANS},
+        hole_ssim_defined=int(np.count_nonzero(~np.isnan([row["hole_ssim"] for row in rows]))),
         inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])),
         seed=seed, saved_images=saved, model_dir=str(model_dir) if model_dir else None,
     )
     provenance.write_json(summary_json, summary)
-    logger.info("%s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method, len(rows),
-                summary["means"]["psnr"], summary["means"]["ssim"], summary["means"]["hole_psnr"],
+    logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method,
+                masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"], summary["means"]["hole_psnr"],
                 summary["inference_ms_per_image"], metrics_csv)
     return summary

@@ -4,8 +4,9 @@ snapshot_figure      the paper's Figures 3 and 4 for one model: original, damage
                      inpainting of fixed validation images at the first, a middle and the last
                      snapshot epoch;
 training_curves      every loss of one model per epoch;
-comparison_grid      the same test images in rows: original | damaged | every method;
-psnr_vs_hole_size    per-image PSNR against the hole's area fraction, every method.
+comparison_grid      the same test images in rows: original | damaged | every method (one mask protocol);
+psnr_vs_hole_size    per-image PSNR against the hole's area fraction, every method (one mask protocol),
+                     with the means per bin of the hole-size table.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from . import provenance  # noqa: E402
+from .aggregate import HOLE_SIZE_EDGES, hole_size_bin  # noqa: E402
 from .data.masks import damage  # noqa: E402
 
 NOT_LOSSES = ("epoch", "step", "seconds", "images_per_s")
@@ -101,11 +103,11 @@ def training_curves(model: str, history_csv, path, dpi: int) -> list[str]:
     return losses
 
 
-def _test_images(test_paths, image_size: int, ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{id: (original, damaged)} of the wanted test images."""
+def _test_images(test_paths, image_size: int, ids: list[str], masks) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{id: (original, damaged)} of the wanted test images, damaged by their masks of `masks` (a MaskSource)."""
     from .data import tfrecords  # TensorFlow only here: the model figures start fast without it
     wanted, found = set(ids), {}
-    for batch in tfrecords.load_dataset(test_paths, 64, image_size, with_meta=True):
+    for batch in tfrecords.load_dataset(test_paths, 64, image_size, with_meta=True, masks=masks):
         for image, mask, image_id in zip(batch["image"].numpy(), batch["mask"].numpy(), batch["id"].numpy()):
             image_id = image_id.decode()
             if image_id in wanted:
@@ -116,15 +118,16 @@ def _test_images(test_paths, image_size: int, ids: list[str]) -> dict[str, tuple
 
 
 def comparison_grid(methods: list[str], metrics_csvs, image_dirs, test_paths, image_size: int, path,
-                    images: int, dpi: int) -> list[str]:
-    """The first test images every method saved, in rows; returns their ids."""
+                    images: int, dpi: int, masks=None) -> list[str]:
+    """The first test images every method saved with the masks of `masks` (a MaskSource; default: the
+    paper's square), in rows; returns their ids."""
     from .evaluation import image_filename
     order = pd.read_csv(metrics_csvs[0], dtype={"id": str}, keep_default_na=False)["id"].tolist()
     ids = [i for i in order if all((Path(d) / image_filename(i)).is_file() for d in image_dirs)][:images]
     if not ids:
         raise FileNotFoundError(f"no test image was saved by every method in {', '.join(map(str, image_dirs))} "
                                 "(evaluation.save_images is 0?)")
-    originals = _test_images(test_paths, image_size, ids)
+    originals = _test_images(test_paths, image_size, ids, masks)
     columns = 2 + len(methods)
     figure, axes = plt.subplots(len(ids), columns, figsize=(1.5 * columns, 1.5 * len(ids)), squeeze=False)
     for r, image_id in enumerate(ids):
@@ -135,25 +138,28 @@ def comparison_grid(methods: list[str], metrics_csvs, image_dirs, test_paths, im
             with Image.open(Path(directory) / image_filename(image_id)) as image:
                 _show(axes[r, 2 + c], np.asarray(image), method if r == 0 else None)
         axes[r, 0].set_ylabel(image_id, fontsize=6)
+    if masks is not None:
+        figure.suptitle(f"{masks.protocol} masks", fontsize=9)
     _save(figure, path, dpi)
     return ids
 
 
-def psnr_vs_hole_size(methods: list[str], metrics_csvs, path, dpi: int, bins: int) -> None:
-    """Per-image PSNR (dots) and its mean per hole-size bin (line) for every method."""
+def psnr_vs_hole_size(methods: list[str], metrics_csvs, path, dpi: int, protocol: str = "") -> None:
+    """Per-image PSNR (dots) and its mean per bin of the hole-size table (lines) for every method."""
     figure, axis = plt.subplots(figsize=(6.0, 4.0))
-    tables = [pd.read_csv(csv, dtype={"id": str}, keep_default_na=False) for csv in metrics_csvs]
-    fractions = pd.concat([t["hole_fraction"] for t in tables])
-    edges = np.linspace(fractions.min(), fractions.max(), bins + 1)
-    for method, table in zip(methods, tables):
+    edges = np.asarray(HOLE_SIZE_EDGES)
+    for method, csv in zip(methods, metrics_csvs):
+        table = pd.read_csv(csv, dtype={"id": str}, keep_default_na=False)
         points = axis.scatter(table["hole_fraction"], table["psnr"], s=6, alpha=0.35)
-        index = np.clip(np.searchsorted(edges, table["hole_fraction"], side="right") - 1, 0, bins - 1)
-        means = table.groupby(index)["psnr"].mean()
+        means = table.groupby(hole_size_bin(table["hole_fraction"]))["psnr"].mean()
         centres = (edges[means.index] + edges[means.index + 1]) / 2
         axis.plot(centres, means.to_numpy(), marker="o", color=points.get_facecolor()[0][:3], label=method)
+    for edge in edges[1:-1]:
+        axis.axvline(edge, color="0.85", linewidth=0.6, zorder=0)
     axis.set_xlabel("hole area fraction")
     axis.set_ylabel("PSNR (dB)")
-    axis.grid(alpha=0.3)
+    axis.grid(alpha=0.3, axis="y")
     axis.legend(fontsize=7)
-    axis.set_title("PSNR against hole size (dots: images; lines: bin means)", fontsize=9)
+    axis.set_title(f"{protocol + ' masks: ' if protocol else ''}PSNR against hole area "
+                   "(dots: images; lines: bin means)", fontsize=9)
     _save(figure, path, dpi)

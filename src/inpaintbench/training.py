@@ -43,9 +43,9 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from . import models, provenance
-from .config import validate_config
+from .config import default_masks, validate_config
 from .data import tfrecords
-from .data.masks import damage
+from .data.masks import MaskSource, damage
 from .logs import get_logger, logged_errors
 from .runtime import set_threads
 
@@ -76,11 +76,25 @@ def _device() -> tuple[str, bool]:
     return f"GPU ({details.get('device_name', gpus[0].name)}) x{len(gpus)}", True
 
 
-def _model_config(name: str, model_cfg: dict, image_size: int) -> dict:
-    """The model's config entry validated (against the image size it trains at) and filled with the
-    schema defaults."""
-    return validate_config({"data": {"image_size": image_size}, "masks": {}, "models": {name: model_cfg}},
+def _model_config(name: str, model_cfg: dict, image_size: int, masks: dict | None) -> dict:
+    """The model's config entry validated (against the image size it trains at, its training protocol
+    among `masks`') and filled with the schema defaults."""
+    masks_cfg = {"seed": masks["seed"], "protocols": {masks["protocol"]: masks["recipe"]}} if masks else {}
+    return validate_config({"data": {"image_size": image_size}, "masks": masks_cfg, "models": {name: model_cfg}},
                            source=f"model {name}")["models"][name]
+
+
+def _mask_source(name: str, training: dict, masks: dict | None) -> MaskSource:
+    """The fixed masks of the protocol the model trains on (`masks`: protocol, recipe, seed; None: the
+    schema's recipe of training.masks): its snapshots' masks, and its training holes on `square`."""
+    if masks is None:
+        defaults = default_masks()
+        masks = {"protocol": training["masks"], "recipe": defaults["protocols"][training["masks"]],
+                 "seed": defaults["seed"]}
+    if masks["protocol"] != training["masks"]:
+        raise ValueError(f"{name}: training.masks is {training['masks']!r} but the masks given are "
+                         f"protocol {masks['protocol']!r}")
+    return MaskSource(masks["protocol"], masks["recipe"], masks["seed"])
 
 
 def _steps_per_epoch(training: dict, train_paths) -> int:
@@ -195,17 +209,19 @@ class _Interrupt:
 
 
 def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
-          out_dir, state_dir, log=None, threads: int | None = None) -> dict:
+          out_dir, state_dir, log=None, threads: int | None = None, masks: dict | None = None) -> dict:
     """Train model `name` from its config entry; write results/models/{name}/ and return its meta.
 
+    `masks` is the protocol it trains on, {protocol, recipe, seed} (train_config.training_masks).
     On the CPU, TensorFlow's op determinism is on: the same config and seed give bit-identical
     weights and losses (a GPU run is not bit-identical; see README.md, "Training").
     """
     logger = get_logger(f"train.{name}", log)
     with logged_errors(logger):
         out_dir, state_dir = Path(out_dir), Path(state_dir)
-        model_cfg = _model_config(name, model_cfg, image_size)
+        model_cfg = _model_config(name, model_cfg, image_size, masks)
         kind, training = model_cfg["kind"], model_cfg["training"]
+        source = _mask_source(name, training, masks)
         set_threads(threads)
         device, on_gpu = _device()
         mixed = _switch(training["mixed_precision"], on_gpu)
@@ -216,13 +232,13 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
             tf.config.experimental.enable_op_determinism()
         try:
             return _run(name, model_cfg, kind, training, image_size, list(train_paths), list(val_paths),
-                        out_dir, state_dir, logger, device, mixed, jit)
+                        out_dir, state_dir, logger, device, mixed, jit, source)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, out_dir, state_dir,
-         logger, device, mixed, jit) -> dict:
+         logger, device, mixed, jit, source) -> dict:
     seed, batch_size, epochs = training["seed"], training["batch_size"], training["epochs"]
     late = [e for e in training["snapshot_epochs"] if e > epochs]
     if late:
@@ -244,14 +260,16 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
     history_path, snapshot_dir = state_dir / "history.csv", state_dir / "snapshots"
     history = _read_history(history_path, start // steps_per_epoch)
     snapshot_dir.mkdir(parents=True, exist_ok=True)
-    logger.info("%s (%s%s): %d epochs x %d steps of %d images at %d px on %s, mixed precision %s, XLA %s",
-                name, kind, ", paper-exact" if model_cfg["paper_exact"] else "", epochs, steps_per_epoch,
-                batch_size, image_size, device, mixed, jit)
+    logger.info("%s (%s%s): %d epochs x %d steps of %d images at %d px on %s, mixed precision %s, XLA %s, "
+                "%s masks%s", name, kind, ", paper-exact" if model_cfg["paper_exact"] else "", epochs,
+                steps_per_epoch, batch_size, image_size, device, mixed, jit, source.protocol,
+                " (fresh per image per step)" if source.for_training(seed).fresh else "")
 
-    reference = _snapshot_reference(val_paths, image_size, training, snapshot_dir)
+    reference = _snapshot_reference(val_paths, image_size, training, snapshot_dir, source)
     inpainter_class = models.module(kind).Inpainter
     dataset = tfrecords.load_dataset(train_paths, batch_size, image_size, shuffle=True, repeat=True,
-                                     seed=seed + start, drop_remainder=True, augment=training["augment"])
+                                     seed=seed + start, drop_remainder=True, augment=training["augment"],
+                                     masks=source.for_training(seed, start))
     train_step = tf.function(trainer.train_step, jit_compile=jit)
     writer = tf.summary.create_file_writer(str(state_dir / "tensorboard"))
     progress = _progress_bar(total_steps, start, name)
@@ -314,7 +332,7 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
         save("end of training")
     progress.close()
     return _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
-                          out_dir, device, mixed, jit, total_steps, start, logger)
+                          out_dir, device, mixed, jit, total_steps, start, logger, source)
 
 
 def _progress_bar(total: int, initial: int, name: str):
@@ -324,11 +342,11 @@ def _progress_bar(total: int, initial: int, name: str):
     return tqdm(total=total, initial=initial, desc=name, unit="step", disable=not sys.stderr.isatty())
 
 
-def _snapshot_reference(val_paths, image_size: int, training: dict, snapshot_dir: Path):
-    """The fixed validation images every snapshot inpaints (the first ones in shard order)."""
+def _snapshot_reference(val_paths, image_size: int, training: dict, snapshot_dir: Path, source: MaskSource):
+    """The fixed validation images every snapshot inpaints (the first ones in shard order, with their masks)."""
     if not training["snapshot_epochs"]:
         return None
-    batch = next(iter(tfrecords.load_dataset(val_paths, training["snapshot_images"], image_size)), None)
+    batch = next(iter(tfrecords.load_dataset(val_paths, training["snapshot_images"], image_size, masks=source)), None)
     if batch is None:
         raise ValueError(f"training.snapshot_epochs is set but the validation split ({len(val_paths)} "
                          "files) holds no image to snapshot")
@@ -345,7 +363,7 @@ def _snapshot(inpainter, reference, path: Path) -> None:
 
 
 def _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
-                   out_dir, device, mixed, jit, total_steps, start, logger) -> dict:
+                   out_dir, device, mixed, jit, total_steps, start, logger, source) -> dict:
     """model.keras, history.csv, snapshots/ and meta.json, each moved into place whole; meta last."""
     out_dir.mkdir(parents=True, exist_ok=True)
     network = trainer.export()
@@ -362,6 +380,7 @@ def _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history,
         training_seconds=round(sum(row["seconds"] for row in history), 3),
         epochs=int(final["epoch"]), steps=total_steps, resumed_from_step=start or None,
         main_loss=trainer.MAIN_LOSS, final_losses={key: final[key] for key in loss_names},
+        masks={"protocol": source.protocol, "recipe": source.recipe, "seed": source.seed},
     )
     provenance.write_json(out_dir / models.META_FILE, meta)
     logger.info("%s: done, %d steps, %s=%.5g, %d parameters -> %s", name, total_steps,

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from .. import provenance
-from . import download, images, masks, sources
+from . import download, images, sources
 from .layout import SPLITS, shard_name
 
 MANIFEST_COLUMNS = ["id", "source", "category", "split", "offset", "nbytes", "crop"]
@@ -118,8 +118,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 
 def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int,
-                masks_cfg: dict, archive: str | None, out_dir: str | Path, log=print) -> dict:
-    """Decode, resize and mask every `shards`-th image into one TFRecord file per split.
+                archive: str | None, out_dir: str | Path, log=print) -> dict:
+    """Decode and resize every `shards`-th image into one TFRecord file per split (masks are drawn
+    when the shards are read, so no mask setting rebuilds them).
 
     Undecodable images are skipped and reported with the reason; the rest go on. The shard
     files appear only once complete: a failed job leaves no partial file behind.
@@ -141,10 +142,7 @@ def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int
                     skipped.append({"id": row["id"], "source": row["source"], "reason": str(error)})
                     log(f"skipped {row['source']}: {error}")
                     continue
-                box = masks.hole_box(row["id"], image_size, masks_cfg["kind"],
-                                     masks_cfg["side"], masks_cfg["seed"])
-                writers[row["split"]].write(tfrecords.serialize(
-                    image, masks.box_mask(box, image_size), row["id"], row["category"], box))
+                writers[row["split"]].write(tfrecords.serialize(image, row["id"], row["category"]))
                 counts[row["split"]] += 1
         for writer in writers.values():
             writer.close()

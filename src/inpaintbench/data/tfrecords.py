@@ -1,6 +1,8 @@
-"""Sharded TFRecords of (image, mask, id, category) and the one loader every stage reads with.
+"""Sharded TFRecords of (image, id, category) and the one loader every stage reads with.
 
-Images and masks are stored as raw uint8 bytes: lossless and the cheapest to decode.
+Images are stored as raw uint8 bytes: lossless and the cheapest to decode. Masks are not stored:
+the loader draws them from the image id (or afresh per step) with data.masks, so adding or
+editing a mask protocol never rebuilds the shards.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from .layout import SPLITS, shard_name, split_paths  # noqa: F401 (re-exported)
+from .masks import MaskSource
 
 
 def writer(path: str | Path) -> tf.io.TFRecordWriter:
@@ -25,13 +28,11 @@ def _ints(values) -> tf.train.Feature:
     return tf.train.Feature(int64_list=tf.train.Int64List(value=list(values)))
 
 
-def serialize(image: np.ndarray, mask: np.ndarray, image_id: str, category: str, box) -> bytes:
-    """One record: uint8 image (H, W, 3), uint8 mask (H, W) with 1 in the hole, and its box."""
+def serialize(image: np.ndarray, image_id: str, category: str) -> bytes:
+    """One record: uint8 image (H, W, 3), its id and scene category."""
     features = {
         "image": _bytes(np.ascontiguousarray(image, np.uint8).tobytes()),
-        "mask": _bytes(np.ascontiguousarray(mask, np.uint8).tobytes()),
         "size": _ints([image.shape[0]]),
-        "box": _ints(box),
         "id": _bytes(image_id.encode()),
         "category": _bytes(category.encode()),
     }
@@ -40,26 +41,36 @@ def serialize(image: np.ndarray, mask: np.ndarray, image_id: str, category: str,
 
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
-    "mask": tf.io.FixedLenFeature([], tf.string),
     "size": tf.io.FixedLenFeature([1], tf.int64),
-    "box": tf.io.FixedLenFeature([4], tf.int64),
     "id": tf.io.FixedLenFeature([], tf.string),
     "category": tf.io.FixedLenFeature([], tf.string),
 }
 
 
-def _parser(image_size: int, with_meta: bool):
+def _image_mask(source: MaskSource, image_id, image_size: int) -> tf.Tensor:
+    """The image's own mask of `source`, (H, W, 1) float32, drawn by numpy from its id."""
+    mask = tf.numpy_function(lambda i: source.image_mask(i.decode(), image_size), [image_id], tf.uint8,
+                             stateful=False)
+    return tf.cast(tf.reshape(mask, (image_size, image_size, 1)), tf.float32)
+
+
+def _parser(image_size: int, with_meta: bool, masks: MaskSource):
     def parse(serialized):
         record = tf.io.parse_single_example(serialized, FEATURES)
         image = tf.reshape(tf.io.decode_raw(record["image"], tf.uint8), (image_size, image_size, 3))
-        mask = tf.reshape(tf.io.decode_raw(record["mask"], tf.uint8), (image_size, image_size, 1))
         image = tf.cast(image, tf.float32) / 255.0
-        mask = tf.cast(mask, tf.float32)
+        if masks.fresh:
+            return image
+        mask = _image_mask(masks, record["id"], image_size)
         if with_meta:
-            return {"image": image, "mask": mask, "id": record["id"],
-                    "category": record["category"], "box": record["box"]}
+            return {"image": image, "mask": mask, "id": record["id"], "category": record["category"]}
         return image, mask
     return parse
+
+
+def _flip(images, seed):
+    flip = tf.random.stateless_uniform((tf.shape(images)[0], 1, 1, 1), seed) < 0.5
+    return tf.where(flip, tf.reverse(images, axis=[2]), images)
 
 
 def flip_and_move_holes(images, masks, seed):
@@ -72,8 +83,7 @@ def flip_and_move_holes(images, masks, seed):
     """
     batch, height, width = tf.shape(masks)[0], tf.shape(masks)[1], tf.shape(masks)[2]
     flip_seed, top_seed, left_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    flip = tf.random.stateless_uniform((batch, 1, 1, 1), flip_seed) < 0.5
-    images = tf.where(flip, tf.reverse(images, axis=[2]), images)
+    images = _flip(images, flip_seed)
     rows = tf.reduce_sum(tf.reduce_max(masks, axis=[2, 3]), axis=1)
     cols = tf.reduce_sum(tf.reduce_max(masks, axis=[1, 3]), axis=1)
     top = tf.floor(tf.random.stateless_uniform((batch,), top_seed) * (tf.cast(height, tf.float32) - rows + 1.0))
@@ -85,20 +95,34 @@ def flip_and_move_holes(images, masks, seed):
     return images, tf.cast(inside, masks.dtype)[..., None]
 
 
+def _fresh_masks(images, index, masks: MaskSource, image_size: int, augment: bool, seed):
+    """A batch of images with fresh masks of step `index`; flipped at random with augment (as
+    flip_and_move_holes flips, from the first of its three seeds)."""
+    drawn = tf.numpy_function(lambda step, batch: masks.batch_masks(int(step), int(batch), image_size),
+                              [index, tf.shape(images)[0]], tf.uint8, stateful=False)
+    drawn = tf.cast(tf.reshape(drawn, tf.concat([tf.shape(images)[:3], [1]], 0)), tf.float32)
+    drawn.set_shape(images.shape[:3].concatenate([1]))
+    if augment:
+        images = _flip(images, tf.random.experimental.stateless_split(seed, 3)[0])
+    return images, drawn
+
+
 def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = False,
                  repeat: bool = False, seed: int = 0, drop_remainder: bool = False,
                  with_meta: bool = False, shuffle_buffer: int = 2048,
-                 augment: bool = False) -> tf.data.Dataset:
+                 augment: bool = False, masks: MaskSource | None = None) -> tf.data.Dataset:
     """Batches of (image, mask): float32 images in [0, 1] (B, H, W, 3), masks 1 in the hole (B, H, W, 1).
 
     Shards are read in parallel and batches prefetched. The order is deterministic: shards
     interleaved record by record (evaluation relies on it), or shuffled by `seed` (so a training
-    run reproduces). `with_meta` yields dicts that also carry id, category and the hole's
-    (top, left, height, width) box. `augment` (training only) flips images and moves holes at
-    random, seeded by `seed` and the batch's index (flip_and_move_holes).
+    run reproduces). `masks` picks the masks (default: the paper's square, MaskSource.default()):
+    each image's own, or fresh ones per batch. `with_meta` yields dicts that also carry id and
+    category. `augment` (training only) flips images and moves fixed holes at random, seeded by
+    `seed` and the batch's index (flip_and_move_holes).
     """
-    if augment and with_meta:
-        raise ValueError("load_dataset: augment moves the holes, so it cannot yield their boxes (with_meta)")
+    masks = masks or MaskSource.default()
+    if with_meta and (augment or masks.fresh):
+        raise ValueError("load_dataset: with_meta yields each image's own mask, so neither augment nor fresh masks")
     paths = [str(p) for p in paths]
     files = tf.data.Dataset.from_tensor_slices(paths)
     if shuffle:
@@ -109,12 +133,20 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    dataset = dataset.map(_parser(image_size, with_meta), num_parallel_calls=tf.data.AUTOTUNE,
+    dataset = dataset.map(_parser(image_size, with_meta, masks), num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    if augment:
+
+    def batch_seed(index):
+        return tf.stack([tf.constant(seed, tf.int64), index])
+
+    if masks.fresh:  # in order, so that batch i, and only it, gets the masks of step first_step + i
         dataset = dataset.enumerate().map(
-            lambda index, batch: flip_and_move_holes(*batch, tf.stack([tf.constant(seed, tf.int64), index])),
+            lambda index, images: _fresh_masks(images, index, masks, image_size, augment, batch_seed(index)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    elif augment:
+        dataset = dataset.enumerate().map(
+            lambda index, batch: flip_and_move_holes(*batch, batch_seed(index)),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -1,0 +1,42 @@
+"""The tables' hole-area bins and means, on per-image rows made here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from inpaintbench.aggregate import by_hole_size, comparison_row, hole_size_bin, hole_size_label
+
+
+def test_the_field_bins_include_their_upper_edge_and_keep_holes_above_half():
+    fractions = [0.0, 0.05, 0.1, 0.1001, 0.25, 0.4, 0.5, 0.5001, 0.9, 1.0]
+    assert hole_size_bin(fractions).tolist() == [0, 0, 0, 1, 2, 3, 4, 5, 5, 5]
+    assert [hole_size_label(i) for i in range(6)] == ["0-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-100%"]
+
+
+def rows(fractions, hole_ssim) -> pd.DataFrame:
+    n = len(fractions)
+    return pd.DataFrame({"id": [f"i{k}" for k in range(n)], "category": "c", "hole_fraction": fractions,
+                         "psnr": np.arange(n, dtype=float), "ssim": 0.5, "hole_psnr": 10.0, "hole_ssim": hole_ssim,
+                         "l1": 0.1, "hole_l1": 0.2})
+
+
+def test_by_hole_size_counts_every_image_and_averages_the_defined_hole_ssims():
+    table = by_hole_size({"m": rows([0.05, 0.15, 0.18, 0.6], [0.4, np.nan, 0.8, np.nan])})
+    assert table["bin"].tolist() == ["0-10%", "10-20%", "50-100%"] and table["n"].tolist() == [1, 2, 1]
+    assert table["psnr"].tolist() == [0.0, 1.5, 3.0]
+    assert table["hole_ssim"].iloc[1] == 0.8 and math.isnan(table["hole_ssim"].iloc[2])
+    assert table[["hole_fraction_low", "hole_fraction_high"]].iloc[2].tolist() == [0.5, 1.0]
+
+
+def test_the_comparison_row_says_on_how_many_images_hole_ssim_rests():
+    summary = {"kind": "baseline", "needs_original": False, "inference_ms_per_image": 1.0}
+    aggregation = {"seed": 0, "bootstrap_samples": 200, "confidence": 0.95}
+    row = comparison_row("lama_thin", "black", rows([0.2] * 4, [np.nan, 0.3, np.nan, 0.5]), summary, None,
+                         aggregation)
+    assert (row["protocol"], row["method"], row["n"], row["hole_ssim_n"]) == ("lama_thin", "black", 4, 2)
+    assert row["hole_ssim"] == 0.4 and row["hole_ssim_ci_low"] >= 0.3 and row["hole_ssim_ci_high"] <= 0.5
+    none = comparison_row("lama_thin", "black", rows([0.2] * 2, [np.nan, np.nan]), summary, None, aggregation)
+    assert none["hole_ssim_n"] == 0 and math.isnan(none["hole_ssim"]) and math.isnan(none["hole_ssim_ci_low"])
