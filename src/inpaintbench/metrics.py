@@ -153,27 +153,37 @@ def _feature_sets(caller: str, real_features, fake_features, minimum: int, paire
     return real, fake
 
 
-def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric positive semi-definite matrix; eigenvalues rounded below 0 count as 0."""
-    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
-    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+def _covariance_factor(centred: np.ndarray) -> np.ndarray:
+    """F with F F^T = centred^T centred, at most d columns: the rows themselves when they are at
+    most d, else a Cholesky factor, or one from the eigendecomposition if the matrix is singular."""
+    if len(centred) <= centred.shape[1]:
+        return centred.T
+    gram = centred.T @ centred
+    try:
+        return np.linalg.cholesky(gram)
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(gram)
+        return vectors * np.sqrt(np.clip(values, 0.0, None))
 
 
 def fid(real_features, fake_features) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (Heusel et al. 2017):
     |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^(1/2)), with sample covariances (n - 1).
 
-    tr (S_r S_f)^(1/2) is taken as tr (S_r^(1/2) S_f S_r^(1/2))^(1/2), the same trace (the two
-    matrices are similar) of a symmetric one: both roots come from symmetric eigendecompositions,
-    so the value is real and stable even for singular covariances (fewer rows than dimensions),
-    where scipy.linalg.sqrtm of the product may turn complex. Rounding below 0 returns 0.
+    With A, B the centred rows over sqrt(n - 1) (S_r = A^T A, S_f = B^T B) and F F^T = S_r, the
+    eigenvalues of S_r S_f are those of the symmetric positive semi-definite (B F)^T (B F), so
+    tr (S_r S_f)^(1/2) is the sum of their square roots (taken from the smaller of its two Gram
+    forms). No square root of a non-symmetric matrix is taken: the value is real and stable for
+    singular covariances (fewer rows than dimensions), where scipy.linalg.sqrtm of S_r S_f may turn
+    complex, and small sets cost little. Rounding below 0 returns 0.
     """
     real, fake = _feature_sets("fid", real_features, fake_features, minimum=2)
-    cov_real, cov_fake = np.atleast_2d(np.cov(real, rowvar=False)), np.atleast_2d(np.cov(fake, rowvar=False))
-    root = _psd_sqrt(cov_real)
-    product = root @ cov_fake @ root
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2.0), 0.0, None)).sum()
-    value = np.sum((real.mean(axis=0) - fake.mean(axis=0)) ** 2) + np.trace(cov_real) + np.trace(cov_fake) - 2.0 * cross
+    a = (real - real.mean(axis=0)) / np.sqrt(len(real) - 1)
+    b = (fake - fake.mean(axis=0)) / np.sqrt(len(fake) - 1)
+    projected = b @ _covariance_factor(a)
+    gram = projected.T @ projected if projected.shape[1] <= len(projected) else projected @ projected.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None)).sum()
+    value = np.sum((real.mean(axis=0) - fake.mean(axis=0)) ** 2) + np.sum(a * a) + np.sum(b * b) - 2.0 * cross
     return max(float(value), 0.0)
 
 
