@@ -50,7 +50,8 @@ def _one_line(error) -> str:
 
 
 def keras_cache() -> Path:
-    """Keras's cache folder, chosen as keras.utils.get_file does: $KERAS_HOME, else ~/.keras, else /tmp/.keras."""
+    """Keras's cache folder as keras.utils.get_file picks it: $KERAS_HOME, else ~/.keras (/tmp/.keras
+    if home is read-only)."""
     if os.environ.get("KERAS_HOME"):
         return Path(os.environ["KERAS_HOME"])
     home = Path.home()
