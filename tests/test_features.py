@@ -18,9 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from skimage import data, transform
+import yaml
+from conftest import TINY_CONFIG
 from test_download import Files
 
 from inpaintbench import evaluation, features, metrics
+from inpaintbench.config import ConfigError, load_config, validate_config
 
 
 def photos(count: int, size: int = 128) -> np.ndarray:
@@ -175,6 +178,16 @@ def test_a_file_with_the_right_hash_that_keras_cannot_read_is_unavailable(tmp_pa
 def test_no_spec_asks_for_random_weights(spec):
     with pytest.raises(ValueError, match="evaluation.distribution.weights: 'imagenet' or a path"):
         features.load_extractor(spec)
+
+
+def test_no_config_asks_for_random_weights(tmp_path):
+    raw = yaml.safe_load(TINY_CONFIG.read_text())
+    assert load_config(TINY_CONFIG)["evaluation"]["distribution"]["weights"] == "imagenet"
+    raw.setdefault("evaluation", {})["distribution"] = {"weights": None}
+    with pytest.raises(ConfigError, match="key evaluation.distribution.weights: None is not of type 'string'"):
+        validate_config(raw)
+    with pytest.raises(features.WeightsUnavailable, match="random: no such file"):
+        features.load_extractor("random")  # a name that is no file is no way in either
 
 
 # Feature files and distribution_metrics -----------------------------------------------------------
