@@ -123,9 +123,10 @@ def all_metrics(reference, images, boxes) -> dict[str, np.ndarray]:
 # FID, KID and P-IDS/U-IDS compare two sets of image features (rows), real and inpainted, in
 # float64 with numpy, scipy and scikit-learn; inpaintbench.features computes the features. Tiny
 # samples: FID needs 2 rows per set (a covariance), and is biased upwards when there are fewer rows
-# than dimensions (read KID then); KID needs 2 rows per set; IDS needs more pairs than dimensions + 1,
-# since below that a linear SVM separates any two sets (Cover 1965) and U-IDS would read 0 whatever
-# the images. Too few rows raise a ValueError saying so.
+# than dimensions (read KID then); KID needs 2 rows per set; IDS needs more pairs than dimensions + 1:
+# 2n points in d dimensions are at or below a linear classifier's capacity when n <= d + 1 (Cover
+# 1965), so even two samples of one distribution are separated at least half the time, and U-IDS
+# would read 0 whatever the images. Too few rows raise a ValueError saying so.
 
 
 def _features(caller: str, name: str, values) -> np.ndarray:
@@ -273,7 +274,7 @@ def ids(real_features, fake_features) -> DiscriminativeScores:
     pairs, dimensions = real.shape
     if pairs <= dimensions + 1:
         raise ValueError(f"ids: {pairs} pairs of {dimensions}-d features are too few: a linear SVM separates "
-                         f"any two such sets; more than {dimensions + 1} pairs needed")
+                         f"even two samples of one distribution; more than {dimensions + 1} pairs needed")
     svm = LinearSVC(dual=False, C=1.0, random_state=0)
     svm.fit(np.concatenate([real, fake]), np.concatenate([np.ones(pairs), np.zeros(pairs)]))
     real_scores, fake_scores = svm.decision_function(real), svm.decision_function(fake)
