@@ -16,6 +16,8 @@ in which no window fits (a thin stroke, a square under 7 px) has no hole SSIM: N
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
@@ -129,3 +131,167 @@ def all_metrics(reference, images, masks) -> dict[str, np.ndarray]:
         "mse": mse(reference, images).numpy(),
         "hole_mse": hole_mse(reference, images, masks).numpy(),
     }
+
+
+# Distribution metrics -----------------------------------------------------------------------------
+# FID, KID and P-IDS/U-IDS compare two sets of image features (rows), real and inpainted, in
+# float64 with numpy, scipy and scikit-learn; inpaintbench.features computes the features. Tiny
+# samples: FID needs 2 rows per set (a covariance), and is biased upwards when there are fewer rows
+# than dimensions (read KID then); KID needs 2 rows per set; IDS needs more pairs than dimensions + 1:
+# 2n points in d dimensions are at or below a linear classifier's capacity when n <= d + 1 (Cover
+# 1965), so even two samples of one distribution are separated at least half the time, and U-IDS
+# would read 0 whatever the images. Too few rows raise a ValueError saying so.
+
+
+def _features(caller: str, name: str, values) -> np.ndarray:
+    """`values` as a float64 (n, d) array; a ValueError naming the argument if it is not one, or not finite."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(f"{caller}: {name} must be features of shape (n, d), got shape {array.shape}")
+    bad = array.size - int(np.isfinite(array).sum())
+    if bad:
+        raise ValueError(f"{caller}: {name} holds {bad} non-finite value(s) (NaN or inf) in shape {array.shape}")
+    return array
+
+
+def _feature_sets(caller: str, real_features, fake_features, minimum: int, paired: bool = False):
+    real = _features(caller, "real_features", real_features)
+    fake = _features(caller, "fake_features", fake_features)
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"{caller}: real_features are {real.shape[1]}-d but fake_features {fake.shape[1]}-d")
+    if paired and len(real) != len(fake):
+        raise ValueError(f"{caller}: {len(real)} real_features but {len(fake)} fake_features; "
+                         "they are paired row by row")
+    for name, array in (("real_features", real), ("fake_features", fake)):
+        if len(array) < minimum:
+            raise ValueError(f"{caller}: {name} has {len(array)} row(s), at least {minimum} needed")
+    return real, fake
+
+
+def _covariance_factor(centred: np.ndarray) -> np.ndarray:
+    """F with F F^T = centred^T centred, at most d columns: the rows themselves when they are at
+    most d, else a Cholesky factor, or one from the eigendecomposition if the matrix is singular."""
+    if len(centred) <= centred.shape[1]:
+        return centred.T
+    gram = centred.T @ centred
+    try:
+        return np.linalg.cholesky(gram)
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(gram)
+        return vectors * np.sqrt(np.clip(values, 0.0, None))
+
+
+def fid(real_features, fake_features) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (Heusel et al. 2017):
+    |mu_r - mu_f|^2 + tr(S_r + S_f - 2 (S_r S_f)^(1/2)), with sample covariances (n - 1).
+
+    With A, B the centred rows over sqrt(n - 1) (S_r = A^T A, S_f = B^T B) and F F^T = S_r, the
+    eigenvalues of S_r S_f are those of the symmetric positive semi-definite (B F)^T (B F), so
+    tr (S_r S_f)^(1/2) is the sum of their square roots (taken from the smaller of its two Gram
+    forms). No square root of a non-symmetric matrix is taken: the value is real and stable for
+    singular covariances (fewer rows than dimensions), where scipy.linalg.sqrtm of S_r S_f may turn
+    complex, and small sets cost little. Rounding below 0 returns 0.
+    """
+    real, fake = _feature_sets("fid", real_features, fake_features, minimum=2)
+    a = (real - real.mean(axis=0)) / np.sqrt(len(real) - 1)
+    b = (fake - fake.mean(axis=0)) / np.sqrt(len(fake) - 1)
+    projected = b @ _covariance_factor(a)
+    gram = projected.T @ projected if projected.shape[1] <= len(projected) else projected @ projected.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None)).sum()
+    value = np.sum((real.mean(axis=0) - fake.mean(axis=0)) ** 2) + np.sum(a * a) + np.sum(b * b) - 2.0 * cross
+    return max(float(value), 0.0)
+
+
+class KernelDistance(NamedTuple):
+    """KID over random subsets: the mean and standard deviation of the subsets' estimates."""
+
+    mean: float
+    sd: float  # NaN when every subset is the whole of both sets (nothing varies between them)
+    subset_size: int  # rows drawn from each set per subset, after the cap by the sets' sizes
+
+
+def _cubic_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
+# Entries of the three whole kernel matrices KID may compute once (about 0.9 GB in float64).
+KERNEL_ENTRIES_LIMIT = 3 * 6000 ** 2
+
+
+def _kernel_blocks(real: np.ndarray, fake: np.ndarray, subsets: int, size: int):
+    """A function (real rows, fake rows) -> the kernel matrices of one subset: real-real, fake-fake,
+    real-fake. Cut from the whole matrices, computed once, when that is less work than computing
+    every subset's (a 3,650-image test split: 7 times less) and fits KERNEL_ENTRIES_LIMIT."""
+    whole = len(real) ** 2 + len(fake) ** 2 + len(real) * len(fake)
+    if whole <= min(KERNEL_ENTRIES_LIMIT, 3 * subsets * size ** 2):
+        real_real, fake_fake = _cubic_kernel(real, real), _cubic_kernel(fake, fake)
+        real_fake = _cubic_kernel(real, fake)
+        return lambda r, f: (real_real[np.ix_(r, r)], fake_fake[np.ix_(f, f)], real_fake[np.ix_(r, f)])
+    return lambda r, f: (_cubic_kernel(real[r], real[r]), _cubic_kernel(fake[f], fake[f]),
+                         _cubic_kernel(real[r], fake[f]))
+
+
+def _mmd2_unbiased(real_real: np.ndarray, fake_fake: np.ndarray, real_fake: np.ndarray) -> float:
+    """Unbiased squared MMD of two equal-size samples from their kernel matrices: the diagonals
+    k(x_i, x_i) and k(y_i, y_i) are left out of the within-sample means."""
+    m = len(real_real)
+    within = real_real.sum() - np.trace(real_real) + fake_fake.sum() - np.trace(fake_fake)
+    return float(within / (m * (m - 1)) - 2.0 * real_fake.mean())
+
+
+def kid(real_features, fake_features, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> KernelDistance:
+    """Kernel Inception Distance (Binkowski et al. 2018): the unbiased squared MMD with the cubic
+    polynomial kernel k(x, y) = (x.y / d + 1)^3, over `subsets` subsets of `subset_size` rows drawn
+    without replacement from each set (seeded); MAT's setting by default (100 subsets of up to 1,000).
+
+    The subset size is capped by the smaller set. When that leaves every subset the whole of both
+    sets, the estimate is computed once and its sd is NaN: subsets cannot show a spread.
+    """
+    if subsets < 1 or subset_size < 2:
+        raise ValueError(f"kid: subsets ({subsets}) must be at least 1 and subset_size ({subset_size}) at least 2")
+    real, fake = _feature_sets("kid", real_features, fake_features, minimum=2)
+    size = min(subset_size, len(real), len(fake))
+    if size == len(real) == len(fake):
+        whole = _mmd2_unbiased(_cubic_kernel(real, real), _cubic_kernel(fake, fake), _cubic_kernel(real, fake))
+        return KernelDistance(whole, float("nan"), size)
+    rng = np.random.default_rng(seed)
+    blocks = _kernel_blocks(real, fake, subsets, size)
+    estimates = [_mmd2_unbiased(*blocks(rng.choice(len(real), size, replace=False),
+                                        rng.choice(len(fake), size, replace=False))) for _ in range(subsets)]
+    sd = float(np.std(estimates, ddof=1)) if subsets > 1 else float("nan")
+    return KernelDistance(float(np.mean(estimates)), sd, size)
+
+
+class DiscriminativeScores(NamedTuple):
+    """P-IDS and U-IDS: 0 when inpainted images are told apart from real ones, 0.5 when they are not."""
+
+    p_ids: float
+    u_ids: float
+
+
+def ids(real_features, fake_features) -> DiscriminativeScores:
+    """Paired and unpaired Inception discriminative scores (CoModGAN, Zhao et al. 2021; MAT).
+
+    A linear SVM (scikit-learn's LinearSVC, primal solver, C = 1) is fitted to tell the real
+    features (row i: an original image) from the inpainted ones (row i: its inpainting) and scored
+    on the same features, as CoModGAN and MAT do. U-IDS is its misclassification rate over all
+    2n rows; P-IDS the share of pairs whose inpainted image gets the higher decision value, i.e.
+    looks more real than its original. Ties (an inpainting with its original's very features)
+    count one half, so that identical sets score 0.5, where the strict inequality would read 0.
+    Both need n > d + 1 pairs (see above), and they grow towards 0.5 for indistinguishable sets
+    only as n grows well past d: compare methods at one n.
+    """
+    # imported here: only this metric needs scikit-learn, which is slow to import
+    from sklearn.svm import LinearSVC
+
+    real, fake = _feature_sets("ids", real_features, fake_features, minimum=1, paired=True)
+    pairs, dimensions = real.shape
+    if pairs <= dimensions + 1:
+        raise ValueError(f"ids: {pairs} pairs of {dimensions}-d features are too few: a linear SVM separates "
+                         f"even two samples of one distribution; more than {dimensions + 1} pairs needed")
+    svm = LinearSVC(dual=False, C=1.0, random_state=0)
+    svm.fit(np.concatenate([real, fake]), np.concatenate([np.ones(pairs), np.zeros(pairs)]))
+    real_scores, fake_scores = svm.decision_function(real), svm.decision_function(fake)
+    u_ids = 0.5 * (np.mean(real_scores <= 0) + np.mean(fake_scores > 0))
+    p_ids = np.mean(fake_scores > real_scores) + 0.5 * np.mean(fake_scores == real_scores)
+    return DiscriminativeScores(float(p_ids), float(u_ids))

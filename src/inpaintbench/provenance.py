@@ -14,7 +14,7 @@ from pathlib import Path
 
 PACKAGES = (
     "inpaintbench", "tensorflow", "tensorflow-probability", "keras", "numpy", "pandas",
-    "scikit-image", "pillow", "matplotlib", "snakemake",
+    "scikit-image", "scikit-learn", "pillow", "matplotlib", "snakemake",
 )
 
 
