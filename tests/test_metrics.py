@@ -180,3 +180,14 @@ def test_hole_measures_are_per_image_and_ignore_pixels_outside_the_hole():
     assert batch[0] != pytest.approx(batch[1]) and batch[1] != pytest.approx(batch[2])
     with pytest.raises(ValueError, match="stride"):
         metrics.blockiness(fills, holes, 1)
+
+
+def test_hole_l1_averages_over_the_hole_of_any_shape_only():
+    reference = np.full((2, 16, 16, 3), 0.5)
+    images = reference.copy()
+    holes = np.concatenate([disc_mask(16, 5), np.zeros((1, 16, 16, 1))])
+    holes[1, 2:6, 3:11] = 1
+    images[0] += 0.2 * holes[0]       # off by 0.2 in the round hole
+    images[1, 2:6, 3:11, 0] = 0.8     # one channel off by 0.3 in the square hole
+    images[:, 0, 0] = 0.0             # a change outside both holes counts for nothing
+    np.testing.assert_allclose(metrics.hole_l1(reference, images, holes).numpy(), [0.2, 0.1], rtol=1e-12)

@@ -123,16 +123,19 @@ def all_metrics(reference, images, boxes) -> dict[str, np.ndarray]:
 # up-down) where both pixels of the pair lie in the hole, averaged over the pairs and channels.
 
 
+def _hole(masks) -> tf.Tensor:
+    """(B, H, W, 1) float64 hole weights from masks of shape (B, H, W) or (B, H, W, 1), 1 in the hole."""
+    hole = tf.cast(tf.convert_to_tensor(masks), tf.float64)
+    return hole[..., tf.newaxis] if hole.shape.rank == 3 else hole
+
+
 def _hole_differences(images, masks):
     """[(|difference|, pair-in-hole weight, boundary position)] for horizontal and vertical neighbours.
 
     The boundary position of the pair (k - 1, k) along its axis is k: it lies on a stride-s grid
     when k % s == 0, where a network that works on s x s cells would start a new cell.
     """
-    x = _float(images)
-    hole = tf.cast(tf.convert_to_tensor(masks), tf.float64)
-    if hole.shape.rank == 3:
-        hole = hole[..., tf.newaxis]
+    x, hole = _float(images), _hole(masks)
     pairs = []
     for axis in (2, 1):
         length = x.shape[axis]
@@ -180,3 +183,10 @@ def sharpness(reference, images, masks) -> tf.Tensor:
     noisier or blockier than the truth. NaN when the truth is flat in the hole.
     """
     return _mean_difference(_hole_differences(images, masks)) / _mean_difference(_hole_differences(reference, masks))
+
+
+def hole_l1(reference, images, masks) -> tf.Tensor:
+    """Mean absolute error over the hole's pixels and channels, per image, (B,): any mask."""
+    hole = _hole(masks)
+    error = tf.abs(_float(reference) - _float(images)) * hole
+    return tf.reduce_sum(error, axis=(1, 2, 3)) / (tf.reduce_sum(hole, axis=(1, 2, 3)) * error.shape[3])
