@@ -168,10 +168,13 @@ def build_unet(image_size: int, hparams) -> keras.Model:
             x = layers.UpSampling2D(2)(x)
             x = layers.Conv2D(channels * mult, 3, padding="same")(x)
     x = layers.Activation("silu")(layers.GroupNormalization(min(8, channels))(x))
-    if patch == 1:
-        output = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")(x)
-    else:
-        output = layers.Conv2DTranspose(3, patch, strides=patch, kernel_initializer="zeros")(x)
+    output = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")(x)
+    if patch > 1:
+        # Back to full resolution by bilinear interpolation. A transposed convolution of kernel =
+        # stride = patch paints each patch x patch cell from one feature vector: as training grows
+        # its zero-initialised kernel, the cells' borders show as blocks. The per-pixel detail of a
+        # sample comes from the noise estimate's preconditioning (prior_std), not from this head.
+        output = layers.UpSampling2D(patch, interpolation="bilinear")(output)
     if hparams["prediction"] == "x0":
         output = layers.Add()([prefilled, output])
     return keras.Model([noisy, damaged, mask, timestep], output, name="diffusion_unet")
