@@ -15,16 +15,19 @@ decodes, `inpaintbench.data.images.decode`), for every mask protocol in PROTOCOL
 `diffusion`, every sampling setting the configs use (SAMPLINGS). Per setting: hole L1, whole-image
 PSNR, the blur measure (`metrics.sharpness`: hole detail relative to the truth) and the
 blockiness at strides 2..16 (`metrics.blockiness`) of the fills and of the truth in the same holes.
-Also the blockiness of each model's training snapshots by epoch (do blocks grow with training?).
-Writes bench/results/generalisation.json.
+Also the blockiness of each model's training snapshots by epoch (do blocks grow with training?);
+--before adds that of a model folder trained by an earlier commit. Writes
+bench/results/generalisation.json.
 
     python bench/generalisation.py --data results/data/tfrecords [--config config/demo.yaml]
+    python bench/generalisation.py --before OLD_MODEL_DIR --before-commit SHA
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import time
 from pathlib import Path
@@ -32,6 +35,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from inpaintbench import baselines, metrics, models, provenance, training  # noqa: E402
 from inpaintbench.config import load_config  # noqa: E402
@@ -107,15 +111,29 @@ def scores(truth, filled, masks, strides=STRIDES) -> dict:
             "blockiness_within_tolerance": all(abs(blocks[stride]["ratio"] - 1.0) <= TOLERANCE for stride in strides)}
 
 
+def _checkpoint_step(state: Path) -> int:
+    latest = tf.train.latest_checkpoint(str(state / "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
 def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, stages, curve_sets, seed: int):
-    """Train `name` through training.train, one stage at a time, scoring its one-sample fills after each."""
-    curve, state = [], work / name / "state"
+    """Train `name` through training.train, one stage at a time, scoring its one-sample fills after each.
+
+    A rerun after an interruption resumes the last checkpoint and keeps the points already scored
+    (work/name/curve.json); a stage the checkpoint is already past has no point of its own then.
+    """
+    state, curve_path = work / name / "state", work / name / "curve.json"
+    curve = json.loads(curve_path.read_text()) if curve_path.is_file() else []
+    steps_per_epoch = entry["training"]["steps_per_epoch"]
     for epochs in stages:
+        if epochs * steps_per_epoch < _checkpoint_step(state) or any(p["epoch"] == epochs for p in curve):
+            continue
         staged = copy.deepcopy(entry)
         staged["training"]["epochs"] = epochs
         staged["training"]["snapshot_epochs"] = [e for e in entry["training"]["snapshot_epochs"] if e <= epochs]
         meta = training.train(name, staged, size, split_paths(data_dir, "train"), split_paths(data_dir, "val"),
-                              work / name / "model", state, log=work / f"{name}.log")
+                              work / name / "model", state, log=work / f"{name}.log",
+                              threads=entry["resources"]["threads"])
         inpainter = models.load(work / name / "model")
         one_sample = {"samples": 1} if name == "diffusion" else {}
         point = {"epoch": epochs, "steps": meta["steps"], "training_seconds": meta["training_seconds"]}
@@ -123,9 +141,11 @@ def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, sta
             row = scores(truth, fills(inpainter, truth, masks, seed, **one_sample), masks)
             point[set_name] = {key: row[key] for key in ("hole_l1", "psnr", "sharpness")}
         curve.append(point)
+        provenance.write_json(curve_path, curve)
         print(f"{name} epoch {epochs}: " + ", ".join(
             f"{key} hole L1 {point[key]['hole_l1']:.4f} PSNR {point[key]['psnr']:.2f}" for key in curve_sets), flush=True)
-    return inpainter, meta, curve
+    meta = json.loads((work / name / "model" / models.META_FILE).read_text())
+    return models.load(work / name / "model"), meta, curve
 
 
 def snapshot_blockiness(model_dir: Path) -> dict:
@@ -145,78 +165,96 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "config" / "demo.yaml"))
     parser.add_argument("--data", default=str(ROOT / "results" / "data" / "tfrecords"))
+    parser.add_argument("--models", default=",".join(STRONG_MODELS), help="strong models to train and score")
     parser.add_argument("--stages", default="5,10", help="epochs after which to score, before the config's last")
     parser.add_argument("--work", default=str(ROOT / "bench" / "work" / "generalisation"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "generalisation.json"))
+    parser.add_argument("--before", help="only add to --out the snapshot blockiness of this model folder "
+                        "(a model trained by an earlier commit, for comparison), named by --before-commit")
+    parser.add_argument("--before-commit", help="the git commit that trained --before")
     args = parser.parse_args()
+    if args.before:
+        record = json.loads(Path(args.out).read_text())
+        record["before"] = {"model": args.before, "trained_at_commit": args.before_commit,
+                            "snapshot_blockiness": snapshot_blockiness(Path(args.before))}
+        provenance.write_json(args.out, record)
+        print(f"{args.before}: snapshot blockiness {record['before']['snapshot_blockiness']} -> {args.out}")
+        return
 
     config = load_config(args.config)
     size, masks_cfg, seed = config["data"]["image_size"], config["masks"], config["evaluation"]["seed"]
+    names = [name for name in args.models.split(",") if name]
     load_before = os.getloadavg()[0]
     test_sets = {"demo_test": demo_split(args.data, "test", size), "places_dev": places_dev(size)}
+    holes = {(set_name, protocol): make_masks(ids, size, masks_cfg)
+             for set_name, (ids, _) in test_sets.items() for protocol, make_masks in PROTOCOLS.items()}
     curve_sets = {name: (images, square_holes(ids, size, masks_cfg)) for name, (ids, images)
                   in {"demo_val": demo_split(args.data, "val", size), "places_dev": test_sets["places_dev"]}.items()}
     work = Path(args.work)
+    results = {set_name: {"images": len(ids)} for set_name, (ids, _) in test_sets.items()}
     trained, curves, snapshots = {}, {}, {}
-    for name in STRONG_MODELS:
+
+    def score(label, inpainter, strides=STRIDES, **options):
+        for (set_name, protocol), masks in holes.items():
+            truth = test_sets[set_name][1]
+            start = time.perf_counter()
+            filled = fills(inpainter, truth, masks, seed, **options)
+            row = {**scores(truth, filled, masks, strides),
+                   "seconds_per_image": round((time.perf_counter() - start) / len(truth), 3)}
+            results[set_name].setdefault(protocol, {})[label] = row
+            print(f"{set_name:10s} {protocol:7s} {label:32s} hole L1 {row['hole_l1']:.4f} PSNR {row['psnr']:6.2f} "
+                  f"sharpness {row['sharpness']:.3f} blockiness/truth "
+                  + " ".join(f"{s}:{row['blockiness'][s]['ratio']:.3f}" for s in STRIDES), flush=True)
+
+    def write():
+        """The record so far: written after every method, so an interrupted run keeps what it measured."""
+        provenance.write_json(args.out, provenance.record(
+            {name: config["models"][name] for name in names} | {"masks": masks_cfg, "data": config["data"]},
+            benchmark="generalisation", config_file=str(args.config), data=str(args.data),
+            places_dev=str(PLACES_DEV), strides=list(STRIDES), tolerance=TOLERANCE, samplings=SAMPLINGS,
+            protocols=list(PROTOCOLS), trained=trained, curves=curves, snapshot_blockiness=snapshots,
+            results=results, targets=targets_met(results),
+            load_average={"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
+            cpu_threads=os.cpu_count()))
+
+    for name in REFERENCES:
+        score(name, baselines.get(name))
+    write()
+    for name in names:
         entry = config["models"][name]
         stages = sorted({int(e) for e in args.stages.split(",") if int(e) < entry["training"]["epochs"]}
                         | {entry["training"]["epochs"]})
         inpainter, meta, curves[name] = train_in_stages(name, entry, args.data, size, work, stages, curve_sets, seed)
-        trained[name] = (inpainter, {"steps": meta["steps"], "training_seconds": meta["training_seconds"],
-                                     "parameters": meta["parameters"], "grid": grid(name, inpainter.hparams)})
+        trained[name] = {"steps": meta["steps"], "training_seconds": meta["training_seconds"],
+                         "parameters": meta["parameters"], "grid": grid(name, inpainter.hparams)}
         snapshots[name] = snapshot_blockiness(work / name / "model")
-
-    results = {}
-    for set_name, (ids, truth) in test_sets.items():
-        for protocol, make_masks in PROTOCOLS.items():
-            masks = make_masks(ids, size, masks_cfg)
-            rows = {}
-            for name in REFERENCES:
-                rows[name] = scores(truth, fills(baselines.get(name), truth, masks, seed), masks)
-            for name, (inpainter, info) in trained.items():
-                for setting, options in (SAMPLINGS if name == "diffusion" else {"": {}}).items():
-                    start = time.perf_counter()
-                    filled = fills(inpainter, truth, masks, seed, **options)
-                    label = f"{name}[{setting}]" if setting else name
-                    rows[label] = {**scores(truth, filled, masks, info["grid"]),
-                                   "seconds_per_image": round((time.perf_counter() - start) / len(truth), 3)}
-            for label, row in rows.items():
-                print(f"{set_name:10s} {protocol:7s} {label:32s} hole L1 {row['hole_l1']:.4f} PSNR {row['psnr']:6.2f} "
-                      f"sharpness {row['sharpness']:.3f} blockiness/truth "
-                      + " ".join(f"{s}:{row['blockiness'][s]['ratio']:.3f}" for s in STRIDES), flush=True)
-            results.setdefault(set_name, {"images": len(ids)})[protocol] = rows
-    targets = targets_met(results)
-    record = provenance.record(
-        {name: config["models"][name] for name in STRONG_MODELS} | {"masks": masks_cfg, "data": config["data"]},
-        benchmark="generalisation", config_file=str(args.config), data=str(args.data), places_dev=str(PLACES_DEV),
-        strides=list(STRIDES), tolerance=TOLERANCE, samplings=SAMPLINGS, protocols=list(PROTOCOLS),
-        trained={name: info for name, (_, info) in trained.items()}, curves=curves,
-        snapshot_blockiness=snapshots, results=results, targets=targets,
-        load_average={"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}, cpu_threads=os.cpu_count())
-    provenance.write_json(args.out, record)
-    print(f"targets: {targets}\nwrote {args.out}")
+        for setting, options in (SAMPLINGS if name == "diffusion" else {"": {}}).items():
+            score(f"{name}[{setting}]" if setting else name, inpainter, trained[name]["grid"], **options)
+        write()
+    print(f"targets: {targets_met(results)}\nwrote {args.out}")
 
 
 def targets_met(results) -> dict:
-    """Issue 17's targets per test set and protocol: each strong model's one-sample hole L1 at most
-    pull-push's, the diffusion's one-sample fills sharper than the GAN's, and every model's
-    blockiness within TOLERANCE of the truth's on its grid (the baselines are shown, not judged)."""
+    """Issue 17's targets per test set and protocol, for the models scored so far: each strong
+    model's one-sample hole L1 at most pull-push's, the diffusion's one-sample fills sharper than
+    the GAN's, and every model's blockiness within TOLERANCE of the truth's on its grid (the
+    baselines are shown, not judged)."""
     met = {}
     for set_name, protocols in results.items():
         for protocol, rows in protocols.items():
             if protocol == "images":
                 continue
+            one_sample = {"gan": rows.get("gan"), "diffusion": rows.get("diffusion[demo_one_sample]")}
             reference = rows["pyramid_fill"]["hole_l1"]
-            met[f"{set_name}/{protocol}"] = {
-                "gan_ties_pyramid_fill_hole_l1": rows["gan"]["hole_l1"] <= reference,
-                "diffusion_one_sample_ties_pyramid_fill_hole_l1": rows["diffusion[demo_one_sample]"]["hole_l1"] <= reference,
-                "diffusion_one_sample_sharper_than_gan": rows["diffusion[demo_one_sample]"]["sharpness"] > rows["gan"]["sharpness"],
-                "blockiness_within_tolerance": {label: row["blockiness_within_tolerance"] for label, row in rows.items()
-                                                if label not in REFERENCES},
-            }
+            entry = {f"{name}_one_sample_ties_pyramid_fill_hole_l1": row["hole_l1"] <= reference
+                     for name, row in one_sample.items() if row}
+            if all(one_sample.values()):
+                entry["diffusion_one_sample_sharper_than_gan"] = \
+                    one_sample["diffusion"]["sharpness"] > one_sample["gan"]["sharpness"]
+            entry["blockiness_within_tolerance"] = {label: row["blockiness_within_tolerance"]
+                                                    for label, row in rows.items() if label not in REFERENCES}
+            met[f"{set_name}/{protocol}"] = entry
     return met
-
 
 if __name__ == "__main__":
     main()
