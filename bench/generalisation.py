@@ -207,7 +207,9 @@ def main():
                   + " ".join(f"{s}:{row['blockiness'][s]['ratio']:.3f}" for s in STRIDES), flush=True)
 
     def write():
-        """The record so far: written after every method, so an interrupted run keeps what it measured."""
+        """The record so far: written after every method, so an interrupted run keeps what it measured
+        (and the `before` comparison added to an earlier record)."""
+        earlier = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
         provenance.write_json(args.out, provenance.record(
             {name: config["models"][name] for name in names} | {"masks": masks_cfg, "data": config["data"]},
             benchmark="generalisation", config_file=str(args.config), data=str(args.data),
@@ -215,7 +217,7 @@ def main():
             protocols=list(PROTOCOLS), trained=trained, curves=curves, snapshot_blockiness=snapshots,
             results=results, targets=targets_met(results),
             load_average={"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
-            cpu_threads=os.cpu_count()))
+            cpu_threads=os.cpu_count(), **{key: earlier[key] for key in ("before",) if key in earlier}))
 
     for name in REFERENCES:
         score(name, baselines.get(name))
