@@ -137,6 +137,9 @@ def build_unet(image_size: int, hparams) -> keras.Model:
     if image_size % (patch * 2 ** (len(hparams["channel_mults"]) - 1)):
         raise ValueError(f"image size {image_size} is not divisible by patch x 2^(levels - 1) "
                          f"of hparams patch={patch}, channel_mults={hparams['channel_mults']}")
+    if patch > 1 and hparams["prediction"] == "eps" and not hparams["prior_std"]:
+        raise ValueError(f"hparams patch={patch} needs prior_std > 0 (or prediction: x0): a U-Net whose "
+                         "output is upsampled from 1/patch resolution cannot predict per-pixel noise alone")
     noisy = keras.Input((image_size, image_size, 3), name="noisy")
     damaged = keras.Input((image_size, image_size, 3), name="damaged")
     mask = keras.Input((image_size, image_size, 1), name="mask")
