@@ -231,3 +231,21 @@ def test_mixed_precision_trains_and_samples(batch, prior_std):
         keras.mixed_precision.set_global_policy(previous)
     assert np.isfinite(loss)
     assert filled.shape == images.shape and np.isfinite(filled).all()
+
+
+def test_a_strided_stem_trains_and_samples_at_full_resolution(batch):
+    """patch 2 (the demo uses 4): the U-Net works at half resolution and its output is upsampled
+    bilinearly to the image's, so the per-pixel noise must come from prior_std's preconditioning."""
+    images, masks = batch
+    with pytest.raises(ValueError, match="patch=2 needs prior_std"):
+        diffusion.build_unet(32, hparams(patch=2))
+    settings = {**TINY, "patch": 2, "prediction": "x0"}  # a target without per-pixel noise: a clear loss curve
+    trainer = models.build_trainer("diffusion", 32, settings, seed=0)
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in trainer.network.layers)
+    step = tf.function(trainer.train_step)
+    losses = [float(step(batch)["loss"]) for _ in range(60)]
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+    inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(patch=2, prediction="x0"), False)
+    filled = inpainter(images * (1 - masks), masks, seed=0)
+    assert filled.shape == images.shape and np.isfinite(filled).all()
+    np.testing.assert_allclose(filled * (1 - masks), images * (1 - masks), atol=1e-6)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage
-from skimage import data, transform
+from skimage import data, filters, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaintbench import metrics
@@ -156,3 +156,93 @@ def test_identical_images_give_infinite_psnr_and_ssim_one():
 def test_images_must_be_batches():
     with pytest.raises(ValueError, match=r"\(B, H, W, C\)"):
         metrics.psnr(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)))
+
+
+def stepped_ramp(size=32, step=0.1, slope=0.01, cell=4):
+    """x[i, j] = f(i) + f(j) with f(t) = slope t + step floor(t / cell): every neighbour pair
+    differs by `slope`, plus `step` across the borders of cell x cell blocks."""
+    f = slope * np.arange(size) + step * (np.arange(size) // cell)
+    return np.repeat((f[:, None] + f[None, :])[None, :, :, None], 3, axis=-1) / (2 * f[-1])
+
+
+def disc_mask(size, radius, centre=None):
+    """A round hole: the measures are defined for any mask, not only squares."""
+    cy, cx = centre or (size / 2, size / 2)
+    y, x = np.mgrid[:size, :size]
+    return (((y - cy) ** 2 + (x - cx) ** 2) <= radius ** 2)[None, :, :, None].astype(np.float32)
+
+
+def photo(size=128):
+    return transform.resize(data.astronaut(), (size, size), anti_aliasing=True)[None]
+
+
+def test_blockiness_on_a_constructed_image_whose_answer_is_known():
+    image, hole = stepped_ramp(), disc_mask(32, 12)
+    # on the 4-grid every pair differs by slope + step = 0.11, elsewhere by slope = 0.01
+    assert metrics.blockiness(image, hole, 4).numpy()[0] == pytest.approx(11.0, rel=1e-9)
+    # the whole 32x32 image on the 8-grid: 0.11 at boundaries 8, 16, 24; off it, 4 of the other
+    # 28 boundaries (4, 12, 20, 28) are 4-grid steps of 0.11 and 24 differ by 0.01
+    whole = np.ones((1, 32, 32, 1))
+    assert metrics.blockiness(image, whole, 8).numpy()[0] == pytest.approx(0.11 / ((4 * 0.11 + 24 * 0.01) / 28), rel=1e-9)
+    flat = stepped_ramp(step=0.0)
+    assert metrics.blockiness(flat, hole, 4).numpy()[0] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_blockiness_tells_a_blocky_upsampling_from_a_photo_and_its_blur():
+    """The truth scores about 1 at any stride; blurring it changes that little; a 4x nearest
+    upsampling of it is all steps on the 4-grid (inf) and strongly blocky on the 8-grid."""
+    truth = photo()
+    hole = disc_mask(128, 40, centre=(60, 70))
+    blurred = filters.gaussian(truth, sigma=(0, 2, 2, 0))
+    blocky = np.repeat(np.repeat(truth[:, 2::4, 2::4], 4, axis=1), 4, axis=2)
+    for stride in (2, 4, 8):
+        assert 0.85 < metrics.blockiness(truth, hole, stride).numpy()[0] < 1.15
+        assert 0.85 < metrics.blockiness(blurred, hole, stride).numpy()[0] < 1.15
+    assert np.isinf(metrics.blockiness(blocky, hole, 4).numpy()[0])
+    assert metrics.blockiness(blocky, hole, 8).numpy()[0] > 3.0
+    # half-blocky: between the two
+    assert 1.5 < metrics.blockiness((truth + blocky) / 2, hole, 4).numpy()[0] < 10
+
+
+def test_sharpness_of_the_truth_its_blur_and_a_flat_fill():
+    truth = photo()
+    hole = disc_mask(128, 40, centre=(60, 70))
+    blurred = filters.gaussian(truth, sigma=(0, 2, 2, 0))
+    upsampled = transform.resize(transform.resize(truth, (1, 32, 32, 3), anti_aliasing=True), truth.shape, order=1)
+    noisy = np.clip(truth + np.random.default_rng(0).normal(0, 0.05, truth.shape), 0, 1)
+    assert metrics.sharpness(truth, truth, hole).numpy()[0] == pytest.approx(1.0, rel=1e-12)
+    assert metrics.sharpness(truth, blurred, hole).numpy()[0] < 0.6
+    assert metrics.sharpness(truth, upsampled, hole).numpy()[0] < 0.6
+    assert metrics.sharpness(truth, noisy, hole).numpy()[0] > 1.3
+    assert metrics.sharpness(truth, np.full_like(truth, 0.4), hole).numpy()[0] == 0.0
+    # a fill at half the contrast has half the detail, exactly
+    image = stepped_ramp()
+    assert metrics.sharpness(image, 0.5 * image, disc_mask(32, 10)).numpy()[0] == pytest.approx(0.5, rel=1e-9)
+
+
+def test_hole_measures_are_per_image_and_ignore_pixels_outside_the_hole():
+    truth = np.repeat(photo(64), 3, axis=0)
+    holes = np.concatenate([disc_mask(64, 20), np.zeros((1, 64, 64, 1)), disc_mask(64, 12, (20, 40))])
+    holes[1, 10:40, 5:35] = 1  # a square too
+    blurred = filters.gaussian(truth, sigma=(0, 1.5, 1.5, 0))
+    fills = np.where(holes > 0, blurred, truth)
+    fills[2] = np.where(holes[2] > 0, blurred[2], 0.0)  # what lies outside the hole changes nothing
+    batch = metrics.sharpness(truth, fills, holes).numpy()
+    blocks = metrics.blockiness(fills, holes, 4).numpy()
+    for i in range(3):
+        assert batch[i] == pytest.approx(metrics.sharpness(truth[i:i + 1], blurred[i:i + 1], holes[i:i + 1]).numpy()[0])
+        assert blocks[i] == pytest.approx(metrics.blockiness(blurred[i:i + 1], holes[i:i + 1], 4).numpy()[0])
+    assert batch[0] != pytest.approx(batch[1]) and batch[1] != pytest.approx(batch[2])
+    with pytest.raises(ValueError, match="stride"):
+        metrics.blockiness(fills, holes, 1)
+
+
+def test_hole_l1_averages_over_the_hole_of_any_shape_only():
+    reference = np.full((2, 16, 16, 3), 0.5)
+    images = reference.copy()
+    holes = np.concatenate([disc_mask(16, 5), np.zeros((1, 16, 16, 1))])
+    holes[1, 2:6, 3:11] = 1
+    images[0] += 0.2 * holes[0]       # off by 0.2 in the round hole
+    images[1, 2:6, 3:11, 0] = 0.8     # one channel off by 0.3 in the square hole
+    images[:, 0, 0] = 0.0             # a change outside both holes counts for nothing
+    np.testing.assert_allclose(metrics.hole_l1(reference, images, holes).numpy(), [0.2, 0.1], rtol=1e-12)

@@ -137,6 +137,9 @@ def build_unet(image_size: int, hparams) -> keras.Model:
     """eps_theta(x_t, damaged, mask, t): a U-Net with the timestep embedding added in every residual block."""
     channels, patch = int(hparams["channels"]), int(hparams["patch"])
     check_image_size("diffusion", image_size, hparams)
+    if patch > 1 and hparams["prediction"] == "eps" and not hparams["prior_std"]:
+        raise ValueError(f"hparams patch={patch} needs prior_std > 0 (or prediction: x0): a U-Net whose "
+                         "output is upsampled from 1/patch resolution cannot predict per-pixel noise alone")
     noisy = keras.Input((image_size, image_size, 3), name="noisy")
     damaged = keras.Input((image_size, image_size, 3), name="damaged")
     mask = keras.Input((image_size, image_size, 1), name="mask")
@@ -168,10 +171,13 @@ def build_unet(image_size: int, hparams) -> keras.Model:
             x = layers.UpSampling2D(2)(x)
             x = layers.Conv2D(channels * mult, 3, padding="same")(x)
     x = layers.Activation("silu")(layers.GroupNormalization(min(8, channels))(x))
-    if patch == 1:
-        output = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")(x)
-    else:
-        output = layers.Conv2DTranspose(3, patch, strides=patch, kernel_initializer="zeros")(x)
+    output = layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")(x)
+    if patch > 1:
+        # Back to full resolution by bilinear interpolation. A transposed convolution of kernel =
+        # stride = patch paints each patch x patch cell from one feature vector: as training grows
+        # its zero-initialised kernel, the cells' borders show as blocks. The per-pixel detail of a
+        # sample comes from the noise estimate's preconditioning (prior_std), not from this head.
+        output = layers.UpSampling2D(patch, interpolation="bilinear")(output)
     if hparams["prediction"] == "x0":
         output = layers.Add()([prefilled, output])
     return keras.Model([noisy, damaged, mask, timestep], output, name="diffusion_unet")
