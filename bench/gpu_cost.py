@@ -8,8 +8,8 @@ registered FLOP statistic, convolutions and matrix products forward and backward
 activation functions and data movement count zero); the training steps and images the config
 implies; and projected hours on one H200 and on eight, at an assumed share of the ~790 TFLOP/s of
 bf16/fp16 throughput measured on such a card, for training and for evaluating the test split.
-One timed CPU training step per model checks the count against this machine: the FLOP/s it
-implies must stay below what two CPU cores can do.
+One timed CPU training step per model (batch 2) checks the count against this machine: the FLOP/s
+it implies must stay below what two CPU cores can do.
 
 Also the step time of the test suite's tiny `gan` and `diffusion` (tests/configs/tiny.yaml) on one
 and on two logical CPU devices (MirroredStrategy), the same global batch: the overhead of the
@@ -103,8 +103,8 @@ def inference_flops(inpainter, hparams: dict, batch: int, size: int) -> tuple[in
     return step * evaluations, evaluations
 
 
-def cpu_step_seconds(trainer, size: int, batch: int = 2, steps: int = 2) -> float:
-    """Median seconds of a real training step on this CPU at a small batch, after a warm-up step."""
+def cpu_step_seconds(trainer, size: int, batch: int, steps: int = 2) -> float:
+    """Median seconds of a real training step on this CPU, after a warm-up step."""
     rng = np.random.default_rng(0)
     images = rng.random((batch, size, size, 3), dtype=np.float32)
     masks = np.zeros((batch, size, size, 1), np.float32)
@@ -139,7 +139,9 @@ def model_cost(name: str, entry: dict, size: int, train_images: int, test_images
     inpainter = models.module(kind).Inpainter(network, size, hparams, entry["paper_exact"])
     train_flops = graph_flops(trainer.train_step, specs(batch, size)) / batch
     infer_flops, evaluations = inference_flops(inpainter, hparams, batch, size)
-    seconds = cpu_step_seconds(trainer, size)
+    cpu_batch = 2  # a small batch, so that a full-size step takes seconds on the CPU
+    cpu_flops = graph_flops(trainer.train_step, specs(cpu_batch, size))
+    seconds = cpu_step_seconds(trainer, size, cpu_batch)
     steps = train_steps(entry, train_images)
     total_train, total_eval = train_flops * batch * steps, infer_flops * test_images
     return {
@@ -149,14 +151,12 @@ def model_cost(name: str, entry: dict, size: int, train_images: int, test_images
         "train_gflops_per_image": round(train_flops / 1e9, 4),
         "inference_gflops_per_image": round(infer_flops / 1e9, 4),
         "network_evaluations_per_inference_image": evaluations,
-        "cpu_train_seconds_per_image": round(seconds / 2, 4),
-        "cpu_achieved_gflops": round(2 * train_flops / seconds / 1e9, 2),
+        "cpu_step_batch": cpu_batch, "cpu_step_seconds": round(seconds, 3),
+        "cpu_achieved_gflops": round(cpu_flops / seconds / 1e9, 2),
         "train_steps": steps, "train_images_seen": steps * batch,
         "train_flops": float(f"{total_train:.4g}"), "eval_flops": float(f"{total_eval:.4g}"),
-        "train_hours_1_gpu": round(hours(total_train, utilisation, 1), 3),
-        "train_hours_8_gpus": round(hours(total_train, utilisation, 8), 3),
-        "eval_hours_1_gpu": round(hours(total_eval, utilisation, 1), 4),
-        "eval_hours_8_gpus": round(hours(total_eval, utilisation, 8), 5),
+        **{f"{what}_hours_{gpus}_gpu{'s' if gpus > 1 else ''}": float(f"{hours(total, utilisation, gpus):.3g}")
+           for what, total in (("train", total_train), ("eval", total_eval)) for gpus in (1, 8)},
     }
 
 
@@ -216,8 +216,8 @@ def main(argv=None) -> dict:
         results.append(cost)
         print(f"{name:24s} {cost['parameters']:>12,d} {cost['train_gflops_per_image']:>16.3f}"
               f" {cost['inference_gflops_per_image']:>16.3f} {cost['train_steps']:>8d}"
-              f" {cost['train_hours_1_gpu']:>14.3f} {cost['train_hours_8_gpus']:>8.3f}"
-              f" {cost['eval_hours_1_gpu']:>13.4f} {cost['cpu_achieved_gflops']:>12.1f}")
+              f" {cost['train_hours_1_gpu']:>14.3g} {cost['train_hours_8_gpus']:>8.3g}"
+              f" {cost['eval_hours_1_gpu']:>13.3g} {cost['cpu_achieved_gflops']:>12.1f}")
     reference = next((r for r in results if r["kind"] == "gan"), results[0])
     for cost in results:
         cost["train_flops_over_" + reference["name"]] = float(f"{cost['train_flops'] / reference['train_flops']:.4g}")
