@@ -159,31 +159,37 @@ train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args[
 """
 
 
+def interrupted_job(script: str, args: str, log: Path, checkpoint: int, signum=signal.SIGTERM) -> str:
+    """Run the training `script` in a subprocess and send it `signum` once it has checkpointed step
+    `checkpoint`; it must stop with TrainingInterrupted. Returns its log."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    job = subprocess.Popen([sys.executable, "-c", script, args], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while f"checkpoint at step {checkpoint} " not in (log.read_text() if log.exists() else ""):
+        assert job.poll() is None and time.time() < deadline, job.communicate()
+        time.sleep(0.05)
+    job.send_signal(signum)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode != 0 and "TrainingInterrupted" in stderr, stderr[-3000:]
+    return log.read_text()
+
+
 def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records):
     total = 400
     cfg = model_cfg(epochs=total // 2, checkpoint_every=25, snapshot_epochs=[1, total // 2])
     state, out, log = tmp_path / "state", tmp_path / "out", tmp_path / "train.log"
     args = json.dumps({"name": "gan_paper", "cfg": cfg, "size": SIZE, "out": str(out), "state": str(state),
                        "log": str(log), **records})
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    job = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, args], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while "checkpoint at step 50 " not in (log.read_text() if log.exists() else ""):
-        assert job.poll() is None and time.time() < deadline, job.communicate()
-        time.sleep(0.05)
-    job.send_signal(signal.SIGTERM)
-    _, stderr = job.communicate(timeout=120)
-    assert job.returncode != 0 and "TrainingInterrupted" in stderr
-    first = log.read_text()
+    first = interrupted_job(TRAIN_SCRIPT, args, log, checkpoint=50)
     stopped = int(first.split("SIGTERM at step ")[1].split(";")[0])
     assert 50 <= stopped < total, "the job was meant to be cut short"
     assert f"checkpoint at step {stopped} (SIGTERM)" in first
     assert not out.exists()
     assert restored("gan_paper", cfg, state)[1] == stopped
 
-    rerun = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, args], env=env, capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, args], capture_output=True,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resumed from step {stopped} " in log.read_text()
     trainer, step = restored("gan_paper", cfg, state)

@@ -15,11 +15,6 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
 
 import functools  # noqa: E402 (after the split, before anything starts TensorFlow)
 import json  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -31,7 +26,8 @@ from inpaintbench.models import replicas  # noqa: E402
 from test_diffusion import TINY as DIFFUSION  # noqa: E402
 from test_gan import TINY as GAN  # noqa: E402
 from test_paper_models import SMALL  # noqa: E402
-from test_training import SIZE, TRAIN_SCRIPT, model_cfg, records, restored  # noqa: E402,F401 (records: a fixture)
+from test_training import (  # noqa: E402,F401 (records: a fixture)
+    SIZE, TRAIN_SCRIPT, interrupted_job, model_cfg, records, restored)
 
 TWO = training._strategy(2)  # the training job's own choice for a job with two devices
 ONE = tf.distribute.get_strategy()
@@ -225,16 +221,7 @@ def test_sigterm_on_two_replicas_saves_and_the_run_resumes_on_one_then_on_two(tm
     log = tmp_path / "train.log"
     args = json.dumps({"name": "diffusion_paper", "cfg": cfg, "size": SIZE, "out": str(tmp_path / "out"),
                        "state": str(tmp_path / "state"), "log": str(log), **records})
-    job = subprocess.Popen([sys.executable, "-c", TWO_DEVICE_SCRIPT, args], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    deadline = time.time() + 180
-    while "checkpoint at step 10 " not in (log.read_text() if log.exists() else ""):
-        assert job.poll() is None and time.time() < deadline, job.communicate()
-        time.sleep(0.05)
-    job.send_signal(signal.SIGTERM)
-    _, stderr = job.communicate(timeout=120)
-    assert job.returncode != 0 and "TrainingInterrupted" in stderr, stderr[-3000:]
-    first = log.read_text()
+    first = interrupted_job(TWO_DEVICE_SCRIPT, args, log, checkpoint=10)
     assert " on CPU x2," in first
     stopped = int(first.split("SIGTERM at step ")[1].split(";")[0])
     assert 10 <= stopped < total and f"checkpoint at step {stopped} (SIGTERM)" in first
