@@ -1,4 +1,4 @@
-# The training stage: one job per enabled model, GPU-resourced, checkpointed and resumable.
+# The training stage: one job per enabled model on resources.gpus GPUs, checkpointed and resumable.
 # A job's working state (checkpoints, history so far, TensorBoard events) lives in
 # results/training/{model}/{fingerprint}: not an output, so Snakemake keeps it when a job fails
 # or is preempted, and a rerun resumes from it. The fingerprint covers everything the training
@@ -28,7 +28,7 @@ rule train:
         "results/benchmarks/train/{model}.tsv"
     threads: lambda wildcards: model_resource(config, wildcards.model, "threads")
     resources:
-        gpu=1,
+        gpu=lambda wildcards: model_resource(config, wildcards.model, "gpus"),
         mem_mb=lambda wildcards: model_resource(config, wildcards.model, "mem_mb"),
         runtime=lambda wildcards: model_resource(config, wildcards.model, "runtime"),
     conda:

@@ -202,6 +202,7 @@ def test_editing_a_model_resource_plans_nothing(tiny_run):
     config = tiny_config()
     edited = next(iter(config["models"]))
     config["models"][edited]["resources"]["runtime"] += 30
+    config["models"][edited]["resources"]["gpus"] = 2
 
     assert planned_jobs(tiny_run, config) == []
 

@@ -1,8 +1,8 @@
 """The workflow on a real single-node SLURM cluster started on this machine (tests/slurm/start.sh).
 
-Jobs go through sbatch with profiles/slurm; the node has one fake GPU, so the training jobs'
-GPU requests are granted one at a time. Skipped (with the reason) where SLURM is not installed or
-cannot start; in CI (CI=true) that is a failure instead.
+Jobs go through sbatch with profiles/slurm; the node has two fake GPUs: one training asks for one
+GPU, the other for both (resources.gpus: 2), so they run one after the other. Skipped (with the
+reason) where SLURM is not installed or cannot start; in CI (CI=true) that is a failure instead.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ SLURM_ARGS = ("--executor", "slurm", "--workflow-profile", "profiles/slurm",
 MODELS = ("gan_paper", "diffusion_paper")
 LONG_MODEL = "gan_paper"
 LONG_STEPS = {"epochs": 2, "steps_per_epoch": 100, "checkpoint_every": 10, "snapshot_epochs": [2]}
+TWO_GPU_MODEL = "diffusion_paper"  # resources.gpus: 2
 
 
 def unavailable(reason: str):
@@ -79,6 +80,7 @@ def slurm_config() -> dict:
     config["models"] = {name: config["models"][name] for name in MODELS}
     config["models"][LONG_MODEL]["training"].update(LONG_STEPS)
     config["evaluation"]["protocols"] = ["square"]  # the scheduling under test, not the protocols
+    config["models"][TWO_GPU_MODEL]["resources"]["gpus"] = 2
     return config
 
 
@@ -128,14 +130,17 @@ def slurm_run(tmp_path_factory, slurm_env):
             first.kill()
     cancelled_log = (workdir / ".snakemake" / "slurm_logs" / "rule_train" / LONG_MODEL /
                      f"{job_id}.log").read_text()
+    two_gpu_id = first_match(rf"submitted with SLURM jobid (\d+) \(log: \S+/rule_train/{TWO_GPU_MODEL}/",
+                             first_output)
+    two_gpu_job = subprocess.run(["scontrol", "show", "job", two_gpu_id], capture_output=True, text=True).stdout
     cancelled_at = time.monotonic() - started
 
     rerun = snakemake(workdir, *arguments, timeout=900)
     print(f"SLURM workflow: cancelled and stopped after {cancelled_at:.1f} s, "
           f"completed by the rerun after {time.monotonic() - started:.1f} s")
     return SimpleNamespace(workdir=workdir, output=first_output.read_text() + rerun.stdout + rerun.stderr,
-                           job=job, checkpoint_step=checkpoint_step, first_code=first_code,
-                           cancelled_log=cancelled_log, train_log=train_log.read_text())
+                           job=job, two_gpu_job=two_gpu_job, checkpoint_step=checkpoint_step,
+                           first_code=first_code, cancelled_log=cancelled_log, train_log=train_log.read_text())
 
 
 def sbatch_calls(output: str) -> dict[str, list[str]]:
@@ -149,7 +154,7 @@ def sbatch_calls(output: str) -> dict[str, list[str]]:
     return calls
 
 
-def test_workflow_completes_through_sbatch_with_a_gpu_per_training(slurm_run, slurm_cluster):
+def test_workflow_completes_through_sbatch_with_the_gpus_of_each_training(slurm_run, slurm_cluster):
     workdir, calls = slurm_run.workdir, sbatch_calls(slurm_run.output)
     config = slurm_config()
 
@@ -157,8 +162,15 @@ def test_workflow_completes_through_sbatch_with_a_gpu_per_training(slurm_run, sl
     assert sorted(re.search(r"rule_train/(\w+)/", call).group(1) for call in calls["train"]) == \
         sorted([*MODELS, LONG_MODEL])
     for call in calls["train"]:
-        assert f"--gpus={GPU_MODEL}:1" in call, call
+        gpus = 2 if f"rule_train/{TWO_GPU_MODEL}/" in call else 1
+        assert f"--gpus={GPU_MODEL}:{gpus}" in call, call
     assert re.search(rf"TresPerJob=gres:gpu:{GPU_MODEL}:1\b", slurm_run.job), slurm_run.job
+    # The two-GPU training got both GPUs: SLURM's allocation, and the job's environment, which its
+    # log reports (TensorFlow sees no GPU in these fake ones, so it trains on the CPU and says so).
+    assert re.search(rf"TresPerJob=gres:gpu:{GPU_MODEL}:2\b", slurm_run.two_gpu_job), slurm_run.two_gpu_job
+    two_gpu_log = (workdir / "results" / "logs" / "train" / f"{TWO_GPU_MODEL}.log").read_text()
+    assert re.search(r"asked for 2 GPUs, training on 1 replica\(s\): TensorFlow sees 0 GPU\(s\) "
+                     r"\(CUDA_VISIBLE_DEVICES=0,1\)", two_gpu_log), two_gpu_log
     assert len(calls["shard"]) == config["data"]["shards"]
     for rule, rule_calls in calls.items():
         for call in rule_calls:

@@ -150,6 +150,17 @@ def test_gpu_settings_mixed_precision_and_xla_also_run_on_cpu(tmp_path, records,
     assert filled.shape == (3, SIZE, SIZE, 3) and np.isfinite(filled).all()
 
 
+@pytest.mark.slow
+def test_training_on_two_devices():
+    """tests/two_devices.py in its own process: it splits the CPU into two logical devices, which
+    must happen before TensorFlow starts (MirroredStrategy then runs two replicas, as on two GPUs)."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             str(ROOT / "tests" / "two_devices.py")], cwd=ROOT, capture_output=True,
+                            text=True, timeout=1800)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
+
+
 def test_bad_snapshot_epochs_are_named(tmp_path, records):
     with pytest.raises(ValueError, match=r"snapshot_epochs \[7\] are beyond training.epochs=3"):
         run(tmp_path, records, cfg=model_cfg(snapshot_epochs=[1, 7]))
@@ -225,6 +236,22 @@ train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args[
 """
 
 
+def interrupted_job(script: str, args: str, log: Path, checkpoint: int, signum=signal.SIGTERM) -> str:
+    """Run the training `script` in a subprocess and send it `signum` once it has checkpointed step
+    `checkpoint`; it must stop with TrainingInterrupted. Returns its log."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    job = subprocess.Popen([sys.executable, "-c", script, args], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while f"checkpoint at step {checkpoint} " not in (log.read_text() if log.exists() else ""):
+        assert job.poll() is None and time.time() < deadline, job.communicate()
+        time.sleep(0.05)
+    job.send_signal(signum)
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode != 0 and "TrainingInterrupted" in stderr, stderr[-3000:]
+    return log.read_text()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT (Ctrl-C)"])
 def test_an_interruption_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records, signum):
     """SLURM's SIGTERM and a user's Ctrl-C alike: the step finishes, a checkpoint is saved, the log says so."""
@@ -234,17 +261,7 @@ def test_an_interruption_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, record
     state, out, log = tmp_path / "state", tmp_path / "out", tmp_path / "train.log"
     args = json.dumps({"name": "gan_paper", "cfg": cfg, "size": SIZE, "out": str(out), "state": str(state),
                        "log": str(log), **records})
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    job = subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT, args], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while "checkpoint at step 50 " not in (log.read_text() if log.exists() else ""):
-        assert job.poll() is None and time.time() < deadline, job.communicate()
-        time.sleep(0.05)
-    job.send_signal(signum)
-    _, stderr = job.communicate(timeout=120)
-    assert job.returncode != 0 and "TrainingInterrupted" in stderr
-    first = log.read_text()
+    first = interrupted_job(TRAIN_SCRIPT, args, log, checkpoint=50, signum=signum)
     stopped = int(first.split(f"{name} at step ")[1].split(";")[0])
     assert 50 <= stopped < total, "the job was meant to be cut short"
     assert f"checkpoint at step {stopped} ({name})" in first
@@ -252,8 +269,8 @@ def test_an_interruption_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, record
     assert not out.exists()
     assert restored("gan_paper", cfg, state)[1] == stopped
 
-    rerun = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, args], env=env, capture_output=True,
-                           text=True, timeout=300)
+    rerun = subprocess.run([sys.executable, "-c", TRAIN_SCRIPT, args], capture_output=True,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resumed from step {stopped} " in log.read_text()
     trainer, step = restored("gan_paper", cfg, state)
@@ -329,7 +346,7 @@ def test_state_folder_follows_the_settings_but_not_the_resources():
     config = load_config(TINY_CONFIG)
     base = state_dir(config, "gan_paper")
     assert base.startswith("results/training/gan_paper/")
-    config["models"]["gan_paper"]["resources"]["threads"] = 8
+    config["models"]["gan_paper"]["resources"].update(threads=8, gpus=4)
     config["masks"]["protocols"]["lama_thick"]["max_area"] = 0.4  # a protocol it does not train on
     assert state_dir(config, "gan_paper") == base
     config["masks"]["protocols"]["square"]["side"] = [0.3, 0.5]  # the one it trains on
@@ -337,9 +354,9 @@ def test_state_folder_follows_the_settings_but_not_the_resources():
     base = state_dir(config, "gan_paper")
     config["models"]["gan_paper"]["hparams"]["noise_dim"] = 3
     assert state_dir(config, "gan_paper") != base
-    assert model_resource(config, "gan_paper", "threads") == 8
+    assert (model_resource(config, "gan_paper", "threads"), model_resource(config, "gan_paper", "gpus")) == (8, 4)
     config["models"]["gan_paper"]["resources"] = {"threads": 2}
-    assert model_resource(config, "gan_paper", "mem_mb") == 16000
+    assert (model_resource(config, "gan_paper", "mem_mb"), model_resource(config, "gan_paper", "gpus")) == (16000, 1)
 
 
 def test_workflow_trains_every_enabled_model_and_reruns_only_an_edited_one(tmp_path):
@@ -361,17 +378,17 @@ def test_workflow_trains_every_enabled_model_and_reruns_only_an_edited_one(tmp_p
     assert "wildcards: model=gan_paper" in plan and "model=gan_paper_exact" not in plan
 
 
-def test_each_training_job_asks_for_a_gpu_and_its_configured_resources(tmp_path):
+def test_each_training_job_asks_for_its_gpus_and_its_configured_resources(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
     config = yaml.safe_load(TINY_CONFIG.read_text())
-    config["models"]["gan_paper"]["resources"] = {"threads": 3, "mem_mb": 1234}  # runtime: the default
+    config["models"]["gan_paper"]["resources"] = {"threads": 3, "mem_mb": 1234, "gpus": 2}  # runtime: the default
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
     plan = snakemake(workdir, "train_all", "-n", "--cores", "8", "--configfile", "tiny.yaml").stdout
     jobs = {block.split("wildcards: model=")[1].split()[0]: block
             for block in plan.split("rule train:")[1:]}
     assert sorted(jobs) == sorted(config["models"])
     for name, block in jobs.items():
-        assert "gpu=1" in block, block
+        assert re.search(rf"\bgpu={2 if name == 'gan_paper' else 1}\b", block), block
     assert re.search(r"threads: 3\b", jobs["gan_paper"]) and "mem_mb=1234" in jobs["gan_paper"]
     assert "runtime=720" in jobs["gan_paper"]
     assert "mem_mb=2000" in jobs["diffusion_paper"] and "runtime=10" in jobs["diffusion_paper"]

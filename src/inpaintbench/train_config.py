@@ -5,7 +5,7 @@ from __future__ import annotations
 from .config import canonical, fingerprint
 
 STATE_ROOT = "results/training"
-MODEL_RESOURCES = {"threads": 4, "mem_mb": 16000, "runtime": 720}  # the schema's default
+MODEL_RESOURCES = {"threads": 4, "mem_mb": 16000, "runtime": 720, "gpus": 1}  # the schema's default
 
 
 def model_settings(config: dict, name: str) -> dict:
@@ -38,5 +38,5 @@ def state_dir(config: dict, name: str) -> str:
 
 
 def model_resource(config: dict, name: str, key: str):
-    """A model's threads, mem_mb or runtime; keys missing from a partial `resources` get the default."""
+    """A model's threads, mem_mb, runtime or gpus; keys missing from a partial `resources` get the default."""
     return config["models"][name].get("resources", {}).get(key, MODEL_RESOURCES[key])

@@ -21,12 +21,21 @@ fingerprint of the config the training depends on, so a config edit never resume
   instead would cost a full copy of the model every step.
 - Device: the GPU when TensorFlow sees one, else the CPU. `mixed_precision` and `jit_compile`
   "auto" are on on a GPU only; under mixed_float16 a Trainer wraps its optimizers in
-  keras.optimizers.LossScaleOptimizer (the paper models do) and keeps its outputs float32.
+  loss scaling (models.replicas.ReplicaLossScaleOptimizer) and keeps its outputs float32.
+- Several devices (`gpus` > 1, the config's `resources.gpus`): data parallel with
+  tf.distribute.MirroredStrategy over the first `gpus` GPUs TensorFlow sees. `batch_size` stays
+  the global batch, split across the replicas; each replica's losses are its share of the global
+  batch's (models/replicas.py), so the summed gradients and losses are the single-device ones up to
+  float rounding. XLA is off with several replicas (Keras does the same: XLA cannot compile a step
+  whose variables live on several devices). One device uses TensorFlow's default strategy, which
+  runs the step exactly as without tf.distribute. Checkpoints hold one copy of each variable, so a
+  run resumes on any number of devices.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import shutil
@@ -68,12 +77,55 @@ def _switch(value, on_gpu: bool) -> bool:
     return on_gpu if value == "auto" else bool(value)
 
 
-def _device() -> tuple[str, bool]:
+def _device(replicas: int) -> tuple[str, bool]:
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
-        return "CPU", False
+        return "CPU" if replicas == 1 else f"CPU x{replicas}", False
     details = tf.config.experimental.get_device_details(gpus[0])
-    return f"GPU ({details.get('device_name', gpus[0].name)}) x{len(gpus)}", True
+    return f"GPU ({details.get('device_name', gpus[0].name)}) x{replicas}", True
+
+
+def _strategy(gpus: int) -> tf.distribute.Strategy:
+    """MirroredStrategy over the first `gpus` GPUs TensorFlow sees (without a GPU, over its CPU
+    devices: one, unless split into logical devices as the tests do); the default strategy when
+    that is a single device."""
+    kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+    devices = [device.name for device in tf.config.list_logical_devices(kind)][:max(gpus, 1)]
+    if len(devices) < 2:
+        return tf.distribute.get_strategy()
+    return _mirrored(tuple(devices))
+
+
+@functools.cache
+def _mirrored(devices: tuple[str, ...]) -> tf.distribute.MirroredStrategy:
+    """One MirroredStrategy per set of devices and process: a second one would number its
+    all-reduces like the first, and the two would collide."""
+    return tf.distribute.MirroredStrategy(list(devices))
+
+
+def _check_devices(name: str, training: dict, gpus: int, replicas: int, logger) -> None:
+    """Warn when the job trains on fewer devices than it asked for, or without the XLA it asked for
+    (XLA cannot compile a step whose variables live on several devices; Keras too turns it off
+    under tf.distribute); refuse a batch some replica would get nothing of."""
+    if training["jit_compile"] is True and replicas > 1:
+        logger.warning("%s: training.jit_compile is true, but XLA is off with %d replicas", name, replicas)
+    if replicas < gpus:
+        logger.warning("%s: asked for %d GPUs, training on %d replica(s): TensorFlow sees %d GPU(s) "
+                       "(CUDA_VISIBLE_DEVICES=%s)", name, gpus, replicas, len(tf.config.list_physical_devices("GPU")),
+                       os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+    if training["batch_size"] < replicas:
+        raise ValueError(f"{name}: training.batch_size={training['batch_size']} is smaller than the "
+                         f"{replicas} replicas it is split across (resources.gpus)")
+
+
+def _replicated_step(strategy: tf.distribute.Strategy, train_step, jit: bool):
+    """One tf.function: `train_step` on every replica's slice of the batch, then each loss summed
+    over the replicas (each returns its share of the global batch's loss)."""
+    def step(batch):
+        losses = strategy.run(train_step, args=(batch,))
+        return {key: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for key, value in losses.items()}
+    return tf.function(step, jit_compile=jit)
 
 
 def _model_config(name: str, model_cfg: dict, image_size: int, masks: dict | None) -> dict:
@@ -209,8 +261,10 @@ class _Interrupt:
 
 
 def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
-          out_dir, state_dir, log=None, threads: int | None = None, masks: dict | None = None) -> dict:
-    """Train model `name` from its config entry; write results/models/{name}/ and return its meta.
+          out_dir, state_dir, log=None, threads: int | None = None, masks: dict | None = None,
+          gpus: int = 1) -> dict:
+    """Train model `name` from its config entry on up to `gpus` devices; write
+    results/models/{name}/ and return its meta.
 
     `masks` is the protocol it trains on, {protocol, recipe, seed} (train_config.training_masks).
     On the CPU, TensorFlow's op determinism is on: the same config and seed give bit-identical
@@ -223,22 +277,25 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
         kind, training = model_cfg["kind"], model_cfg["training"]
         source = _mask_source(name, training, masks)
         set_threads(threads)
-        device, on_gpu = _device()
+        strategy = _strategy(gpus)
+        replicas = strategy.num_replicas_in_sync
+        device, on_gpu = _device(replicas)
         mixed = _switch(training["mixed_precision"], on_gpu)
-        jit = _switch(training["jit_compile"], on_gpu)
+        jit = _switch(training["jit_compile"], on_gpu) and replicas == 1  # see _check_devices
         previous_policy = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
         if not on_gpu:  # for the process: TensorFlow has no public switch back (on a GPU, see README.md)
             tf.config.experimental.enable_op_determinism()
         try:
+            _check_devices(name, training, gpus, replicas, logger)
             return _run(name, model_cfg, kind, training, image_size, list(train_paths), list(val_paths),
-                        out_dir, state_dir, logger, device, mixed, jit, source)
+                        out_dir, state_dir, logger, device, mixed, jit, source, strategy)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, out_dir, state_dir,
-         logger, device, mixed, jit, source) -> dict:
+         logger, device, mixed, jit, source, strategy) -> dict:
     seed, batch_size, epochs = training["seed"], training["batch_size"], training["epochs"]
     late = [e for e in training["snapshot_epochs"] if e > epochs]
     if late:
@@ -248,7 +305,8 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
     hparams = models.resolve_hparams(kind, model_cfg["hparams"])
 
     keras.utils.set_random_seed(seed)
-    trainer = models.build_trainer(kind, image_size, hparams, model_cfg["paper_exact"], seed)
+    with strategy.scope():  # variables mirrored on every replica, optimizers summing their gradients
+        trainer = models.build_trainer(kind, image_size, hparams, model_cfg["paper_exact"], seed)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(model=trainer, step=step)
     checkpoint_dir = state_dir / "checkpoints"
@@ -270,7 +328,8 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
     dataset = tfrecords.load_dataset(train_paths, batch_size, image_size, shuffle=True, repeat=True,
                                      seed=seed + start, drop_remainder=True, augment=training["augment"],
                                      masks=source.for_training(seed, start))
-    train_step = tf.function(trainer.train_step, jit_compile=jit)
+    batches = strategy.experimental_distribute_dataset(dataset.take(total_steps - start))
+    train_step = _replicated_step(strategy, trainer.train_step, jit)
     writer = tf.summary.create_file_writer(str(state_dir / "tensorboard"))
     progress = _progress_bar(total_steps, start, name)
 
@@ -289,7 +348,7 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
     save("initial weights")  # a fresh run too has a good checkpoint to fall back on
     sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
     with _Interrupt() as interrupt, writer.as_default():
-        for images, masks in dataset.take(total_steps - start):
+        for images, masks in batches:
             losses = {key: float(value) for key, value in train_step((images, masks)).items()}
             problem = _diverged(losses, trainer.MAIN_LOSS, training["stop_loss_above"])
             if problem:
@@ -332,7 +391,8 @@ def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, ou
         save("end of training")
     progress.close()
     return _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
-                          out_dir, device, mixed, jit, total_steps, start, logger, source)
+                          out_dir, device, mixed, jit, total_steps, start, logger, source,
+                          strategy.num_replicas_in_sync)
 
 
 def _progress_bar(total: int, initial: int, name: str):
@@ -363,7 +423,7 @@ def _snapshot(inpainter, reference, path: Path) -> None:
 
 
 def _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
-                   out_dir, device, mixed, jit, total_steps, start, logger, source) -> dict:
+                   out_dir, device, mixed, jit, total_steps, start, logger, source, replicas) -> dict:
     """model.keras, history.csv, snapshots/ and meta.json, each moved into place whole; meta last."""
     out_dir.mkdir(parents=True, exist_ok=True)
     network = trainer.export()
@@ -376,7 +436,8 @@ def _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history,
     meta = provenance.record(
         model_cfg, name=name, kind=kind, image_size=image_size, hparams=hparams,
         paper_exact=model_cfg["paper_exact"], seed=model_cfg["training"]["seed"],
-        parameters=int(network.count_params()), device=device, mixed_precision=mixed, jit_compile=jit,
+        parameters=int(network.count_params()), device=device, replicas=replicas, mixed_precision=mixed,
+        jit_compile=jit,
         training_seconds=round(sum(row["seconds"] for row in history), 3),
         epochs=int(final["epoch"]), steps=total_steps, resumed_from_step=start or None,
         main_loss=trainer.MAIN_LOSS, final_losses={key: final[key] for key in loss_names},

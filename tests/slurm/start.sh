@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts (or reuses) a single-node SLURM cluster on this machine: munged as user munge, then
-# slurmctld and slurmd as root, with one fake GPU; returns once the node is idle.
+# slurmctld and slurmd as root, with two fake GPUs; returns once the node is idle. A running
+# cluster of ours whose configuration differs from tests/slurm/*.in is restarted with the new one.
 # Needs root and the packages of tests/slurm/install.sh. Usage: bash tests/slurm/start.sh [timeout_s]
 set -euo pipefail
 PATH="$PATH:/usr/sbin:/sbin"
@@ -11,7 +12,13 @@ node_state() { sinfo --noheader --Node --format=%T 2>/dev/null | head -n 1 || tr
 
 ours() { [[ -f /etc/slurm/slurm.conf ]] && grep -q '^ClusterName=inpaintbench$' /etc/slurm/slurm.conf; }
 
-if ours && [[ "$(node_state)" =~ ^(idle|mixed|allocated)$ ]]; then
+render_slurm_conf() { sed -e "s|@HOST@|$(hostname -s)|g" -e "s|@NODE@|$(slurmd -C | head -n 1)|" "$here/slurm.conf.in"; }
+render_gres_conf() { sed -e "s|@HOST@|$(hostname -s)|g" "$here/gres.conf.in"; }
+configs_current() {
+    cmp -s <(render_slurm_conf) /etc/slurm/slurm.conf && cmp -s <(render_gres_conf) /etc/slurm/gres.conf
+}
+
+if ours && configs_current && [[ "$(node_state)" =~ ^(idle|mixed|allocated)$ ]]; then
     echo "SLURM already running: node $(node_state)"
     exit 0
 fi
@@ -32,10 +39,15 @@ fi
 host="$(hostname -s)"
 # slurmd finds the controller by this name: make it resolvable (containers may lack it).
 getent hosts "$host" >/dev/null || echo "127.0.0.1 $host" >>/etc/hosts
-node="$(slurmd -C | head -n 1)"
+if ours && ! configs_current && pgrep -x slurmctld >/dev/null; then
+    # A node's GPU count changes only when both daemons restart (scontrol reconfigure keeps it).
+    echo "SLURM configuration changed: restarting the cluster"
+    scontrol shutdown
+    for _ in $(seq 60); do pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break; sleep 1; done
+fi
 mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm
-sed -e "s|@HOST@|$host|g" -e "s|@NODE@|$node|" "$here/slurm.conf.in" >/etc/slurm/slurm.conf
-sed -e "s|@HOST@|$host|g" "$here/gres.conf.in" >/etc/slurm/gres.conf
+render_slurm_conf >/etc/slurm/slurm.conf
+render_gres_conf >/etc/slurm/gres.conf
 
 if ! pgrep -u munge -x munged >/dev/null; then
     [[ -s /etc/munge/munge.key ]] || runuser -u munge -- mungekey --verbose

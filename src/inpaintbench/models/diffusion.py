@@ -25,6 +25,7 @@ from . import check_image_size
 from .base import Inpainter as BaseInpainter
 from .base import Option
 from .layers import ResidualBlock, SinusoidalEmbedding, adam, prefill
+from .replicas import masked_mean
 
 tfd = tfp.distributions
 
@@ -213,8 +214,7 @@ class Trainer(keras.Model):
         with tf.GradientTape() as tape:
             output = tf.cast(self.network([x_t, damaged, masks, t], training=True), tf.float32)
             predicted = self.diffusion.noise_estimate(output, x_t, prefilled, t)
-            hole = tf.reduce_sum(masks) * 3.0
-            loss = tf.reduce_sum(tf.square(predicted - target) * masks) / tf.maximum(hole, 1.0)
+            loss = masked_mean(tf.square(predicted - target), masks)
             scaled_loss = self.optimizer.scale_loss(loss)
         variables = self.network.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))

@@ -26,6 +26,8 @@ import tensorflow_probability as tfp
 from keras import layers
 
 from .base import Inpainter as BaseInpainter
+from .layers import adam
+from .replicas import ReplicaSeedGenerator, batch_mean
 
 DEFAULTS = {
     "hidden_units": 512,       # null: the paper's single Dense layer (4.8 G parameters at 128 px)
@@ -42,7 +44,7 @@ class NormalNoise(layers.Layer):
     def __init__(self, stddev: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.stddev, self.seed = float(stddev), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
 
     def call(self, inputs, training=False):
         if not training or self.stddev == 0.0:
@@ -82,10 +84,8 @@ class Trainer(keras.Model):
         keras.utils.set_random_seed(seed)
         self.paper_exact = paper_exact
         self.network = build_network(image_size, hparams, paper_exact, seed)
-        self.repair_optimizer = keras.optimizers.Adam(hparams["learning_rate"], beta_1=hparams["beta_1"])
-        if keras.mixed_precision.global_policy().compute_dtype == "float16":
-            self.repair_optimizer = keras.optimizers.LossScaleOptimizer(self.repair_optimizer)
-        self.repair_optimizer.build(self.network.trainable_variables)
+        self.repair_optimizer = adam(self.network.trainable_variables, hparams["learning_rate"],
+                                     beta_1=hparams["beta_1"])
 
     def train_step(self, data):
         images, masks = data
@@ -93,7 +93,7 @@ class Trainer(keras.Model):
         inputs = [images, damaged] if self.paper_exact else [damaged, masks]
         with tf.GradientTape() as tape:
             repaired = self.network(inputs, training=True)
-            repair_loss = tf.reduce_mean(tf.square(repaired - images))
+            repair_loss = batch_mean(tf.square(repaired - images))
             scaled = self.repair_optimizer.scale_loss(repair_loss)
         variables = self.network.trainable_variables
         self.repair_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))

@@ -20,6 +20,7 @@ from keras import layers
 from . import check_image_size
 from .base import Inpainter as BaseInpainter
 from .layers import adam, prefill
+from .replicas import batch_mean, masked_mean
 
 DEFAULTS = {
     "prefill": "pyramid",           # fixed hole fill the generator refines: pyramid (pull-push) | mean
@@ -82,11 +83,11 @@ def build_discriminator(image_size: int, hparams) -> keras.Model:
 def adversarial_losses(kind: str, real_logits, fake_logits):
     """(discriminator loss, generator loss) of the hinge or the non-saturating GAN objective."""
     if kind == "hinge":
-        return (tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits)),
-                -tf.reduce_mean(fake_logits))
+        return (batch_mean(tf.nn.relu(1.0 - real_logits)) + batch_mean(tf.nn.relu(1.0 + fake_logits)),
+                -batch_mean(fake_logits))
     if kind == "nonsaturating":
-        return (tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits)),
-                tf.reduce_mean(tf.nn.softplus(-fake_logits)))
+        return (batch_mean(tf.nn.softplus(-real_logits)) + batch_mean(tf.nn.softplus(fake_logits)),
+                batch_mean(tf.nn.softplus(-fake_logits)))
     raise ValueError(f"hparams.adversarial_loss: {kind!r} is not hinge or nonsaturating")
 
 
@@ -117,8 +118,8 @@ class Trainer(keras.Model):
             real_logits = tf.cast(self.discriminator([images, masks], training=True), tf.float32)
             fake_logits = tf.cast(self.discriminator([composite, masks], training=True), tf.float32)
             error = tf.abs(output - images)
-            hole_l1 = tf.reduce_sum(error * masks) / tf.maximum(3.0 * tf.reduce_sum(masks), 1.0)
-            valid_l1 = tf.reduce_sum(error * (1.0 - masks)) / tf.maximum(3.0 * tf.reduce_sum(1.0 - masks), 1.0)
+            hole_l1 = masked_mean(error, masks)
+            valid_l1 = masked_mean(error, 1.0 - masks)
             l1 = hparams["hole_weight"] * hole_l1 + hparams["valid_weight"] * valid_l1
             discriminator_loss, adversarial = adversarial_losses(
                 hparams["adversarial_loss"], real_logits, fake_logits)

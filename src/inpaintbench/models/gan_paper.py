@@ -24,6 +24,8 @@ import tensorflow as tf
 from keras import layers
 
 from .base import Inpainter as BaseInpainter
+from .layers import adam
+from .replicas import ReplicaSeedGenerator, batch_mean, replicas
 
 DEFAULTS = {
     "noise_dim": 100,
@@ -40,10 +42,12 @@ DEFAULTS = {
 
 
 def dense_stack(x, units, hparams, prefix: str):
-    """The paper's block, repeated: Dense -> BatchNormalization -> LeakyReLU."""
+    """The paper's block, repeated: Dense -> BatchNormalization -> LeakyReLU. Over several replicas
+    the batch statistics are the global batch's (synchronized), as on one device."""
     for i, width in enumerate(units):
         x = layers.Dense(int(width), name=f"{prefix}_dense_{i}")(x)
-        x = layers.BatchNormalization(momentum=hparams["batchnorm_momentum"], name=f"{prefix}_bn_{i}")(x)
+        x = layers.BatchNormalization(momentum=hparams["batchnorm_momentum"], synchronized=replicas() > 1,
+                                      name=f"{prefix}_bn_{i}")(x)
         x = layers.LeakyReLU(hparams["leaky_relu_slope"], name=f"{prefix}_lrelu_{i}")(x)
     return x
 
@@ -76,14 +80,6 @@ def build_repair_generator(image_size: int, hparams, paper_exact: bool) -> keras
     return keras.Model(inputs, image, name="paper_repair_generator")
 
 
-def _adam(learning_rate, hparams, variables):
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=hparams["beta_1"])
-    if keras.mixed_precision.global_policy().compute_dtype == "float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    optimizer.build(variables)
-    return optimizer
-
-
 class Trainer(keras.Model):
     MAIN_LOSS = "repair_loss"
 
@@ -94,13 +90,13 @@ class Trainer(keras.Model):
         self.generator = build_generator(image_size, hparams)
         self.discriminator = build_discriminator(image_size, hparams)
         self.repair_generator = build_repair_generator(image_size, hparams, paper_exact)
-        self.noise_seed = keras.random.SeedGenerator(seed)
-        self.generator_optimizer = _adam(
-            hparams["generator_learning_rate"], hparams, self.generator.trainable_variables)
-        self.discriminator_optimizer = _adam(
-            hparams["discriminator_learning_rate"], hparams, self.discriminator.trainable_variables)
-        self.repair_optimizer = _adam(
-            hparams["repair_learning_rate"], hparams, self.repair_generator.trainable_variables)
+        self.noise_seed = ReplicaSeedGenerator(seed)
+        self.generator_optimizer = adam(self.generator.trainable_variables, hparams["generator_learning_rate"],
+                                        beta_1=hparams["beta_1"])
+        self.discriminator_optimizer = adam(self.discriminator.trainable_variables,
+                                            hparams["discriminator_learning_rate"], beta_1=hparams["beta_1"])
+        self.repair_optimizer = adam(self.repair_generator.trainable_variables, hparams["repair_learning_rate"],
+                                     beta_1=hparams["beta_1"])
 
     def repair_inputs(self, images, masks):
         damaged = images * (1.0 - masks)
@@ -114,11 +110,11 @@ class Trainer(keras.Model):
             fake = self.generator(noise, training=True)
             real_probability = self.discriminator(images * 2.0 - 1.0, training=True)
             fake_probability = self.discriminator(fake, training=True)
-            d_loss = 0.5 * (tf.reduce_mean(bce(tf.ones_like(real_probability), real_probability))
-                            + tf.reduce_mean(bce(tf.zeros_like(fake_probability), fake_probability)))
-            g_loss = tf.reduce_mean(bce(tf.ones_like(fake_probability), fake_probability))
+            d_loss = 0.5 * (batch_mean(bce(tf.ones_like(real_probability), real_probability))
+                            + batch_mean(bce(tf.zeros_like(fake_probability), fake_probability)))
+            g_loss = batch_mean(bce(tf.ones_like(fake_probability), fake_probability))
             repaired = self.repair_generator(self.repair_inputs(images, masks), training=True)
-            repair_loss = tf.reduce_mean(tf.square(repaired - images))
+            repair_loss = batch_mean(tf.square(repaired - images))
             scaled = [optimizer.scale_loss(loss) for optimizer, loss in (
                 (self.discriminator_optimizer, d_loss), (self.generator_optimizer, g_loss),
                 (self.repair_optimizer, repair_loss))]

@@ -10,6 +10,8 @@ import math
 import keras
 from keras import layers, ops
 
+from .replicas import ReplicaDropout, ReplicaLossScaleOptimizer
+
 
 @keras.saving.register_keras_serializable(package="inpaintbench")
 class SinusoidalEmbedding(layers.Layer):
@@ -42,7 +44,7 @@ class ResidualBlock(layers.Layer):
         self.norm1 = layers.GroupNormalization(min(groups, channels))
         self.conv1 = layers.Conv2D(channels, 3, padding="same")
         self.norm2 = layers.GroupNormalization(min(groups, channels))
-        self.drop = layers.Dropout(dropout)
+        self.drop = ReplicaDropout(dropout)
         self.conv2 = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros")
         self.embed = layers.Dense(channels)
         self.skip = None
@@ -139,6 +141,6 @@ def adam(variables, learning_rate, **betas):
     """Adam built for `variables`, wrapped in loss scaling under a mixed_float16 policy."""
     optimizer = keras.optimizers.Adam(learning_rate, **betas)
     if keras.mixed_precision.global_policy().compute_dtype == "float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = ReplicaLossScaleOptimizer(optimizer)
     optimizer.build(variables)
     return optimizer
