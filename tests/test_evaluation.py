@@ -186,8 +186,8 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
             rows.to_csv(out / f"{method}.csv", index=False)
         outputs = {key: out / f"table.{key}" for key in ("csv", "md", "tex", "pairwise", "by_hole_size", "by_category")}
         logger = get_logger(f"aggregate.{name}", out / "aggregate.log")
-        table = aggregate(list(files), [out / f"{m}.csv" for m in files], [f / "summary.json" for f in files.values()],
-                          {}, settings, outputs, log=logger)
+        table = aggregate(["square"], list(files), [out / f"{m}.csv" for m in files],
+                          [f / "summary.json" for f in files.values()], {}, settings, outputs, log=logger)
         return table, outputs, (out / "aggregate.log").read_text()
 
     table, outputs, log = tables("few", 1)
@@ -195,8 +195,9 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
     assert pd.read_csv(outputs["pairwise"])["few_images"].tolist() == [True]
     note = "(few): fewer than 30 test images, too few for a meaningful interval or test"
     assert note in outputs["md"].read_text() and note in outputs["tex"].read_text()
-    assert "| black | no | 5 (few) |" in outputs["md"].read_text()
-    assert "WARNING black: 5 test images, fewer than 30" in log and "WARNING mean_fill: 5 test images" in log
+    assert "| square | black | no | 5 (few) |" in outputs["md"].read_text()
+    assert "WARNING black on square: 5 test images, fewer than 30" in log
+    assert "WARNING mean_fill on square: 5 test images" in log
 
     table, outputs, log = tables("enough", 6)
     assert table["n"].tolist() == [30, 30] and not table["few_images"].any()

@@ -242,8 +242,8 @@ def test_protocol_config_defaults_overrides_and_errors_naming_the_key():
         "evaluation.protocols": (["square", "wide"], r"key evaluation\.protocols: no protocol 'wide'"),
         "models.m.training": ({"masks": "wide"}, r"key models\.m\.training\.masks: no protocol 'wide'"),
         "masks.protocols": ({"strokes": {"width": [40, 12]}}, r"key masks\.protocols\.strokes\.width: lower bound"),
-        "masks.kind": ("random", r"key masks: .*'kind' was unexpected"),
-        "aggregation.hole_size_bins": (5, r"key aggregation: .*'hole_size_bins' was unexpected"),
+        "masks.kind": ("random", r"unknown key masks\.kind \(known here: seed, protocols\)"),
+        "aggregation.hole_size_bins": (5, r"unknown key aggregation\.hole_size_bins \(known here: bootstrap_samples"),
     }
     for key, (value, message) in bad.items():
         with pytest.raises(ConfigError, match=message):

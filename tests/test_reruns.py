@@ -236,19 +236,20 @@ def test_a_model_folder_lost_to_an_interrupted_retraining_is_remade_and_the_tabl
     workdir = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)
     shutil.rmtree(workdir / "results" / "models" / "diffusion")
     assert as_set(planned_jobs(workdir, tiny_config())) == {
-        job("train", model="diffusion"), job("evaluate", method="diffusion"), job("model_figures", model="diffusion"),
-        job("aggregate"), job("comparison_figures")}
+        job("train", model="diffusion"), job("model_figures", model="diffusion"),
+        *evaluations(methods=["diffusion"]), *summaries()}
 
     snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
     model = workdir / "results" / "models" / "diffusion"
     assert models.load(model).image_size == tiny_config()["data"]["image_size"]
-    evaluated = json.loads((workdir / "results" / "metrics" / "diffusion.json").read_text())
-    assert evaluated["model_dir"] == "results/models/diffusion"
     table = workdir / "results" / "tables" / "comparison.csv"
-    assert (model / "meta.json").stat().st_mtime < (workdir / "results/metrics/diffusion.json").stat().st_mtime \
-        < table.stat().st_mtime
-    row = pd.read_csv(table).set_index("method").loc["diffusion"]
-    assert row["parameters"] == json.loads((model / "meta.json").read_text())["parameters"]
+    for protocol in PROTOCOLS:
+        summary = workdir / "results" / "metrics" / protocol / "diffusion.json"
+        assert json.loads(summary.read_text())["model_dir"] == "results/models/diffusion"
+        assert (model / "meta.json").stat().st_mtime < summary.stat().st_mtime < table.stat().st_mtime
+    rows = pd.read_csv(table).query("method == 'diffusion'")
+    assert len(rows) == len(PROTOCOLS)
+    assert (rows["parameters"] == json.loads((model / "meta.json").read_text())["parameters"]).all()
     assert planned_jobs(workdir, tiny_config()) == []
 
 
