@@ -41,7 +41,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from inpaintbench import models, provenance, training  # noqa: E402
-from inpaintbench.config import load_config  # noqa: E402
+from inpaintbench.config import load_config, shown_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "bench" / "results" / "gpu_cost.json"
@@ -232,7 +232,7 @@ def main(argv=None) -> dict:
               f"{row['step_seconds_2_devices']:.3f} s on 2 logical devices (MirroredStrategy): "
               f"{row['two_over_one']:.2f}x")
     summary = {
-        "config_file": args.config, "image_size": size, "dataset_images": images,
+        "config_file": shown_path(args.config), "image_size": size, "dataset_images": images,
         "train_images": train_images, "test_images": test_images,
         "flop_count": "tf.compat.v1.profiler float_operation over the traced tf.function graph and the "
                       "functions it calls (float32, batch = training.batch_size); train = one train_step "
@@ -253,7 +253,7 @@ def main(argv=None) -> dict:
         "cpu_count": os.cpu_count(), "load_average_1min_before": load_before,
         "load_average_1min_after": os.getloadavg()[0],
     }
-    provenance.write_json(args.output, provenance.record(None, **summary))
+    provenance.write_json(args.output, provenance.record(config, **summary))
     return summary
 
 
