@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from . import provenance
-from .aggregate import DISPLAY, MIN_IMAGES, _cell, display_rows, few_images_note, wilcoxon
+from .aggregate import (
+    DISPLAY,
+    MIN_IMAGES,
+    _cell,
+    display_rows,
+    few_images_note,
+    wilcoxon,
+)
 
 STRONG_KINDS = ("gan", "diffusion")
 # The metrics the verdict compares on: (column, name, unit, higher is better).
@@ -91,7 +98,7 @@ def against_baseline(rows, per_image, models: list[str], baseline: str, alpha: f
     """Where the strong models stand against the best classical baseline on hole PSNR."""
     parts = []
     for model in models:
-        n, difference, p = paired(per_image, model, baseline, "hole_psnr")
+        _, difference, p = paired(per_image, model, baseline, "hole_psnr")
         side = "above" if difference > 0 else "below" if difference < 0 else "level with"
         mark = "significant" if p < alpha else "not significant"
         parts.append(f"{model} is {abs(difference):.2f} dB {side} it (p = {p:.2g}, {mark})")
