@@ -99,9 +99,12 @@ def against_baseline(rows, per_image, models: list[str], baseline: str, alpha: f
     parts = []
     for model in models:
         _, difference, p = paired(per_image, model, baseline, "hole_psnr")
-        side = "above" if difference > 0 else "below" if difference < 0 else "level with"
         mark = "significant" if p < alpha else "not significant"
-        parts.append(f"{model} is {abs(difference):.2f} dB {side} it (p = {p:.2g}, {mark})")
+        if round(abs(difference), 2) == 0:
+            parts.append(f"{model} is within 0.01 dB of it (p = {p:.2g}, {mark})")
+        else:
+            side = "above" if difference > 0 else "below"
+            parts.append(f"{model} is {abs(difference):.2f} dB {side} it (p = {p:.2g}, {mark})")
     return (f"The best classical baseline, {baseline}, fills to {_value(rows.loc[baseline], 'hole_psnr', ' dB')} "
             f"hole PSNR: {'; '.join(parts)}.")
 
