@@ -176,6 +176,9 @@ STYLE = """<style>
 .ib-front table { border-collapse: collapse; font-size: 0.8rem; margin: 0.5rem 0; }
 .ib-front th, .ib-front td { border-bottom: 1px solid #ccc; padding: 0.15rem 0.5rem; text-align: right; }
 .ib-front th:first-child, .ib-front td:first-child { text-align: left; }
+.ib-comparison th:nth-child(2), .ib-comparison td:nth-child(2) { text-align: left; }
+.ib-comparison td { white-space: nowrap; }
+body:has(> .ib-front) { font-family: sans-serif; }
 .ib-front img { max-width: 100%; }
 .ib-front .ib-note { font-size: 0.75rem; color: #555; }
 </style>"""
