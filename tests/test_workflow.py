@@ -173,7 +173,10 @@ def test_the_report_front_page_shows_the_verdict_headline_tables_and_grids(tiny_
             cell = (f"<td>{row['hole_psnr']:.2f} [{row['hole_psnr_ci_low']:.2f}, "
                     f"{row['hole_psnr_ci_high']:.2f}]</td>")
             assert cell in section, (protocol, row["method"])
-    assert "Models: gan_paper (gan_paper," in html.unescape(page)
+    first = MODELS[0]  # the run's summary: each model with its kind, parameters and epochs
+    epochs = CONFIG["models"][first]["training"]["epochs"]
+    assert re.search(rf"Models: {first} \({CONFIG['models'][first]['kind']}, [\d,]+ parameters, {epochs}/{epochs} "
+                     r"epochs", html.unescape(page))
     comparison = (tiny_run / "results/tables/comparison.html").read_text()
     assert comparison.count("<tr>") == 1 + len(tables) and "<th>Hole PSNR (dB)</th>" in comparison
 
