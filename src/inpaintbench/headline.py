@@ -83,8 +83,8 @@ def compare(rows, per_image, a: str, b: str, metric: tuple, alpha: float) -> str
     n, difference, p = paired(per_image, a, b, column)
     if n == 0:
         return f"{a} and {b} share no image scored on {name}."
-    if difference == 0 or p >= 1.0:
-        return f"On {name}, {a} ({_value(rows.loc[a], column, unit)}) and {b} tie (no difference over {n} images)."
+    if difference == 0:
+        return f"On {name}, {a} ({_value(rows.loc[a], column, unit)}) and {b} tie (the same mean over {n} images)."
     winner, loser = (a, b) if (difference > 0) == higher else (b, a)
     verdict = "significant" if p < alpha else "not significant: the difference may be chance"
     intervals = "overlap" if _overlap(rows, a, b, column) else "do not overlap"
