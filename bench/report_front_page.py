@@ -39,14 +39,14 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
 
 
-def rendered_text(dom: str) -> str:
-    """The visible text of the rendered DOM: scripts and styles dropped, tags removed, entities decoded."""
+def rendered(dom: str) -> tuple[str, str]:
+    """(the rendered DOM without scripts and styles, its visible text: tags removed, entities decoded)."""
     dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
+    return dom, re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
 
 
 def checks(text: str, dom: str, table: pd.DataFrame) -> dict:
-    """What the rendered front page shows: every protocol's verdict and every method's hole PSNR."""
+    """What the rendered front page shows: every protocol's verdict, every method's hole PSNR, the grids."""
     expected = [f"{row['hole_psnr']:.2f} [{row['hole_psnr_ci_low']:.2f}, {row['hole_psnr_ci_high']:.2f}]"
                 for _, row in table.iterrows()]
     protocols = list(dict.fromkeys(table["protocol"]))
@@ -74,7 +74,8 @@ def main() -> None:
     dom = chromium("--dump-dom", report.as_uri()).stdout
     load["after"] = round(os.getloadavg()[0], 2)
     table = pd.read_csv(workdir / "results" / "tables" / "comparison.csv", keep_default_na=False, na_values=[""])
-    shown = checks(rendered_text(dom), dom, table)
+    dom, text = rendered(dom)
+    shown = checks(text, dom, table)
     version = chromium("--version").stdout.strip()
     record = provenance.record(load_config(workdir / args.configfile), benchmark="report_front_page",
                                report_seconds=round(report_seconds, 1), chromium=version, window=list(WINDOW),
