@@ -105,6 +105,8 @@ COMPARISON_FIGURES = {
     "psnr": f"{FIGURES}/{{protocol}}/psnr_vs_hole_size.png",
 }
 MODEL_FIGURES = ("snapshots", "training_curves")
+# The report's front page (report/workflow.rst includes it) and the comparison table as HTML.
+FRONT_PAGE = {"page": "results/report/front_page.html", "table": f"{TABLES}/comparison.html"}
 
 
 def model_files(wildcards):
@@ -156,6 +158,7 @@ def final_outputs():
         *metric_files("csv"),
         *metric_files("json"),
         *TABLE_FILES.values(),
+        *FRONT_PAGE.values(),
         *expand(list(COMPARISON_FIGURES.values()), protocol=PROTOCOLS),
         *expand(f"{FIGURES}/{{model}}/{{figure}}.png", model=MODELS, figure=MODEL_FIGURES),
     ]

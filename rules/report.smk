@@ -78,3 +78,27 @@ rule comparison_figures:
         ENV
     script:
         "../scripts/comparison_figures.py"
+
+
+rule front_page:
+    """The report's front page: what was run, the verdict per protocol, headline tables and grids; the comparison as HTML."""
+    input:
+        table=TABLE_FILES["csv"],
+        metrics=metric_files("csv"),
+        grids=expand(COMPARISON_FIGURES["grid"], protocol=PROTOCOLS),
+    output:
+        page=report(FRONT_PAGE["page"], caption="../report/front_page.rst", category="Summary"),
+        table=report(FRONT_PAGE["table"], caption="../report/comparison.rst", category="Tables"),
+    params:
+        protocols=PROTOCOLS,
+        methods=METHODS,
+        page=canonical({"data": {key: config["data"][key] for key in ("source", "image_size")},
+                        "confidence": config["aggregation"]["confidence"]}),
+    log:
+        "results/logs/report/front_page.log",
+    benchmark:
+        "results/benchmarks/report/front_page.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/front_page.py"

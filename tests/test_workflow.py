@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import re
 from itertools import combinations
@@ -150,6 +152,35 @@ def test_the_report_builds_with_every_table_and_figure(tiny_run, tmp_path):
         assert caption in html, caption
 
 
+def front_page_of(report_html: str) -> str:
+    """The HTML of the report's landing page (Snakemake 9 keeps it JSON-encoded in `workflow_desc`)."""
+    return json.loads(re.search(r"^\s*var workflow_desc = (.*);\s*$", report_html, flags=re.M).group(1))
+
+
+def test_the_report_front_page_shows_the_verdict_headline_tables_and_grids(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
+    page = front_page_of(report.read_text())
+    assert page.count('<table class="ib-headline">') == len(PROTOCOLS)
+    assert page.count('<p class="ib-verdict">') == len(PROTOCOLS) and page.count("data:image/png;base64,") == 2
+    tables = pd.read_csv(tiny_run / "results/tables/comparison.csv", keep_default_na=False, na_values=[""])
+    for protocol in PROTOCOLS:
+        section = page.split(f"<h3>{protocol} masks</h3>")[1].split("<h3>")[0]
+        verdict = html.unescape(re.search(r'<p class="ib-verdict">(.*?)</p>', section, flags=re.S).group(1))
+        assert re.search(r"On hole PSNR, (gan|diffusion) .* p = ", verdict) and "On hole L1," in verdict
+        assert "best classical baseline" in verdict and f"fewer than {MIN_IMAGES}" in verdict
+        for _, row in tables[tables["protocol"] == protocol].iterrows():  # every method's numbers, in the table
+            cell = (f"<td>{row['hole_psnr']:.2f} [{row['hole_psnr_ci_low']:.2f}, "
+                    f"{row['hole_psnr_ci_high']:.2f}]</td>")
+            assert cell in section, (protocol, row["method"])
+    first = MODELS[0]  # the run's summary: each model with its kind, parameters and epochs
+    epochs = CONFIG["models"][first]["training"]["epochs"]
+    assert re.search(rf"Models: {first} \({CONFIG['models'][first]['kind']}, [\d,]+ parameters, {epochs}/{epochs} "
+                     r"epochs", html.unescape(page))
+    comparison = (tiny_run / "results/tables/comparison.html").read_text()
+    assert comparison.count("<tr>") == 1 + len(tables) and "<th>Hole PSNR (dB)</th>" in comparison
+
+
 def test_editing_one_model_reruns_only_its_jobs(tiny_run):
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["models"]["gan"]["hparams"]["channels"] = 12
@@ -157,7 +188,7 @@ def test_editing_one_model_reruns_only_its_jobs(tiny_run):
     plan = snakemake(tiny_run, "-n", "--configfile", "edited.yaml").stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", plan.split("Job stats:")[1].split("Reasons:")[0], flags=re.M))
     assert jobs == {"train": "1", "evaluate": "2", "model_figures": "1", "aggregate": "1",
-                    "comparison_figures": "2", "all": "1", "total": "8"}
+                    "comparison_figures": "2", "front_page": "1", "all": "1", "total": "9"}
     for protocol in PROTOCOLS:
         assert re.search(rf"rule evaluate:.*?wildcards: protocol={protocol}, method=gan\b", plan, flags=re.S)
 

@@ -102,6 +102,16 @@ def comparison_row(protocol: str, method: str, rows: pd.DataFrame, summary: dict
     return row
 
 
+def wilcoxon(differences) -> tuple[float, float]:
+    """(statistic, p-value) of the Wilcoxon signed-rank test of paired differences; (NaN, 1) when they
+    are all zero (identical on every image: no evidence of a difference)."""
+    differences = np.asarray(differences, float)
+    if np.count_nonzero(differences) == 0:
+        return math.nan, 1.0
+    result = stats.wilcoxon(differences)
+    return float(result.statistic), float(result.pvalue)
+
+
 def pairwise(per_method: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Wilcoxon signed-rank test on per-image PSNR for each pair of methods (same images, paired by id)."""
     records = []
@@ -109,11 +119,7 @@ def pairwise(per_method: dict[str, pd.DataFrame]) -> pd.DataFrame:
         paired = per_method[a][["id", "psnr"]].merge(per_method[b][["id", "psnr"]], on="id", suffixes=("_a", "_b"))
         paired = paired[np.isfinite(paired["psnr_a"]) & np.isfinite(paired["psnr_b"])]
         differences = (paired["psnr_a"] - paired["psnr_b"]).to_numpy()
-        if np.count_nonzero(differences) == 0:
-            statistic, p_value = math.nan, 1.0  # identical on every image: no evidence of a difference
-        else:
-            result = stats.wilcoxon(paired["psnr_a"], paired["psnr_b"])
-            statistic, p_value = float(result.statistic), float(result.pvalue)
+        statistic, p_value = wilcoxon(differences)
         mean_difference = float(differences.mean()) if differences.size else math.nan
         better = "" if not differences.size or mean_difference == 0 else (a if mean_difference > 0 else b)
         records.append({"method_a": a, "method_b": b, "n": len(paired),

@@ -36,6 +36,20 @@ def load_method(method: str, model_dir: str | Path | None):
     return inpainter, json.loads((Path(model_dir) / models.META_FILE).read_text())["kind"]
 
 
+def showcase_ids(records, count: int) -> list[str]:
+    """`count` image ids from as many source photos as possible: (id, category) records grouped by
+    category (the demo's source photo, Places' scene; an image without one is its own group),
+    then one id of each group in turn, groups and ids in sorted order (so any read order agrees)."""
+    groups: dict[str, list[str]] = {}
+    for image_id, category in records:
+        groups.setdefault(category or f"id:{image_id}", []).append(image_id)
+    queues = [sorted(groups[key]) for key in sorted(groups)]
+    chosen = []
+    for depth in range(max(map(len, queues), default=0)):
+        chosen += [queue[depth] for queue in queues if depth < len(queue)]
+    return chosen[:count]
+
+
 def image_filename(image_id: str) -> str:
     """A file name for an image id (ids are plain, but never trust them with a path)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", image_id) + ".png"
@@ -56,7 +70,7 @@ def inpaint(inpainter, images, masks, seed: int) -> np.ndarray:
 
 def evaluate(method: str, test_paths, image_size: int, evaluation: dict, *, model_dir=None, masks=None,
              metrics_csv, summary_json, images_dir, log=None, config=None, threads=None) -> dict:
-    """Write the per-image CSV, the summary JSON and the first PNGs of `method` on the test masks of
+    """Write the per-image CSV, the summary JSON and the showcase PNGs of `method` on the test masks of
     `masks` (a MaskSource; default: the paper's square); return the summary."""
     masks = masks or MaskSource.default()
     logger = get_logger(f"evaluate.{masks.protocol}.{method}", log)
@@ -78,6 +92,7 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metr
     dataset = tfrecords.load_dataset(test_paths, evaluation["batch_size"], image_size, with_meta=True, masks=masks)
     images_dir.mkdir(parents=True, exist_ok=True)
     rows, saved, warmed = [], 0, False
+    showcase = set(showcase_ids(tfrecords.read_ids(test_paths, limit), keep))  # PNGs kept: distinct photos
     logger.info("%s (%s%s): evaluating %s test images from %d file(s) with %s masks", method, kind,
                 ", reads the original" if inpainter.needs_original else "", limit or "all", len(test_paths),
                 masks.protocol)
@@ -101,7 +116,7 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metr
             rows.append({"id": image_id, "category": batch["category"][i].numpy().decode(),
                          "hole_fraction": float(holes[i].mean()),
                          **{key: float(values[key][i]) for key in values}, "seconds": seconds})
-            if saved < keep:
+            if image_id in showcase:
                 _save_png(images_dir / image_filename(image_id), outputs[i])
                 saved += 1
         logger.info("%s: %d images, %.1f ms/image in the last batch", method, len(rows), 1000 * seconds)

@@ -119,11 +119,13 @@ def _test_images(test_paths, image_size: int, ids: list[str], masks) -> dict[str
 
 def comparison_grid(methods: list[str], metrics_csvs, image_dirs, test_paths, image_size: int, path,
                     images: int, dpi: int, masks=None) -> list[str]:
-    """The first test images every method saved with the masks of `masks` (a MaskSource; default: the
-    paper's square), in rows; returns their ids."""
-    from .evaluation import image_filename
-    order = pd.read_csv(metrics_csvs[0], dtype={"id": str}, keep_default_na=False)["id"].tolist()
-    ids = [i for i in order if all((Path(d) / image_filename(i)).is_file() for d in image_dirs)][:images]
+    """Test images every method saved with the masks of `masks` (a MaskSource; default: the paper's
+    square), in rows, each from another source photo while there are any (showcase_ids); returns their ids."""
+    from .evaluation import image_filename, showcase_ids
+    tested = pd.read_csv(metrics_csvs[0], dtype={"id": str, "category": str}, keep_default_na=False)
+    saved = [(i, c) for i, c in zip(tested["id"], tested["category"])
+             if all((Path(d) / image_filename(i)).is_file() for d in image_dirs)]
+    ids = showcase_ids(saved, images)
     if not ids:
         raise FileNotFoundError(f"no test image was saved by every method in {', '.join(map(str, image_dirs))} "
                                 "(evaluation.save_images is 0?)")

@@ -107,6 +107,25 @@ def _fresh_masks(images, index, masks: MaskSource, image_size: int, augment: boo
     return images, drawn
 
 
+def _records(paths, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """The serialized records of the shards, interleaved record by record (or shuffled by `seed`)."""
+    paths = [str(p) for p in paths]
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    if shuffle:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    return files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), 8),
+                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def read_ids(paths, limit: int | None = None) -> list[tuple[str, str]]:
+    """(id, category) of the first `limit` (default all) records in load_dataset's order, images not decoded."""
+    wanted = {key: FEATURES[key] for key in ("id", "category")}
+    records = _records(paths).map(lambda serialized: tf.io.parse_single_example(serialized, wanted))
+    if limit is not None:
+        records = records.take(limit)
+    return [(record["id"].decode(), record["category"].decode()) for record in records.as_numpy_iterator()]
+
+
 def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = False,
                  repeat: bool = False, seed: int = 0, drop_remainder: bool = False,
                  with_meta: bool = False, shuffle_buffer: int = 2048,
@@ -123,12 +142,7 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
     masks = masks or MaskSource.default()
     if with_meta and (augment or masks.fresh):
         raise ValueError("load_dataset: with_meta yields each image's own mask, so neither augment nor fresh masks")
-    paths = [str(p) for p in paths]
-    files = tf.data.Dataset.from_tensor_slices(paths)
-    if shuffle:
-        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    dataset = files.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), 8),
-                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = _records(paths, shuffle, seed)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:

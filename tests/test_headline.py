@@ -1,0 +1,149 @@
+"""The report's front page written from the results: verdict sentences, headline table and HTML, on
+small hand-made tables (a clear winner, a tie, a lone model, missing and present optional columns)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from inpaintbench import headline
+from inpaintbench.aggregate import MIN_IMAGES
+
+CI = 0.5  # half-width of every hand-made interval
+
+
+def images(hole_psnr, hole_l1) -> pd.DataFrame:
+    """Per-image rows of one method (ids 0..n-1)."""
+    return pd.DataFrame({"id": [str(i) for i in range(len(hole_psnr))], "hole_psnr": hole_psnr, "hole_l1": hole_l1})
+
+
+def row(method: str, kind: str, per_image: pd.DataFrame, protocol="square", **extra) -> dict:
+    values = {"protocol": protocol, "method": method, "kind": kind, "reads_original": False, "n": len(per_image),
+              "few_images": len(per_image) < MIN_IMAGES, "psnr": 20.0, "ssim": 0.8, "hole_ssim": 0.5, "l1": 0.02,
+              "inference_ms": 1.0, "parameters": math.nan if kind == "baseline" else 1000.0,
+              "repair_epochs": "" if kind == "baseline" else "3/3",
+              "training_seconds": math.nan if kind == "baseline" else 60.0}
+    for metric in ("hole_psnr", "hole_l1", "psnr", "ssim", "hole_ssim", "l1"):
+        mean = float(per_image[metric].mean()) if metric in per_image else values[metric]
+        values.update({metric: mean, f"{metric}_ci_low": mean - CI * (metric == "hole_psnr"),
+                       f"{metric}_ci_high": mean + CI * (metric == "hole_psnr")})
+    return {**values, **extra}
+
+
+def study(n: int, gan_shift: float, **extra):
+    """gan better than diffusion by gan_shift dB on every image (with noise), pyramid_fill below both."""
+    rng = np.random.default_rng(0)
+    base = 20 + rng.normal(0, 1, n)
+    per_image = {"gan": images(base + gan_shift + rng.normal(0, 0.01, n), 0.10 - gan_shift / 100 + np.zeros(n)),
+                 "diffusion": images(base, np.full(n, 0.10)),
+                 "pyramid_fill": images(base - 1 + rng.normal(0, 0.01, n), np.full(n, 0.12))}
+    kinds = {"gan": "gan", "diffusion": "diffusion", "pyramid_fill": "baseline"}
+    table = pd.DataFrame([row(m, kinds[m], frame, **extra.get(m, {})) for m, frame in per_image.items()])
+    return table, per_image
+
+
+def verdict(table, per_image, confidence=0.95) -> str:
+    return " ".join(headline.protocol_verdict(table.set_index("method"), per_image, confidence))
+
+
+def test_a_clear_winner_is_named_with_its_margin_and_a_significant_p_value():
+    table, per_image = study(40, gan_shift=0.8)
+    text = verdict(table, per_image)
+    assert re.search(r"On hole PSNR, gan \([\d.]+ dB\) beats diffusion \([\d.]+ dB\) by 0\.8\d dB; paired Wilcoxon "
+                     r"test over 40 images p = [\d.e-]+, significant at the 5% level", text), text
+    assert "On hole L1, gan (0.0920) beats diffusion (0.1000) by 0.0080" in text
+    assert "intervals do not overlap" in text  # 0.8 dB apart, half-widths 0.5
+    assert re.search(r"best classical baseline, pyramid_fill, .*gan is 1\.8\d dB above it \(p = [\d.e-]+, "
+                     r"significant\); diffusion is 1\.0\d dB above it", text), text
+    assert "Caveat" not in text and "Sharpness" not in text and "FID" not in text
+
+
+def test_identical_models_tie_and_a_small_split_carries_the_caveat():
+    table, per_image = study(8, gan_shift=0.0)
+    per_image["gan"] = per_image["diffusion"].copy()
+    text = verdict(table, per_image)
+    assert "On hole PSNR, gan" in text and "and diffusion tie (the same mean over 8 images)" in text
+    assert "On hole L1, gan (0.1000) and diffusion tie" in text
+    assert f"Caveat: only 8 test images, fewer than {MIN_IMAGES}" in text
+
+
+def test_a_small_difference_on_few_images_is_not_significant():
+    table, per_image = study(5, gan_shift=0.8)
+    text = verdict(table, per_image)
+    assert "beats diffusion" in text and "not significant: the difference may be chance" in text  # 5 pairs: p >= 0.0625
+
+
+def test_sharpness_and_fid_are_reported_when_present_and_the_status_when_fid_is_unavailable():
+    table, per_image = study(40, gan_shift=0.8, gan={"sharpness": 0.61}, diffusion={"sharpness": 0.93},
+                             pyramid_fill={"sharpness": 0.40})
+    text = verdict(table, per_image)
+    assert "gan 0.61, diffusion 0.93, pyramid_fill 0.40." in text
+    table["fid"], table["distribution_status"] = math.nan, "unavailable: no InceptionV3 weights"
+    assert "FID, KID and IDS: unavailable: no InceptionV3 weights." in verdict(table, per_image)
+    table["fid"] = [31.5, 12.25, 80.0]
+    assert "FID (lower is closer to real photos): gan 31.5, diffusion 12.2, pyramid_fill 80.0." in verdict(
+        table, per_image)
+    headers, cells = headline.headline_rows(table.set_index("method"))
+    assert headers[-3:] == ["Sharpness", "FID", "Inference (ms/image)"] and cells[1][-2] == "12.2"
+
+
+def test_one_strong_model_or_none():
+    table, per_image = study(40, gan_shift=0.8)
+    lone = table[table["method"] != "diffusion"]
+    text = verdict(lone, per_image)
+    assert text.startswith("Only one strong model was run: gan") and "pyramid_fill" in text
+    text = verdict(table[table["kind"] == "baseline"], per_image)
+    assert text.startswith("No strong model (kind gan or diffusion) was run; the best method on hole PSNR is "
+                           "pyramid_fill")
+
+
+def test_headline_table_puts_the_best_first_and_leaves_out_absent_columns():
+    table, per_image = study(40, gan_shift=0.8)
+    table.loc[table["method"] == "diffusion", "reads_original"] = True
+    headers, cells = headline.headline_rows(table.set_index("method"))
+    assert headers == ["Method", "Hole PSNR (dB)", "Hole L1", "Hole SSIM", "PSNR (dB)", "Inference (ms/image)"]
+    assert [c[0] for c in cells] == ["gan", "diffusion †", "pyramid_fill"]
+    low, high = table.loc[0, "hole_psnr_ci_low"], table.loc[0, "hole_psnr_ci_high"]
+    assert cells[0][1] == f"{table.loc[0, 'hole_psnr']:.2f} [{low:.2f}, {high:.2f}]"
+    # the paper-exact model (reads the original) is not a contender: gan is the only strong model left
+    assert verdict(table, per_image).startswith("Only one strong model was run: gan")
+
+
+def test_front_page_html_has_every_protocol_table_and_embedded_grid(tmp_path):
+    square, per_image = study(40, gan_shift=0.8)
+    strokes = square.assign(protocol="lama_thick")
+    table = pd.concat([square, strokes], ignore_index=True)
+    per_run = {(p, m): frame for p in ("square", "lama_thick") for m, frame in per_image.items()}
+    from PIL import Image
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "grid.png")
+    verdict_of = headline.verdicts(table, per_run, 0.95)
+    page = headline.front_page(table, verdict_of, {"square": tmp_path / "grid.png"},
+                               {"source": "demo", "image_size": 32}, 0.95)
+    assert list(verdict_of) == ["square", "lama_thick"]
+    assert page.count('<table class="ib-headline">') == 2 and page.count("data:image/png;base64,") == 1
+    assert page.index("<h3>square masks</h3>") < page.index("<h3>lama_thick masks</h3>")
+    assert "Data: demo images at 32 px, 40 test images. Mask protocols: square, lama_thick." in page
+    assert "gan (gan, 1,000 parameters, 3/3 epochs, 1.0 min)" in page
+    assert "<td>gan</td>" in page and verdict_of["square"][0].split(";")[0] in page
+
+
+def test_comparison_html_renders_every_row(tmp_path):
+    from inpaintbench.aggregate import DISPLAY, PAPER_COLUMNS
+    table, _ = study(8, gan_shift=0.8)
+    for column in PAPER_COLUMNS:
+        table[column] = ""
+    table["final_repair_loss"], table["hole_ssim_n"] = 0.5, 8
+    page = headline.comparison_html(table, 0.95)
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 1 + len(table)
+    assert all(f"<th>{header}</th>" in page for header, _, _ in DISPLAY)
+    assert "<td>8 (few)</td>" in page and "too few for a meaningful interval" in page
+
+
+@pytest.mark.parametrize("confidence, word", [(0.95, "5%"), (0.99, "1%")])
+def test_the_significance_level_follows_the_confidence(confidence, word):
+    table, per_image = study(40, gan_shift=0.8)
+    assert f"significant at the {word} level" in verdict(table, per_image, confidence)
