@@ -207,14 +207,15 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metr
         inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])),
         seed=seed, saved_images=saved, model_dir=str(model_dir) if model_dir else None,
     )
+    summary["distribution"] = {"scored": scored_output(inpainter), "features": None, "n": 0,
+                               "unavailable": "no features asked for"}
     if distribution:
         made = _method_features(distribution["real"], one_samples, distribution["extractor"],
                                 {"config": config, "method": method, "protocol": masks.protocol})
         features.save_features(distribution["out"], made)
-        summary["distribution"] = {"scored": scored_output(inpainter), "features": str(distribution["out"]),
-                                   "n": len(made.ids), "unavailable": made.unavailable}
+        summary["distribution"].update(features=str(distribution["out"]), n=len(made.ids), unavailable=made.unavailable)
         logger.info("%s: features of %s for the distribution metrics: %s", method, scored_output(inpainter),
-                    made.unavailable and f"none ({made.unavailable})" or f"{len(made.ids)} images")
+                    f"none ({made.unavailable})" if made.unavailable else f"{len(made.ids)} images")
     provenance.write_json(summary_json, summary)
     logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method,
                 masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"], summary["means"]["hole_psnr"],
