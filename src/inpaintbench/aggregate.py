@@ -20,7 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import features, provenance
+from . import provenance
+
+# The features module (FID, KID, IDS) is imported where it is used: it loads TensorFlow, which the
+# figures, importing this module for its bins, do not need.
 
 METRICS = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "sharpness")
 # The distribution metrics' columns (features.distribution_metrics' names, KID's mean as `kid`).
@@ -129,8 +132,10 @@ def _distribution_cell(row, column: str, digits: int) -> str:
         return "unavailable"
     value = row[column]
     if not math.isfinite(value):
-        if column in ("p_ids", "u_ids") and row["distribution_n"] <= features.DIMENSIONS + 1:
-            return f"n/a: needs > {features.DIMENSIONS + 1} images"
+        from .features import DIMENSIONS
+
+        if column in ("p_ids", "u_ids") and row["distribution_n"] <= DIMENSIONS + 1:
+            return f"n/a: needs > {DIMENSIONS + 1} images"
         return "n/a"
     if column == "kid" and math.isfinite(row["kid_sd"]):
         return f"{value:.{digits}f} ± {row['kid_sd']:.{digits}f}"
@@ -298,6 +303,8 @@ def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries,
     protocol, then of the second, and so on. `distribution` holds the test images' features file
     ("real"), the methods' ("features", in that order) and evaluation.distribution ("settings").
     `log` (a logger) is warned of every method with fewer than MIN_IMAGES test images."""
+    from . import features
+
     runs = [(protocol, method) for protocol in protocols for method in methods]
     if not (len(runs) == len(metrics_csvs) == len(summaries) == len(distribution["features"])):
         raise ValueError(f"aggregate: {len(methods)} methods x {len(protocols)} protocols but {len(metrics_csvs)} "
