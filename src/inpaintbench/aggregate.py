@@ -250,7 +250,7 @@ def distribution_note(table: pd.DataFrame) -> str:
             "published values.")
     unavailable = table.loc[table["distribution_status"] == "unavailable", "distribution_reason"]
     if len(unavailable):
-        note += f" unavailable: {unavailable.iloc[0].split(': ', 1)[-1]}"
+        note += f" Unavailable: {unavailable.iloc[0].split(': ', 1)[-1]}"
     return note
 
 
