@@ -149,7 +149,7 @@ def test_editing_kid_settings_plans_only_the_aggregation(tiny_run):
     """KID's subsets, subset size and seed are read from the saved features: no feature is recomputed."""
     for key in ("kid_subsets", "kid_subset_size", "seed"):
         config = tiny_config()
-        config["evaluation"]["distribution"][key] += 1
+        config["evaluation"]["distribution"][key] = load_config(TINY_CONFIG)["evaluation"]["distribution"][key] + 1
         assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate")}, key
 
 
