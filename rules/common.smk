@@ -92,6 +92,8 @@ def split_files(split):
 TABLES = "results/tables"
 FIGURES = "results/figures"
 METRICS_PATTERN = "results/metrics/{protocol}/{method}"
+# The test images' InceptionV3 features (one job; the only one that fetches or loads the weights).
+REAL_FEATURES = "results/features/real.npz"
 TABLE_FILES = {
     "csv": f"{TABLES}/comparison.csv",
     "md": f"{TABLES}/comparison.md",
@@ -125,15 +127,32 @@ def protocol_params(protocol):
                       "seed": config["masks"]["seed"]})
 
 
+def feature_settings():
+    """The evaluation.distribution keys features depend on: the weights and the batch (not KID's settings)."""
+    return {key: config["evaluation"]["distribution"][key] for key in ("weights", "batch_size")}
+
+
+def real_features_params():
+    """What the test images' features depend on: which images (batch and limit) and the weights."""
+    evaluation = config["evaluation"]
+    return canonical({
+        "evaluation": {"batch_size": evaluation["batch_size"], "limit": evaluation["limit"],
+                       "distribution": feature_settings()},
+        "image_size": config["data"]["image_size"],
+    })
+
+
 def evaluation_params(wildcards):
-    """The evaluation slice, the protocol's masks, and for a model its config entry and training masks
-    (so one model's or one protocol's edit reruns only its jobs)."""
+    """The evaluation slice (of evaluation.distribution only what features depend on), the protocol's
+    masks, and for a model its config entry and training masks (so one model's or one protocol's edit
+    reruns only its jobs, and an edit of KID's settings none)."""
     model = None
     if wildcards.method in MODELS:
         model = {**model_settings(config, wildcards.method), "masks": training_masks(config, wildcards.method)}
+    evaluation = {key: value for key, value in config["evaluation"].items()
+                  if key not in ("resources", "protocols", "distribution")}
     return canonical({
-        "evaluation": {key: value for key, value in config["evaluation"].items()
-                       if key not in ("resources", "protocols")},
+        "evaluation": {**evaluation, "distribution": feature_settings()},
         "image_size": config["data"]["image_size"],
         "masks": protocol_params(wildcards.protocol),
         "model": model,
@@ -157,6 +176,8 @@ def final_outputs():
         *expand("results/models/{model}/{file}", model=MODELS, file=("model.keras", "meta.json")),
         *metric_files("csv"),
         *metric_files("json"),
+        REAL_FEATURES,
+        *metric_files("features.npz"),
         *TABLE_FILES.values(),
         *FRONT_PAGE.values(),
         *expand(list(COMPARISON_FIGURES.values()), protocol=PROTOCOLS),

@@ -3,14 +3,39 @@
 # summary and the first inpainted PNGs.
 
 
+rule real_features:
+    """InceptionV3 features of the whole test images, once for every protocol and method (or why there are none)."""
+    input:
+        test=split_files("test"),
+    output:
+        features=REAL_FEATURES,
+    params:
+        settings=real_features_params(),
+    log:
+        "results/logs/evaluate/real_features.log",
+    benchmark:
+        "results/benchmarks/evaluate/real_features.tsv"
+    threads: config["evaluation"]["resources"]["threads"]
+    resources:
+        mem_mb=config["evaluation"]["resources"]["mem_mb"],
+        runtime=config["evaluation"]["resources"]["runtime"],
+    conda:
+        ENV
+    script:
+        "../scripts/real_features.py"
+
+
 rule evaluate:
-    """Inpaint every test image with one method and one protocol's masks; PSNR, SSIM, their hole versions, L1, MSE, time."""
+    """Inpaint every test image with one method and one protocol's masks; PSNR, SSIM, their hole versions, L1, MSE,
+    sharpness, time, and the InceptionV3 features of one sample per image."""
     input:
         unpack(model_files),
         test=split_files("test"),
+        real_features=REAL_FEATURES,
     output:
         metrics=f"{METRICS_PATTERN}.csv",
         summary=f"{METRICS_PATTERN}.json",
+        features=f"{METRICS_PATTERN}.features.npz",
         images=directory("results/inpainted/{protocol}/{method}"),
     params:
         settings=evaluation_params,

@@ -9,6 +9,8 @@ rule aggregate:
     input:
         metrics=metric_files("csv"),
         summaries=metric_files("json"),
+        features=metric_files("features.npz"),
+        real_features=REAL_FEATURES,
         metas=expand("results/models/{model}/meta.json", model=MODELS),
     output:
         csv=report(TABLE_FILES["csv"], caption="../report/comparison.rst", category="Tables"),
@@ -22,6 +24,9 @@ rule aggregate:
         methods=METHODS,
         models=MODELS,
         aggregation=canonical(config["aggregation"]),
+        distribution=canonical(
+            {key: config["evaluation"]["distribution"][key] for key in ("kid_subsets", "kid_subset_size", "seed")}
+        ),
     log:
         "results/logs/report/aggregate.log",
     benchmark:

@@ -20,7 +20,7 @@ def rows(fractions, hole_ssim) -> pd.DataFrame:
     n = len(fractions)
     return pd.DataFrame({"id": [f"i{k}" for k in range(n)], "category": "c", "hole_fraction": fractions,
                          "psnr": np.arange(n, dtype=float), "ssim": 0.5, "hole_psnr": 10.0, "hole_ssim": hole_ssim,
-                         "l1": 0.1, "hole_l1": 0.2})
+                         "l1": 0.1, "hole_l1": 0.2, "sharpness": 0.8})
 
 
 def test_by_hole_size_counts_every_image_and_averages_the_defined_hole_ssims():

@@ -216,6 +216,28 @@ def test_averaging_samples_shrinks_the_spread_between_seeds(trained, batch):
     assert 0.3 < spread(None) / spread(1) < 0.7
 
 
+def test_the_one_sample_beside_the_mean_is_the_first_drawn_and_not_drawn_again(trained, batch, monkeypatch):
+    """with_one_sample (what evaluation scores FID/KID/IDS on) returns the mean of `samples` and the
+    first of them, equal to samples=1's output, from the samples' steps alone: no sample is drawn twice."""
+    trainer, _ = trained
+    images, masks = batch
+    damaged = images * (1 - masks)
+    inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(samples=3), False)
+    steps = len(inpainter.timesteps("ddim", TINY["sampling_steps"]))
+    calls = []
+    step = inpainter._step
+    monkeypatch.setattr(inpainter, "_step", lambda *args: calls.append(1) or step(*args))
+    mean, one = inpainter.with_one_sample(damaged, masks, seed=5)
+    assert len(calls) == 3 * steps
+    np.testing.assert_allclose(mean, inpainter(damaged, masks, seed=5), atol=1e-6)
+    np.testing.assert_allclose(one, inpainter(damaged, masks, seed=5, samples=1), atol=1e-6)
+    hole = np.broadcast_to(masks == 1, images.shape)
+    assert np.abs(one - mean)[hole].mean() > 0.01 and np.array_equal(one[~hole], damaged[~hole])
+    single, same = diffusion.Inpainter(trainer.export(), 32, hparams(samples=1), False).with_one_sample(
+        damaged, masks, seed=5)
+    assert single is same
+
+
 @pytest.mark.parametrize("prior_std", [0.0, 0.25])
 def test_mixed_precision_trains_and_samples(batch, prior_std):
     """The GPU setting (mixed_float16) runs on the CPU too: finite loss, a valid inpainting."""

@@ -12,7 +12,8 @@ from PIL import Image
 from skimage import data, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from inpaintbench import baselines, models, provenance
+from inpaintbench import baselines, evaluation, features, metrics, models, provenance
+from inpaintbench.aggregate import aggregate
 from inpaintbench.config import default_masks
 from inpaintbench.data import tfrecords
 from inpaintbench.data.masks import MaskSource, damage, hole_box
@@ -130,8 +131,9 @@ def test_limit_caps_the_images(tmp_path, test_split):
 class ChangesKnownPixels(baselines.Black):
     name = "bad"
 
-    def __call__(self, damaged, masks, original=None, seed=None, **options):
-        return np.asarray(damaged) + 0.01
+    def with_one_sample(self, damaged, masks, original=None, seed=None, **options):
+        changed = np.asarray(damaged) + 0.01
+        return changed, changed
 
 
 def test_a_method_that_changes_known_pixels_is_an_error(tmp_path, test_split, monkeypatch):
@@ -187,7 +189,8 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
         outputs = {key: out / f"table.{key}" for key in ("csv", "md", "tex", "pairwise", "by_hole_size", "by_category")}
         logger = get_logger(f"aggregate.{name}", out / "aggregate.log")
         table = aggregate(["square"], list(files), [out / f"{m}.csv" for m in files],
-                          [f / "summary.json" for f in files.values()], {}, settings, outputs, log=logger)
+                          [f / "summary.json" for f in files.values()], {}, settings, outputs, log=logger,
+                          distribution=no_weights(tmp_path, list(files.values())))
         return table, outputs, (out / "aggregate.log").read_text()
 
     table, outputs, log = tables("few", 1)
@@ -196,9 +199,110 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
     note = "(few): fewer than 30 test images, too few for a meaningful interval or test"
     assert note in outputs["md"].read_text() and note in outputs["tex"].read_text()
     assert "| square | black | no | 5 (few) |" in outputs["md"].read_text()
-    assert "WARNING black on square: 5 test images, fewer than 30" in log
-    assert "WARNING mean_fill on square: 5 test images" in log
+    assert "WARNING black on square: 5 test images, fewer than 30" in log and "WARNING mean_fill on square" in log
 
     table, outputs, log = tables("enough", 6)
     assert table["n"].tolist() == [30, 30] and not table["few_images"].any()
     assert "(few)" not in outputs["md"].read_text() + outputs["tex"].read_text() and "WARNING" not in log
+
+
+# Distribution metrics: features saved by the evaluation, scored by the aggregation ---------------------
+
+DISTRIBUTION = {"weights": "imagenet", "batch_size": 4, "kid_subsets": 20, "kid_subset_size": 3, "seed": 0}
+TABLES = ("csv", "md", "tex", "pairwise", "by_hole_size", "by_category")
+
+
+def no_weights(tmp_path, folders) -> dict:
+    """The aggregation's distribution inputs of a run without weights: unavailable features everywhere."""
+    real = tmp_path / "real.npz"
+    features.save_features(real, features.unavailable_features("no weights in this test"))
+    for folder in folders:
+        features.save_features(folder / "features.npz", features.unavailable_features("no weights in this test"))
+    return {"real": real, "features": [folder / "features.npz" for folder in folders], "settings": DISTRIBUTION}
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    """InceptionV3 with random weights, its md5 set to Keras's so the metrics accept its features: built
+    here, as no config or spec can (test_features.py), to reach the path that produces numbers."""
+    made = features.FeatureExtractor(None, batch_size=4)
+    made.weights_md5 = features.WEIGHTS_MD5
+    return made
+
+
+def evaluate_with_features(tmp_path, paths, methods, real_npz, extractor=None):
+    folders = []
+    for method in methods:
+        out = tmp_path / "square" / method
+        summary = evaluate(method, paths, SIZE, EVALUATION, masks=SQUARE, metrics_csv=out / "metrics.csv",
+                           summary_json=out / "summary.json", images_dir=out / "images",
+                           real_features_npz=real_npz, features_npz=out / "features.npz", extractor=extractor)
+        folders.append((out, summary))
+    return folders
+
+
+def aggregate_square(tmp_path, folders, real_npz):
+    outputs = {key: tmp_path / "tables" / f"comparison.{key}" for key in TABLES}
+    methods = [summary["method"] for _, summary in folders]
+    table = aggregate(["square"], methods, [out / "metrics.csv" for out, _ in folders],
+                      [out / "summary.json" for out, _ in folders], {},
+                      {"bootstrap_samples": 200, "confidence": 0.95, "seed": 0}, outputs,
+                      distribution={"real": real_npz, "features": [out / "features.npz" for out, _ in folders],
+                                    "settings": DISTRIBUTION})
+    return table.set_index("method"), outputs
+
+
+def test_features_saved_by_the_evaluation_give_the_tables_fid_and_kid(tmp_path, test_split, extractor):
+    paths, images = test_split
+    real_npz = tmp_path / "features" / "real.npz"
+    real = evaluation.real_features(paths, SIZE, {**EVALUATION, "distribution": DISTRIBUTION}, real_npz,
+                                    extractor=extractor)
+    assert sorted(real.ids) == sorted(images) and real.values.shape == (5, features.DIMENSIONS)
+    np.testing.assert_allclose(real.values[list(real.ids).index("coffee_2")],
+                               extractor(images["coffee_2"][None])[0], rtol=1e-4, atol=1e-6)
+    folders = evaluate_with_features(tmp_path, paths, ["black", "biharmonic"], real_npz, extractor)
+    table, outputs = aggregate_square(tmp_path, folders, real_npz)
+
+    real = features.load_features(real_npz)
+    for out, summary in folders:
+        made = features.load_features(out / "features.npz")
+        assert list(made.ids) == list(pd.read_csv(out / "metrics.csv", dtype={"id": str})["id"]) == list(real.ids)
+        assert summary["distribution"] == {"scored": "the output", "features": str(out / "features.npz"),
+                                           "n": 5, "unavailable": None}
+        row = table.loc[summary["method"]]
+        r, f = real.values.astype(np.float64), made.values.astype(np.float64)
+        assert row["fid"] == pytest.approx(metrics.fid(r, f), rel=1e-9) and row["fid"] > 0
+        kid = metrics.kid(r, f, DISTRIBUTION["kid_subsets"], DISTRIBUTION["kid_subset_size"], DISTRIBUTION["seed"])
+        assert (row["kid"], row["kid_sd"]) == pytest.approx((kid.mean, kid.sd), rel=1e-9)
+        assert np.isnan(row["p_ids"]) and np.isnan(row["u_ids"]) and row["distribution_status"] == "partly scored"
+        assert "p_ids, u_ids: ids: 5 pairs of 2048-d features are too few" in row["distribution_reason"]
+        assert row["distribution_n"] == 5 and row["distribution_output"] == "the output"
+    assert table.loc["black", "fid"] > table.loc["biharmonic", "fid"]  # a black hole is further from the truth
+    csv_table = pd.read_csv(outputs["csv"]).set_index("method")
+    assert csv_table.loc["black", "fid"] == pytest.approx(table.loc["black", "fid"], rel=1e-12)
+    markdown = outputs["md"].read_text()
+    black = table.loc["black"]
+    assert (f"| {black['fid']:.2f} | {black['kid']:.4f} ± {black['kid_sd']:.4f} | n/a: needs > 2049 images | "
+            f"n/a: needs > 2049 images | the output |") in markdown
+    assert "unavailable" not in markdown and "not comparable with published values" in markdown
+
+
+def test_without_weights_every_distribution_cell_is_unavailable_and_no_number_is_written(tmp_path, test_split):
+    paths, _ = test_split
+    real_npz = tmp_path / "real.npz"
+    log = tmp_path / "real_features.log"
+    settings = {**DISTRIBUTION, "weights": str(tmp_path / "missing.h5")}
+    real = evaluation.real_features(paths, SIZE, {**EVALUATION, "distribution": settings}, real_npz, log=log)
+    assert real.values is None and "missing.h5: no such file" in real.unavailable
+    assert [line for line in log.read_text().splitlines() if "unavailable" in line] == [
+        line for line in log.read_text().splitlines() if "FID, KID, P-IDS and U-IDS unavailable: " in line]
+    folders = evaluate_with_features(tmp_path, paths, ["mean_fill"], real_npz)
+    out, summary = folders[0]
+    assert summary["distribution"]["unavailable"] == real.unavailable and summary["distribution"]["n"] == 0
+    assert features.load_features(out / "features.npz").values is None
+    table, outputs = aggregate_square(tmp_path, folders, real_npz)
+    row = table.loc["mean_fill"]
+    assert all(np.isnan(row[column]) for column in ("fid", "kid", "kid_sd", "p_ids", "u_ids"))
+    assert row["distribution_status"] == "unavailable" and "missing.h5: no such file" in row["distribution_reason"]
+    assert "| unavailable | unavailable | unavailable | unavailable |" in outputs["md"].read_text()
+    assert "unavailable & unavailable & unavailable & unavailable" in outputs["tex"].read_text()

@@ -139,10 +139,33 @@ def test_editing_the_mask_seed_plans_every_model_and_evaluation_but_no_shard(tin
     config["masks"]["seed"] += 1
     jobs = planned_jobs(tiny_run, config)
 
-    upstream = {"fetch_archive", "fetch_categories", "manifest", "shard", "data_summary"}
+    upstream = {"fetch_archive", "fetch_categories", "manifest", "shard", "data_summary", "real_features"}
     assert as_set(jobs) == as_set(j for j in every_job if j[0] not in upstream)
     assert sum(rule == "train" for rule, _ in jobs) == len(config["models"])
     assert sum(rule == "evaluate" for rule, _ in jobs) == len(PROTOCOLS) * len(METHODS)
+
+
+def test_editing_kid_settings_plans_only_the_aggregation(tiny_run):
+    """KID's subsets, subset size and seed are read from the saved features: no feature is recomputed."""
+    for key in ("kid_subsets", "kid_subset_size", "seed"):
+        config = tiny_config()
+        config["evaluation"]["distribution"][key] = load_config(TINY_CONFIG)["evaluation"]["distribution"][key] + 1
+        assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate")}, key
+
+
+def test_editing_the_feature_weights_or_batch_plans_every_feature_and_what_reads_them(tiny_run):
+    """The weights (and the batch they run in) make every feature file: the real images' and each
+    evaluation's (which is where the inpaintings exist), then the summaries; no training, no data."""
+    for key, value in (("weights", "elsewhere/inception_v3.h5"), ("batch_size", 5)):
+        config = tiny_config()
+        config["evaluation"]["distribution"][key] = value
+        assert as_set(planned_jobs(tiny_run, config)) == {job("real_features"), *evaluations(), *summaries()}, key
+
+
+def test_editing_the_evaluated_images_plans_the_real_features_too(tiny_run):
+    config = tiny_config()
+    config["evaluation"]["limit"] = 3
+    assert as_set(planned_jobs(tiny_run, config)) == {job("real_features"), *evaluations(), *summaries()}
 
 
 def test_editing_a_figure_setting_plans_only_the_figures(tiny_run):

@@ -15,13 +15,15 @@ import yaml
 from PIL import Image
 
 from conftest import TENSORFLOW_NOISE, TINY_CONFIG, snakemake
-from inpaintbench.aggregate import MIN_IMAGES
+from inpaintbench import features
+from inpaintbench.aggregate import DISPLAY, MIN_IMAGES
 from inpaintbench.config import enabled_models, load_config
 
 CONFIG = load_config(TINY_CONFIG)
 MODELS = enabled_models(CONFIG)
 METHODS = MODELS + CONFIG["evaluation"]["baselines"]
 PROTOCOLS = CONFIG["evaluation"]["protocols"]
+HEADERS = [header for header, _, _ in DISPLAY]
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +223,49 @@ def test_a_test_split_too_small_for_intervals_is_marked_and_warned(tiny_run, com
             assert re.search(rf"^\| {protocol} \| {method} \| (yes|no) \| {tests} \(few\) \|", markdown,
                              flags=re.MULTILINE), (protocol, method)
             assert f"WARNING {method} on {protocol}: {tests} test images, fewer than {MIN_IMAGES}" in log
+
+
+def test_a_run_without_weights_writes_no_fid_kid_or_ids_value_anywhere(tiny_run, tables):
+    """The tiny run has no InceptionV3 weights (tests/configs/tiny.yaml): the real-features job says why in
+    one log line, every feature file holds the reason and no features, and every distribution cell of
+    every table reads "unavailable" (NaN in the CSV, with the status and reason beside it)."""
+    log = (tiny_run / "results/logs/evaluate/real_features.log").read_text().splitlines()
+    why = [line for line in log if "FID, KID, P-IDS and U-IDS unavailable: " in line]
+    assert len(why) == 1 and "no-weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5: no such file" in why[0]
+    reason = why[0].split("unavailable: ", 1)[1]
+    files = [tiny_run / "results/features/real.npz",
+             *(tiny_run / f"results/metrics/{p}/{m}.features.npz" for p in PROTOCOLS for m in METHODS)]
+    for path in files:
+        with np.load(path) as data:
+            assert set(data.files) == {"ids", "header"} and data["ids"].size == 0, path
+        assert features.load_features(path).unavailable == reason
+    for protocol in PROTOCOLS:
+        for method in METHODS:
+            summary = json.loads((tiny_run / f"results/metrics/{protocol}/{method}.json").read_text())
+            assert summary["distribution"]["n"] == 0 and summary["distribution"]["unavailable"] == reason
+    columns = ["fid", "kid", "kid_sd", "p_ids", "u_ids"]
+    assert tables[columns].isna().all().all() and (tables["distribution_status"] == "unavailable").all()
+    assert tables["distribution_reason"].str.endswith(reason).all() and (tables["distribution_n"] == 0).all()
+    assert tables.set_index("method")["distribution_output"].to_dict()["diffusion"] == "the output"
+    markdown = (tiny_run / "results/tables/comparison.md").read_text()
+    latex = (tiny_run / "results/tables/comparison.tex").read_text()
+    body = [line for line in markdown.splitlines() if line.startswith("| ") and "Protocol" not in line]
+    assert len(body) == len(tables)
+    for line in body:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[HEADERS.index("FID"):HEADERS.index("U-IDS") + 1] == ["unavailable"] * 4, line
+    assert latex.count("unavailable & unavailable & unavailable & unavailable") == len(tables)
+
+
+def test_the_table_has_the_blur_measure_with_its_interval(tiny_run, tables):
+    """Per-image sharpness (metrics.sharpness) in every metrics CSV; its mean and interval in the table."""
+    for protocol in PROTOCOLS:
+        table = tables[tables["protocol"] == protocol].set_index("method")
+        for method in METHODS:
+            rows = metrics_csv(tiny_run, protocol, method)
+            assert table.loc[method, "sharpness"] == pytest.approx(rows["sharpness"].mean(), rel=1e-9)
+            assert table.loc[method, "sharpness_ci_low"] <= table.loc[method, "sharpness"] \
+                <= table.loc[method, "sharpness_ci_high"]
+        assert table.loc["black", "sharpness"] == 0.0 and table.loc["mean_fill", "sharpness"] == 0.0
+        assert 0.0 < table.loc["biharmonic", "sharpness"] < 1.0  # a smooth fill: less detail than the truth
+    assert "Sharpness (hole detail / truth)" in (tiny_run / "results/tables/comparison.md").read_text()

@@ -3,7 +3,10 @@ confidence intervals, paired tests between methods, and the metrics by hole size
 category, each per protocol.
 
 Inputs are the per-image CSVs and summaries of evaluation (one per method and protocol), and for
-trained models their meta.json (epochs, final main loss, parameters, training time).
+trained models their meta.json (epochs, final main loss, parameters, training time), and the
+InceptionV3 features evaluation saved: the test images' and each (protocol, method)'s. FID, KID and
+P-IDS/U-IDS are computed here from those files, never from images: so an edit of KID's settings
+reruns this job alone (seconds per method; bench/results/distribution.json), not an evaluation.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ from scipy import stats
 
 from . import provenance
 
-METRICS = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1")
+# The features module (FID, KID, IDS) is imported where it is used: it loads TensorFlow, which the
+# figures, importing this module for its bins, do not need.
+
+METRICS = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "sharpness")
+# The distribution metrics' columns (features.distribution_metrics' names, KID's mean as `kid`).
+DISTRIBUTION_COLUMNS = {"fid": "fid", "kid": "kid_mean", "kid_sd": "kid_sd", "p_ids": "p_ids", "u_ids": "u_ids"}
 # The field's bins of hole area (LaMa, AOT-GAN): 0-10%, ..., 40-50%, each (low, high]; holes above
 # 50% (none in the built-in evaluation protocols, which redraw them) go to a last 50-100% bin.
 HOLE_SIZE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
@@ -112,6 +120,38 @@ def wilcoxon(differences) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+def distribution_columns(result: dict, scored: str) -> dict:
+    """A comparison row's FID, KID, its sd, P-IDS and U-IDS (NaN when not scored), from
+    features.distribution_metrics: `distribution_status` is "scored", "partly scored" (too few images
+    for some) or "unavailable" (no weights: no value at all), `distribution_reason` says why per metric,
+    `distribution_n` how many images were scored and `distribution_output` which output (`scored`)."""
+    row = {column: math.nan if result[name] is None else float(result[name])
+           for column, name in DISTRIBUTION_COLUMNS.items()}
+    reasons = {}
+    for column, name in DISTRIBUTION_COLUMNS.items():
+        if name in result["unavailable"]:
+            reasons.setdefault(result["unavailable"][name], []).append(column)
+    status = "unavailable" if result["n"] == 0 else "partly scored" if reasons else "scored"
+    return {**row, "distribution_n": result["n"], "distribution_output": scored, "distribution_status": status,
+            "distribution_reason": "; ".join(f"{', '.join(columns)}: {reason}" for reason, columns in reasons.items())}
+
+
+def _distribution_cell(row, column: str, digits: int) -> str:
+    """"unavailable" without weights; "n/a: why" for a metric too few images cannot give; else the value."""
+    if row["distribution_status"] == "unavailable":
+        return "unavailable"
+    value = row[column]
+    if not math.isfinite(value):
+        from .features import DIMENSIONS
+
+        if column in ("p_ids", "u_ids") and row["distribution_n"] <= DIMENSIONS + 1:
+            return f"n/a: needs > {DIMENSIONS + 1} images"
+        return "n/a"
+    if column == "kid" and math.isfinite(row["kid_sd"]):
+        return f"{value:.{digits}f} ± {row['kid_sd']:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
 def pairwise(per_method: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Wilcoxon signed-rank test on per-image PSNR for each pair of methods (same images, paired by id)."""
     records = []
@@ -172,6 +212,8 @@ DISPLAY = (  # (header, column, digits)
     ("Test images", "n", 0), ("Repair epochs", "repair_epochs", 0), ("Repair loss", "final_repair_loss", 3),
     ("PSNR (dB)", "psnr", 2), ("SSIM", "ssim", 3), ("Hole PSNR (dB)", "hole_psnr", 2), ("Hole SSIM", "hole_ssim", 3),
     ("Hole SSIM images", "hole_ssim_n", 0), ("L1", "l1", 4), ("Hole L1", "hole_l1", 4),
+    ("Sharpness (hole detail / truth)", "sharpness", 3), ("FID", "fid", 2), ("KID (± sd)", "kid", 4),
+    ("P-IDS", "p_ids", 3), ("U-IDS", "u_ids", 3), ("FID/KID/IDS scored", "distribution_output", 0),
     ("Parameters", "parameters", 0), ("Training (s)", "training_seconds", 0), ("Inference (ms/image)", "inference_ms", 1),
     ("Paper epochs", "paper_repair_epochs", 0), ("Paper loss", "paper_repair_loss", 3),
     ("Paper PSNR", "paper_psnr", 2), ("Paper SSIM", "paper_ssim", 2),
@@ -190,6 +232,8 @@ def display_rows(table: pd.DataFrame) -> list[list[str]]:
                 cells.append(f"{int(value)} (few)" if row["few_images"] else str(int(value)))
             elif column == "parameters" and isinstance(value, (int, float)) and math.isfinite(value):
                 cells.append(f"{int(value):,}")
+            elif column in DISTRIBUTION_COLUMNS:
+                cells.append(_distribution_cell(row, column, digits))
             else:
                 cells.append(_cell(row, column, digits))
         rows.append(cells)
@@ -204,6 +248,18 @@ def few_images_note(table: pd.DataFrame) -> str:
             "read those rows as a demonstration, not a result.")
 
 
+def distribution_note(table: pd.DataFrame) -> str:
+    """The captions' sentences on the blur measure and the distribution metrics, and why any are missing."""
+    note = (" Sharpness: the fill's mean neighbour difference in the hole over the truth's (1: as detailed, "
+            "below 1: blurrier). FID, KID and P-IDS/U-IDS: on InceptionV3 features (Keras's weights) of the whole "
+            "images, one sample per image; they rank methods within this benchmark and are not comparable with "
+            "published values.")
+    unavailable = table.loc[table["distribution_status"] == "unavailable", "distribution_reason"]
+    if len(unavailable):
+        note += f" Unavailable: {unavailable.iloc[0].split(': ', 1)[-1]}"
+    return note
+
+
 def to_markdown(table: pd.DataFrame, confidence: float) -> str:
     headers = [header for header, _, _ in DISPLAY]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -211,7 +267,7 @@ def to_markdown(table: pd.DataFrame, confidence: float) -> str:
     note = (f"\nMeans over the test images with {confidence:.0%} bootstrap confidence intervals in brackets, "
             "per mask protocol. Hole SSIM: over the images whose hole holds a whole 7x7 window (Hole SSIM images). "
             f"Paper columns: the paper's Table 1 (square holes) for its GAN and diffusion models."
-            f"{few_images_note(table)}\n")
+            f"{distribution_note(table)}{few_images_note(table)}\n")
     return "\n".join(lines) + "\n" + note
 
 
@@ -230,7 +286,7 @@ def to_latex(table: pd.DataFrame, confidence: float) -> str:
     lines += [r"\hline", r"\end{tabular}",
               rf"\caption{{Inpainting on the test split, per mask protocol: means with "
               rf"{_tex_escape(f'{confidence:.0%}')} bootstrap confidence intervals; paper columns from its Table 1."
-              rf"{_tex_escape(few_images_note(table))}}}",
+              rf"{_tex_escape(distribution_note(table) + few_images_note(table))}}}",
               r"\label{tab:comparison}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -247,23 +303,30 @@ def _per_protocol(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries, model_metas: dict[str, str],
-              aggregation: dict, outputs: dict, log=None) -> pd.DataFrame:
+              aggregation: dict, outputs: dict, log=None, *, distribution: dict) -> pd.DataFrame:
     """Write comparison.{csv,md,tex}, pairwise.csv, by_hole_size.csv and by_category.csv, every table per
     protocol; return the comparison. metrics_csvs and summaries hold every method of the first
-    protocol, then of the second, and so on. `log` (a logger) is warned of every method with fewer
-    than MIN_IMAGES test images."""
+    protocol, then of the second, and so on. `distribution` holds the test images' features file
+    ("real"), the methods' ("features", in that order) and evaluation.distribution ("settings").
+    `log` (a logger) is warned of every method with fewer than MIN_IMAGES test images."""
+    from . import features
+
     runs = [(protocol, method) for protocol in protocols for method in methods]
-    if not (len(runs) == len(metrics_csvs) == len(summaries)):
+    if not (len(runs) == len(metrics_csvs) == len(summaries) == len(distribution["features"])):
         raise ValueError(f"aggregate: {len(methods)} methods x {len(protocols)} protocols but {len(metrics_csvs)} "
-                         f"metric files and {len(summaries)} summaries")
+                         f"metric files, {len(summaries)} summaries and {len(distribution['features'])} feature files")
+    real = features.load_features(distribution["real"])
     per_run, rows = {protocol: {} for protocol in protocols}, []
-    for (protocol, method), metrics_csv, summary_json in zip(runs, metrics_csvs, summaries):
+    for (protocol, method), metrics_csv, summary_json, features_npz in zip(runs, metrics_csvs, summaries,
+                                                                          distribution["features"]):
         images, summary, meta = read_method(metrics_csv, summary_json, model_metas.get(method))
         if (summary["protocol"], summary["method"]) != (protocol, method):
             raise ValueError(f"{summary_json}: summary of method {summary['method']!r} on protocol "
                              f"{summary['protocol']!r}, expected {method!r} on {protocol!r}")
         per_run[protocol][method] = images
-        rows.append(comparison_row(protocol, method, images, summary, meta, aggregation))
+        scores = features.distribution_metrics(real, features.load_features(features_npz), distribution["settings"])
+        rows.append({**comparison_row(protocol, method, images, summary, meta, aggregation),
+                     **distribution_columns(scores, summary["distribution"]["scored"])})
     table = pd.DataFrame(rows)
     for row in rows:
         if row["few_images"] and log:

@@ -3,6 +3,15 @@
 Every test image is inpainted with its fixed mask of the protocol (from its id, the protocol and
 the mask seed), the known pixels are checked to be the original ones, and per-image metrics are written. Inference time is measured per batch
 after a one-image warm-up (so graph tracing is not counted) and shared out per image.
+
+Distribution metrics (FID, KID, P-IDS/U-IDS) need features of whole images. `real_features` makes the
+originals' once, in their own job: they do not depend on the mask protocol, and that job alone
+fetches or loads the weights. Each evaluation then writes its inpaintings' features beside its
+metrics, with the weights file the real features name (never fetched again), from one sample per
+image: a model that averages several samples (diffusion, samples > 1) hands over the first it drew.
+The metrics themselves are computed from these files by the aggregation (inpaintbench.aggregate),
+not here: so editing KID's subsets or seed reruns the aggregation alone, never an evaluation's
+inpainting, and they cost seconds per method next to the features' minutes.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import baselines, metrics, models, provenance
+from . import baselines, features, metrics, models, provenance
 from .aggregate import defined_mean
 from .data import tfrecords
 from .data.masks import MaskSource, damage
@@ -24,8 +33,8 @@ from .logs import get_logger
 from .runtime import set_threads
 
 COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse",
-           "hole_mse", "seconds")
-MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse")
+           "hole_mse", "sharpness", "seconds")
+MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse", "sharpness")
 
 
 def load_method(method: str, model_dir: str | Path | None):
@@ -63,35 +72,110 @@ def _save_png(path: Path, image: np.ndarray) -> None:
 
 def inpaint(inpainter, images, masks, seed: int) -> np.ndarray:
     """Inpaint a batch; the original goes to the method only if its design reads it."""
-    damaged = damage(images, masks)
+    return inpaint_with_one_sample(inpainter, images, masks, seed)[0]
+
+
+def inpaint_with_one_sample(inpainter, images, masks, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the inpainted batch, one sample of it): as `inpaint`, and the fill the distribution metrics score."""
     original = images if inpainter.needs_original else None
-    return inpainter(damaged, masks, original=original, seed=seed)
+    return inpainter.with_one_sample(damage(images, masks), masks, original=original, seed=seed)
+
+
+def scored_output(inpainter) -> str:
+    """Which of a method's outputs the distribution metrics score, as the table states it."""
+    samples = int((getattr(inpainter, "hparams", None) or {}).get("samples", 1))
+    return f"one sample of {samples}" if samples > 1 else "the output"
+
+
+def _original_batches(test_paths, image_size: int, evaluation: dict):
+    """(ids, uint8 images) of the test split's first evaluation.limit images, in the evaluation's order."""
+    limit, count = evaluation["limit"], 0
+    for batch in tfrecords.load_dataset(test_paths, evaluation["batch_size"], image_size, with_meta=True):
+        take = len(batch["id"]) if limit is None else min(len(batch["id"]), limit - count)
+        if take <= 0:
+            break
+        count += take
+        yield [i.decode() for i in batch["id"].numpy()[:take]], features.to_uint8(batch["image"].numpy()[:take])
+
+
+def real_features(test_paths, image_size: int, evaluation: dict, features_npz, *, log=None, config=None,
+                  threads=None, extractor=None) -> features.Features:
+    """Write the InceptionV3 features of the test split's original images (whole images, the first
+    evaluation.limit) to `features_npz`, with the weights of evaluation.distribution.weights; when
+    those cannot be had, a features file that says why (one log line), and no number anywhere.
+
+    `extractor` replaces the weights' loading: for tests only (a network with random weights).
+    """
+    logger = get_logger("real_features", log)
+    set_threads(threads)
+    settings = evaluation["distribution"]
+    try:
+        record = {"config": config}
+        if extractor is None:
+            try:
+                path = features.resolve_weights(settings["weights"], log=logger.info)
+                extractor = features.load_extractor(str(path), settings["batch_size"], log=logger.info)
+            except features.WeightsUnavailable as error:
+                logger.warning("FID, KID, P-IDS and U-IDS unavailable: %s", error)
+                made = features.unavailable_features(str(error), **record)
+                features.save_features(features_npz, made)
+                return made
+            record["weights_file"] = str(path)  # what the evaluations load, never fetching it again
+        made = features.extract_features(extractor, _original_batches(list(test_paths), image_size, evaluation),
+                                         batch_size=extractor.batch_size, **record)
+        features.save_features(features_npz, made)
+        logger.info("features of %d test images (weights md5 %s) -> %s", len(made.ids), made.weights_md5,
+                    features_npz)
+        return made
+    except Exception as error:
+        logger.error("%s: %s", type(error).__name__, error)
+        raise
+
+
+def _method_features(real_npz, one_samples, extractor, record: dict) -> features.Features:
+    """Features of a method's one-sample inpaintings [(ids, uint8 images)], with the real features' weights;
+    unavailable (with the real features' reason, or the weights file's) when there are none."""
+    real = features.load_features(real_npz)
+    if real.unavailable:
+        return features.unavailable_features(real.unavailable, **record)
+    if extractor is None:
+        weights_file = real.provenance.get("weights_file")
+        try:
+            extractor = features.load_extractor(str(weights_file), real.provenance["batch_size"])
+        except features.WeightsUnavailable as error:  # the file the real features came from is gone or changed
+            return features.unavailable_features(str(error), **record)
+    return features.extract_features(extractor, one_samples, **record)
 
 
 def evaluate(method: str, test_paths, image_size: int, evaluation: dict, *, model_dir=None, masks=None,
-             metrics_csv, summary_json, images_dir, log=None, config=None, threads=None) -> dict:
+             metrics_csv, summary_json, images_dir, log=None, config=None, threads=None,
+             real_features_npz=None, features_npz=None, extractor=None) -> dict:
     """Write the per-image CSV, the summary JSON and the showcase PNGs of `method` on the test masks of
-    `masks` (a MaskSource; default: the paper's square); return the summary."""
+    `masks` (a MaskSource; default: the paper's square); return the summary. With `real_features_npz`
+    (real_features' file), also the features of one sample per image to `features_npz`; `extractor`
+    replaces the loading of that file's weights, for tests only."""
     masks = masks or MaskSource.default()
     logger = get_logger(f"evaluate.{masks.protocol}.{method}", log)
     set_threads(threads)
+    distribution = None if real_features_npz is None else {
+        "real": Path(real_features_npz), "out": Path(features_npz), "extractor": extractor}
     try:
         return _evaluate(method, list(test_paths), image_size, evaluation, model_dir, masks,
-                         Path(metrics_csv), Path(summary_json), Path(images_dir), logger, config)
+                         Path(metrics_csv), Path(summary_json), Path(images_dir), logger, config, distribution)
     except Exception as error:
         logger.error("%s: %s", type(error).__name__, error)
         raise
 
 
 def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metrics_csv, summary_json,
-              images_dir, logger, config) -> dict:
+              images_dir, logger, config, distribution) -> dict:
     inpainter, kind = load_method(method, model_dir)
     if inpainter.image_size not in (None, image_size):
         raise ValueError(f"{method}: model trained at {inpainter.image_size} px, test images are {image_size} px")
     limit, keep, seed = evaluation["limit"], evaluation["save_images"], evaluation["seed"]
     dataset = tfrecords.load_dataset(test_paths, evaluation["batch_size"], image_size, with_meta=True, masks=masks)
     images_dir.mkdir(parents=True, exist_ok=True)
-    rows, saved, warmed = [], 0, False
+    rows, saved, warmed, one_samples = [], 0, False, []
     showcase = set(showcase_ids(tfrecords.read_ids(test_paths, limit), keep))  # PNGs kept: distinct photos
     logger.info("%s (%s%s): evaluating %s test images from %d file(s) with %s masks", method, kind,
                 ", reads the original" if inpainter.needs_original else "", limit or "all", len(test_paths),
@@ -105,8 +189,10 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metr
             inpaint(inpainter, images[:1], holes[:1], seed)
             warmed = True
         start = time.perf_counter()
-        outputs = inpaint(inpainter, images, holes, seed + batch_index)
+        outputs, one_sample = inpaint_with_one_sample(inpainter, images, holes, seed + batch_index)
         seconds = (time.perf_counter() - start) / take
+        if distribution:
+            one_samples.append(([i.decode() for i in batch["id"].numpy()[:take]], features.to_uint8(one_sample)))
         known = holes[..., 0] < 0.5
         if not np.array_equal(outputs[known], images[known]):
             raise AssertionError(f"{method}: the known pixels were changed by inpainting")
@@ -136,6 +222,15 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metr
         inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])),
         seed=seed, saved_images=saved, model_dir=str(model_dir) if model_dir else None,
     )
+    summary["distribution"] = {"scored": scored_output(inpainter), "features": None, "n": 0,
+                               "unavailable": "no features asked for"}
+    if distribution:
+        made = _method_features(distribution["real"], one_samples, distribution["extractor"],
+                                {"config": config, "method": method, "protocol": masks.protocol})
+        features.save_features(distribution["out"], made)
+        summary["distribution"].update(features=str(distribution["out"]), n=len(made.ids), unavailable=made.unavailable)
+        logger.info("%s: features of %s for the distribution metrics: %s", method, scored_output(inpainter),
+                    f"none ({made.unavailable})" if made.unavailable else f"{len(made.ids)} images")
     provenance.write_json(summary_json, summary)
     logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method,
                 masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"], summary["means"]["hole_psnr"],

@@ -119,7 +119,8 @@ def _hole_ssim_of_map(values, masks) -> tf.Tensor:
 
 
 def all_metrics(reference, images, masks) -> dict[str, np.ndarray]:
-    """Every per-image metric of a batch as numpy arrays: whole-image psnr, ssim, l1, mse and their hole versions."""
+    """Every per-image metric of a batch as numpy arrays: whole-image psnr, ssim, l1, mse, their hole
+    versions and the blur measure (sharpness, below)."""
     values = ssim_map(reference, images)  # once for both SSIMs
     return {
         "psnr": psnr(reference, images).numpy(),
@@ -130,6 +131,7 @@ def all_metrics(reference, images, masks) -> dict[str, np.ndarray]:
         "hole_l1": hole_l1(reference, images, masks).numpy(),
         "mse": mse(reference, images).numpy(),
         "hole_mse": hole_mse(reference, images, masks).numpy(),
+        "sharpness": sharpness(reference, images, masks).numpy(),
     }
 
 

@@ -73,13 +73,28 @@ class Inpainter:
         """Raw prediction of the whole image, float32 (B, H, W, 3) in [0, 1]; options already checked."""
         raise NotImplementedError
 
+    def predict_with_one_sample(self, damaged, masks, original=None, seed=None, **options):
+        """(prediction, one sample's prediction). The same array for a method that draws one fill per
+        image; a model that averages several samples returns one of those it drew beside the mean."""
+        predicted = self.predict(damaged, masks, original=original, seed=seed, **options)
+        return predicted, predicted
+
     def __call__(self, damaged, masks, original=None, seed=None, **options) -> np.ndarray:
+        return self.with_one_sample(damaged, masks, original=original, seed=seed, **options)[0]
+
+    def with_one_sample(self, damaged, masks, original=None, seed=None, **options) -> tuple[np.ndarray, np.ndarray]:
+        """(the inpainted images, those of one sample): what PSNR/SSIM score, and what the distribution
+        metrics score (a sharp fill, never the mean of several); the known pixels pasted back in both."""
         options = self.checked_options(options)
         damaged = tf.convert_to_tensor(damaged, tf.float32)
         masks = tf.convert_to_tensor(masks, tf.float32)
         if self.needs_original and original is None:
             raise ValueError(f"{self.name}: paper-exact model needs the undamaged image")
-        predicted = tf.clip_by_value(
-            tf.convert_to_tensor(self.predict(damaged, masks, original=original, seed=seed, **options),
-                                 tf.float32), 0.0, 1.0)
-        return (damaged * (1.0 - masks) + predicted * masks).numpy()
+        predicted, one_sample = self.predict_with_one_sample(damaged, masks, original=original, seed=seed, **options)
+
+        def composited(prediction):
+            prediction = tf.clip_by_value(tf.convert_to_tensor(prediction, tf.float32), 0.0, 1.0)
+            return (damaged * (1.0 - masks) + prediction * masks).numpy()
+
+        output = composited(predicted)
+        return output, output if one_sample is predicted else composited(one_sample)

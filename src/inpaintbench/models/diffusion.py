@@ -270,10 +270,15 @@ class Inpainter(BaseInpainter):
         return {"sampler": Option(str, choices=("ddim", "ddpm")), "steps": Option(int, 1, self.diffusion.steps),
                 "eta": Option(float, 0.0, 1.0), "samples": Option(int, 1)}
 
-    def predict(self, damaged, masks, original=None, seed=None, sampler=None, steps=None, eta=None,
-                samples=None):
+    def predict(self, damaged, masks, original=None, seed=None, **options):
         """The mean of `samples` samples, each seeded by (seed, its index). One sample is a sharp,
         plausible fill; their mean is the posterior-mean estimate that PSNR and SSIM reward."""
+        return self.predict_with_one_sample(damaged, masks, original=original, seed=seed, **options)[0]
+
+    def predict_with_one_sample(self, damaged, masks, original=None, seed=None, sampler=None, steps=None, eta=None,
+                                samples=None):
+        """(the mean of the samples, the first sample): the first is one the mean already drew, so the
+        distribution metrics score a single sample at no extra cost (the same one `samples=1` draws)."""
         sampler = sampler or self.hparams["sampler"]
         if sampler == "ddpm" and (eta is not None or steps not in (None, self.diffusion.steps)):
             raise ValueError(f"{self.name}: options steps and eta are the DDIM sampler's; "
@@ -285,7 +290,7 @@ class Inpainter(BaseInpainter):
         masks = tf.convert_to_tensor(masks, tf.float32)
         prefilled = self.diffusion.prefilled(damaged, masks)
         ts = self.timesteps(sampler, steps)
-        total = tf.zeros_like(damaged)
+        total, first = tf.zeros_like(damaged), None
         for index in range(samples):
             seeds = tf.random.experimental.stateless_split(tf.constant([seed or 0, index], tf.int32), len(ts) + 1)
             x = tf.random.stateless_normal(tf.shape(damaged), seed=seeds[0])
@@ -294,4 +299,6 @@ class Inpainter(BaseInpainter):
                 x = self._step(x, damaged, masks, prefilled, tf.constant(t), tf.constant(t_next),
                                tf.constant(eta), sampler == "ddpm", seeds[i + 1])
             total += x
-        return masks * (total / samples + 1.0) / 2.0 + (1.0 - masks) * damaged
+            first = x if first is None else first
+        mean = masks * (total / samples + 1.0) / 2.0 + (1.0 - masks) * damaged
+        return mean, mean if samples == 1 else masks * (first + 1.0) / 2.0 + (1.0 - masks) * damaged
