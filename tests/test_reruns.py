@@ -66,8 +66,10 @@ METHODS = enabled_models(load_config(TINY_CONFIG)) + tiny_config()["evaluation"]
 
 
 def summaries(*protocols: str) -> set[tuple[str, tuple]]:
-    """The aggregation and the comparison figures of `protocols` (default: every evaluated one)."""
-    return {job("aggregate"), *(job("comparison_figures", protocol=p) for p in protocols or PROTOCOLS)}
+    """The aggregation, the comparison figures of `protocols` (default: every evaluated one) and the
+    report's front page, which reads both."""
+    return {job("aggregate"), job("front_page"),
+            *(job("comparison_figures", protocol=p) for p in protocols or PROTOCOLS)}
 
 
 def evaluations(protocols=PROTOCOLS, methods=METHODS) -> set[tuple[str, tuple]]:
@@ -110,6 +112,7 @@ def test_adding_a_protocol_plans_only_its_evaluations_and_the_summaries(tiny_run
     config["evaluation"]["protocols"] = [*PROTOCOLS, "few_boxes"]
 
     assert as_set(planned_jobs(tiny_run, config)) == {*evaluations(["few_boxes"]), job("aggregate"),
+                                                      job("front_page"),
                                                       job("comparison_figures", protocol="few_boxes")}
 
 
@@ -131,7 +134,7 @@ def test_editing_a_protocol_nobody_uses_or_dropping_one_from_evaluation_plans_li
 
     config = tiny_config()
     config["evaluation"]["protocols"] = ["square"]
-    assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate")}
+    assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate"), job("front_page")}
 
 
 def test_editing_the_mask_seed_plans_every_model_and_evaluation_but_no_shard(tiny_run, every_job):
@@ -150,7 +153,7 @@ def test_editing_kid_settings_plans_only_the_aggregation(tiny_run):
     for key in ("kid_subsets", "kid_subset_size", "seed"):
         config = tiny_config()
         config["evaluation"]["distribution"][key] = load_config(TINY_CONFIG)["evaluation"]["distribution"][key] + 1
-        assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate")}, key
+        assert as_set(planned_jobs(tiny_run, config)) == {job("aggregate"), job("front_page")}, key
 
 
 def test_editing_the_feature_weights_or_batch_plans_every_feature_and_what_reads_them(tiny_run):
