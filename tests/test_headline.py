@@ -132,15 +132,22 @@ def test_front_page_html_has_every_protocol_table_and_embedded_grid(tmp_path):
 
 
 def test_comparison_html_renders_every_row(tmp_path):
-    from inpaintbench.aggregate import DISPLAY, PAPER_COLUMNS
+    from inpaintbench.aggregate import DISPLAY, DISTRIBUTION_COLUMNS, PAPER_COLUMNS, distribution_columns
     table, _ = study(8, gan_shift=0.8)
     for column in PAPER_COLUMNS:
         table[column] = ""
     table["final_repair_loss"], table["hole_ssim_n"] = 0.5, 8
+    for column in ("sharpness", "sharpness_ci_low", "sharpness_ci_high"):
+        table[column] = 0.9
+    unavailable = {name: None for name in DISTRIBUTION_COLUMNS.values()}
+    unavailable.update(n=0, unavailable=dict.fromkeys(DISTRIBUTION_COLUMNS.values(), "no weights"))
+    for column, value in distribution_columns(unavailable, "the output").items():
+        table[column] = value
     page = headline.comparison_html(table, 0.95)
     assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 1 + len(table)
     assert all(f"<th>{header}</th>" in page for header, _, _ in DISPLAY)
     assert "<td>8 (few)</td>" in page and "too few for a meaningful interval" in page
+    assert page.count("<td>unavailable</td>") == len(table) * 4  # FID, KID, P-IDS, U-IDS
 
 
 @pytest.mark.parametrize("confidence, word", [(0.95, "5%"), (0.99, "1%")])
