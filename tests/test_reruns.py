@@ -171,20 +171,21 @@ def test_editing_the_evaluated_images_plans_the_real_features_too(tiny_run):
     assert as_set(planned_jobs(tiny_run, config)) == {job("real_features"), *evaluations(), *summaries()}
 
 
-def test_editing_a_figure_setting_plans_only_the_figures(tiny_run):
+def test_editing_a_figure_setting_plans_only_the_figures_and_the_front_page_showing_them(tiny_run):
     config = tiny_config()
     config["figures"]["dpi"] += 10
 
     assert as_set(planned_jobs(tiny_run, config)) == {
         *(job("model_figures", model=model) for model in config["models"]),
-        *(job("comparison_figures", protocol=p) for p in PROTOCOLS)}
+        *(job("comparison_figures", protocol=p) for p in PROTOCOLS), job("front_page")}
 
 
-def test_editing_the_comparison_grid_plans_only_the_comparison_figures(tiny_run):
+def test_editing_the_comparison_grid_plans_only_the_comparison_figures_and_the_front_page(tiny_run):
     config = tiny_config()
     config["figures"]["comparison_images"] += 1
 
-    assert as_set(planned_jobs(tiny_run, config)) == {job("comparison_figures", protocol=p) for p in PROTOCOLS}
+    assert as_set(planned_jobs(tiny_run, config)) == {*(job("comparison_figures", protocol=p) for p in PROTOCOLS),
+                                                      job("front_page")}  # it shows the grids
 
 
 def reversed_keys(value):
