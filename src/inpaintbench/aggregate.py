@@ -152,12 +152,18 @@ def _distribution_cell(row, column: str, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def paired_rows(a: pd.DataFrame, b: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Two methods' per-image `metric` paired by image id ({metric}_a, {metric}_b), on the images
+    both scored (finite in both): what every paired test and difference is computed on."""
+    both = a[["id", metric]].merge(b[["id", metric]], on="id", suffixes=("_a", "_b"))
+    return both[np.isfinite(both[f"{metric}_a"]) & np.isfinite(both[f"{metric}_b"])]
+
+
 def pairwise(per_method: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Wilcoxon signed-rank test on per-image PSNR for each pair of methods (same images, paired by id)."""
     records = []
     for a, b in itertools.combinations(per_method, 2):
-        paired = per_method[a][["id", "psnr"]].merge(per_method[b][["id", "psnr"]], on="id", suffixes=("_a", "_b"))
-        paired = paired[np.isfinite(paired["psnr_a"]) & np.isfinite(paired["psnr_b"])]
+        paired = paired_rows(per_method[a], per_method[b], "psnr")
         differences = (paired["psnr_a"] - paired["psnr_b"]).to_numpy()
         statistic, p_value = wilcoxon(differences)
         mean_difference = float(differences.mean()) if differences.size else math.nan
@@ -260,15 +266,19 @@ def distribution_note(table: pd.DataFrame) -> str:
     return note
 
 
+def table_note(table: pd.DataFrame, confidence: float) -> str:
+    """The comparison table's caption, for the markdown and HTML renderings."""
+    return (f"Means over the test images with {confidence:.0%} bootstrap confidence intervals in brackets, "
+            "per mask protocol. Hole SSIM: over the images whose hole holds a whole 7x7 window (Hole SSIM images). "
+            f"Paper columns: the paper's Table 1 (square holes) for its GAN and diffusion models."
+            f"{distribution_note(table)}{few_images_note(table)}")
+
+
 def to_markdown(table: pd.DataFrame, confidence: float) -> str:
     headers = [header for header, _, _ in DISPLAY]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cells) + " |" for cells in display_rows(table)]
-    note = (f"\nMeans over the test images with {confidence:.0%} bootstrap confidence intervals in brackets, "
-            "per mask protocol. Hole SSIM: over the images whose hole holds a whole 7x7 window (Hole SSIM images). "
-            f"Paper columns: the paper's Table 1 (square holes) for its GAN and diffusion models."
-            f"{distribution_note(table)}{few_images_note(table)}\n")
-    return "\n".join(lines) + "\n" + note
+    return "\n".join(lines) + "\n\n" + table_note(table, confidence) + "\n"
 
 
 def _tex_escape(text: str) -> str:

@@ -28,6 +28,7 @@ from PIL import Image
 from . import baselines, features, metrics, models, provenance
 from .aggregate import defined_mean
 from .data import tfrecords
+from .data.images import to_uint8
 from .data.masks import MaskSource, damage
 from .logs import get_logger
 from .runtime import set_threads
@@ -65,7 +66,7 @@ def image_filename(image_id: str) -> str:
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
-    pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    pixels = to_uint8(image)
     with provenance.atomic_path(path) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")
 
@@ -95,7 +96,7 @@ def _original_batches(test_paths, image_size: int, evaluation: dict):
         if take <= 0:
             break
         count += take
-        yield [i.decode() for i in batch["id"].numpy()[:take]], features.to_uint8(batch["image"].numpy()[:take])
+        yield [i.decode() for i in batch["id"].numpy()[:take]], to_uint8(batch["image"].numpy()[:take])
 
 
 def real_features(test_paths, image_size: int, evaluation: dict, features_npz, *, log=None, config=None,
@@ -192,7 +193,7 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metr
         outputs, one_sample = inpaint_with_one_sample(inpainter, images, holes, seed + batch_index)
         seconds = (time.perf_counter() - start) / take
         if distribution:
-            one_samples.append(([i.decode() for i in batch["id"].numpy()[:take]], features.to_uint8(one_sample)))
+            one_samples.append(([i.decode() for i in batch["id"].numpy()[:take]], to_uint8(one_sample)))
         known = holes[..., 0] < 0.5
         if not np.array_equal(outputs[known], images[known]):
             raise AssertionError(f"{method}: the known pixels were changed by inpainting")

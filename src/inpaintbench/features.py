@@ -30,6 +30,7 @@ from PIL import Image
 
 from . import metrics, provenance
 from .data import download
+from .data.images import to_uint8  # noqa: F401 (the evaluation's rounding, used with the features)
 
 WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 # Where keras.applications.InceptionV3 fetches the file, and the md5 it checks (keras/src/applications/inception_v3.py).
@@ -96,11 +97,6 @@ def load_extractor(spec: str, batch_size: int = 32, log=_LOG.info) -> FeatureExt
         return FeatureExtractor(path, batch_size)
     except Exception as error:  # Keras and h5py raise many types for a file they cannot read
         raise WeightsUnavailable(f"{path}: cannot load it into InceptionV3: {_one_line(error)}") from None
-
-
-def to_uint8(images) -> np.ndarray:
-    """Images in [0, 1] rounded to uint8, as the evaluation saves inpainted PNGs."""
-    return np.round(np.clip(np.asarray(images, np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def resize(images: np.ndarray) -> np.ndarray:

@@ -23,7 +23,8 @@ from .aggregate import (
     MIN_IMAGES,
     _cell,
     display_rows,
-    few_images_note,
+    paired_rows,
+    table_note,
     wilcoxon,
 )
 
@@ -43,9 +44,8 @@ def _finite(value) -> bool:
 
 def paired(per_image: dict[str, pd.DataFrame], a: str, b: str, metric: str) -> tuple[int, float, float]:
     """(images, mean of a - b, Wilcoxon p-value) of `metric` over the images both methods scored."""
-    both = per_image[a][["id", metric]].merge(per_image[b][["id", metric]], on="id", suffixes=("_a", "_b"))
+    both = paired_rows(per_image[a], per_image[b], metric)
     differences = (both[f"{metric}_a"] - both[f"{metric}_b"]).to_numpy(float)
-    differences = differences[np.isfinite(differences)]
     if not differences.size:
         return 0, math.nan, math.nan
     return int(differences.size), float(differences.mean()), wilcoxon(differences)[1]
@@ -231,8 +231,7 @@ def front_page(table: pd.DataFrame, verdict: dict[str, list[str]], grids: dict[s
 def comparison_html(table: pd.DataFrame, confidence: float) -> str:
     """The whole comparison table as a standalone HTML page (the report previews HTML, not CSV)."""
     headers = [header for header, _, _ in DISPLAY]
-    note = (f"Means over the test images with {confidence:.0%} bootstrap confidence intervals in brackets, per "
-            f"mask protocol.{few_images_note(table)}")
+    note = table_note(table, confidence)
     return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Comparison</title>{STYLE}</head>\n'
             f'<body><div class="ib-front">{html_table(headers, display_rows(table), "ib-comparison")}'
             f'<p class="ib-note">{html.escape(note)}</p></div></body></html>\n')

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from . import baselines, models
-from .data.images import BadImage, load, to_rgb
+from .data.images import BadImage, load, to_rgb, to_uint8
 
 # The hole covers 35-50% of the side in training; a region of ~2.5x the hole's side matches.
 CONTEXT = 2.5
@@ -138,7 +138,7 @@ def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0,
     if size:
         filled = _resize(filled, (x1 - x0, y1 - y0))
     out = image.copy()
-    patch = np.round(np.clip(filled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    patch = to_uint8(filled)
     region_hole = mask[y0:y1, x0:x1]
     out[y0:y1, x0:x1][region_hole] = patch[region_hole]
     return out

@@ -54,6 +54,7 @@ from tensorflow.core.framework import summary_pb2
 from . import models, provenance
 from .config import default_masks, validate_config
 from .data import tfrecords
+from .data.images import to_uint8
 from .data.masks import MaskSource, damage
 from .logs import get_logger, logged_errors
 from .runtime import set_threads
@@ -157,10 +158,6 @@ def _steps_per_epoch(training: dict, train_paths) -> int:
         raise ValueError(f"training.batch_size={training['batch_size']} is larger than the train split "
                          f"({images} images): a batch would hold images twice")
     return int(training["steps_per_epoch"] or images // training["batch_size"])
-
-
-def _uint8(images) -> np.ndarray:
-    return np.round(np.clip(np.asarray(images), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _save_npz(path: Path, **arrays) -> None:
@@ -412,14 +409,14 @@ def _snapshot_reference(val_paths, image_size: int, training: dict, snapshot_dir
                          "files) holds no image to snapshot")
     images, masks = (t.numpy() for t in batch)
     damaged = damage(images, masks)
-    _save_npz(snapshot_dir / "reference.npz", original=_uint8(images), damaged=_uint8(damaged),
+    _save_npz(snapshot_dir / "reference.npz", original=to_uint8(images), damaged=to_uint8(damaged),
               mask=masks.astype(np.uint8))
     return images, masks, damaged
 
 
 def _snapshot(inpainter, reference, path: Path) -> None:
     images, masks, damaged = reference
-    _save_npz(path, inpainted=_uint8(inpainter(damaged, masks, original=images)))
+    _save_npz(path, inpainted=to_uint8(inpainter(damaged, masks, original=images)))
 
 
 def _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,

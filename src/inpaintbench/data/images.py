@@ -43,6 +43,11 @@ def min_side(size: int) -> int:
     return max(1, -(-size // MAX_ENLARGEMENT))
 
 
+def to_uint8(images) -> np.ndarray:
+    """Images in [0, 1] rounded to uint8: what every PNG, snapshot and feature input holds."""
+    return np.round(np.clip(np.asarray(images), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def square_resize(image: Image.Image, size: int) -> np.ndarray:
     """Centre-crop to a square and resize to size x size in one antialiased resampling."""
     width, height = image.size
