@@ -87,9 +87,12 @@ def summed(stages: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def per_protocol(evaluate: dict[str, float]) -> dict[str, float]:
-    """Seconds of the evaluation jobs summed per mask protocol (jobs named protocol/method)."""
+    """Seconds of the evaluation jobs summed per mask protocol (jobs named protocol/method; the
+    real_features job belongs to no protocol)."""
     totals = {}
     for job, seconds in evaluate.items():
+        if "/" not in job:
+            continue
         protocol = job.split("/")[0]
         totals[protocol] = round(totals.get(protocol, 0.0) + seconds, 1)
     return totals
