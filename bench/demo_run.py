@@ -16,6 +16,10 @@ On a shared machine wall time measures the other users too, so the record also h
 job's CPU seconds (Snakemake's cpu_time), their total against the target's CPU budget (cores x
 15 minutes), and the load average before and after. --rescan rereads the benchmark files of
 the last run (e.g. after adding a figure to the record) and keeps its measured wall times.
+
+--readme rewrites the README's demo table (between its demo-table markers) from the record's
+comparison table, so the README quotes one recorded run and nothing else (tests/test_project.py
+checks that it does).
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ WORK = ROOT / "bench" / "work" / "demo_run"
 RESULT = ROOT / "bench" / "results" / "demo_run.json"
 TARGET_SECONDS = 15 * 60
 STAGES = ("data", "train", "evaluate", "report")
+README = ROOT / "README.md"
+README_MARKERS = ("<!-- demo-table: written by `python bench/demo_run.py --readme` from bench/results/demo_run.json -->",
+                  "<!-- /demo-table -->")
+# The README's columns of the comparison table: (column, keep its interval)
+README_COLUMNS = (("Protocol", False), ("Method", False), ("Reads original", False), ("PSNR (dB)", True),
+                  ("SSIM", False), ("Hole PSNR (dB)", False), ("Sharpness (hole detail / truth)", False),
+                  ("Training (s)", False))
 
 
 def fresh_workflow(disable: list[str]) -> None:
@@ -98,12 +109,45 @@ def per_protocol(evaluate: dict[str, float]) -> dict[str, float]:
     return totals
 
 
+def markdown_rows(table: str) -> list[list[str]]:
+    """The cells of a markdown table's lines (header first, the rule line dropped)."""
+    lines = [line for line in table.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+
+
+def readme_table(comparison_markdown: str) -> str:
+    """The README's demo table: README_COLUMNS of the recorded comparison table, means only where
+    the interval is not kept, method names as code and "yes" in bold where a method reads the answer."""
+    header, *rows = markdown_rows(comparison_markdown)
+    index = [header.index(column) for column, _ in README_COLUMNS]
+    lines = ["| " + " | ".join(column.split(" (hole")[0] for column, _ in README_COLUMNS) + " |",
+             "|" + " --- |" * len(README_COLUMNS)]
+    for row in rows:
+        cells = [row[i] if keep else row[i].split(" [")[0] for i, (_, keep) in zip(index, README_COLUMNS)]
+        cells[1] = f"`{cells[1]}`"
+        cells[2] = "**yes**" if cells[2] == "yes" else cells[2]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme_table(record: dict) -> None:
+    text = README.read_text()
+    start, end = (text.index(marker) for marker in README_MARKERS)
+    table = readme_table(record["comparison_markdown"])
+    README.write_text(text[:start] + README_MARKERS[0] + "\n\n" + table + "\n\n" + text[end:])
+    print(f"{README}: demo table rewritten from {RESULT} ({record['created']}, {record['git_commit']})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--disable", default="", help="comma-separated models to leave out")
     parser.add_argument("--rescan", action="store_true", help="reread the last run's benchmark files")
+    parser.add_argument("--readme", action="store_true", help="rewrite the README's demo table from the record")
     args = parser.parse_args()
+    if args.readme:
+        write_readme_table(json.loads(RESULT.read_text()))
+        return
     if args.rescan:
         measured = json.loads(RESULT.read_text())
         cores, disable = measured["cores"], measured["models_left_out"]

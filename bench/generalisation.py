@@ -11,7 +11,7 @@ hyperparameters are the same.
 
 The final models are then scored, beside `pyramid_fill` (the pull-push fill both start from) and
 `biharmonic`, on the demo's test split and on /work/shared/places-dev (decoded as the pipeline
-decodes, `inpaintbench.data.images.decode`), for every mask protocol in PROTOCOLS and, for
+decodes, `inpaintbench.data.images.decode`), for every mask protocol the config evaluates (`evaluation.protocols`) and, for
 `diffusion`, every sampling setting the configs use (SAMPLINGS). Per setting: hole L1, whole-image
 PSNR, the blur measure (`metrics.sharpness`: hole detail relative to the truth) and the
 blockiness at strides 2..16 (`metrics.blockiness`) of the fills and of the truth in the same holes.
@@ -39,8 +39,9 @@ import tensorflow as tf  # noqa: E402
 
 from inpaintbench import baselines, metrics, models, provenance, training  # noqa: E402
 from inpaintbench.config import load_config  # noqa: E402
+from inpaintbench.train_config import training_masks  # noqa: E402
 from inpaintbench.data import images as decoding  # noqa: E402
-from inpaintbench.data.masks import box_mask, damage, hole_box  # noqa: E402
+from inpaintbench.data.masks import MaskSource, damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,14 +55,10 @@ TOLERANCE = 0.10         # blockiness within 10% of the truth's on the model's o
 SAMPLINGS = {"demo": {}, "demo_one_sample": {"samples": 1}, "full_config_ddim50": {"steps": 50, "samples": 1}}
 
 
-def square_holes(ids, size: int, masks_cfg: dict) -> np.ndarray:
-    """The paper's protocol as the pipeline draws it: one square per image from (id, masks.seed)."""
-    return np.stack([box_mask(hole_box(image_id, size, masks_cfg["kind"], tuple(masks_cfg["side"]),
-                                       masks_cfg["seed"]), size) for image_id in ids])[..., None].astype(np.float32)
-
-
-# name -> masks(ids, size, masks config); another protocol is one more entry
-PROTOCOLS = {"square": square_holes}
+def protocol_holes(ids, size: int, masks_cfg: dict, protocol: str) -> np.ndarray:
+    """The test masks of `protocol` as the pipeline draws them: one per image from (id, protocol, masks.seed)."""
+    source = MaskSource(protocol, masks_cfg["protocols"][protocol], masks_cfg["seed"])
+    return np.stack([source.image_mask(image_id, size) for image_id in ids])[..., None].astype(np.float32)
 
 
 def grid(kind: str, hparams: dict) -> list[int]:
@@ -116,7 +113,8 @@ def _checkpoint_step(state: Path) -> int:
     return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
-def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, stages, curve_sets, seed: int):
+def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, stages, curve_sets, seed: int,
+                    masks: dict):
     """Train `name` through training.train, one stage at a time, scoring its one-sample fills after each.
 
     A rerun after an interruption resumes the last checkpoint and keeps the points already scored
@@ -133,7 +131,7 @@ def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, sta
         staged["training"]["snapshot_epochs"] = [e for e in entry["training"]["snapshot_epochs"] if e <= epochs]
         meta = training.train(name, staged, size, split_paths(data_dir, "train"), split_paths(data_dir, "val"),
                               work / name / "model", state, log=work / f"{name}.log",
-                              threads=entry["resources"]["threads"])
+                              threads=entry["resources"]["threads"], masks=masks)
         inpainter = models.load(work / name / "model")
         one_sample = {"samples": 1} if name == "diffusion" else {}
         point = {"epoch": epochs, "steps": meta["steps"], "training_seconds": meta["training_seconds"]}
@@ -186,9 +184,10 @@ def main():
     names = [name for name in args.models.split(",") if name]
     load_before = os.getloadavg()[0]
     test_sets = {"demo_test": demo_split(args.data, "test", size), "places_dev": places_dev(size)}
-    holes = {(set_name, protocol): make_masks(ids, size, masks_cfg)
-             for set_name, (ids, _) in test_sets.items() for protocol, make_masks in PROTOCOLS.items()}
-    curve_sets = {name: (images, square_holes(ids, size, masks_cfg)) for name, (ids, images)
+    protocols = config["evaluation"]["protocols"]
+    holes = {(set_name, protocol): protocol_holes(ids, size, masks_cfg, protocol)
+             for set_name, (ids, _) in test_sets.items() for protocol in protocols}
+    curve_sets = {name: (images, protocol_holes(ids, size, masks_cfg, "square")) for name, (ids, images)
                   in {"demo_val": demo_split(args.data, "val", size), "places_dev": test_sets["places_dev"]}.items()}
     work = Path(args.work)
     results = {set_name: {"images": len(ids)} for set_name, (ids, _) in test_sets.items()}
@@ -214,7 +213,7 @@ def main():
             {name: config["models"][name] for name in names} | {"masks": masks_cfg, "data": config["data"]},
             benchmark="generalisation", config_file=str(args.config), data=str(args.data),
             places_dev=str(PLACES_DEV), strides=list(STRIDES), tolerance=TOLERANCE, samplings=SAMPLINGS,
-            protocols=list(PROTOCOLS), trained=trained, curves=curves, snapshot_blockiness=snapshots,
+            protocols=protocols, trained=trained, curves=curves, snapshot_blockiness=snapshots,
             results=results, targets=targets_met(results),
             load_average={"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
             cpu_threads=os.cpu_count(), **{key: earlier[key] for key in ("before",) if key in earlier}))
@@ -226,7 +225,8 @@ def main():
         entry = config["models"][name]
         stages = sorted({int(e) for e in args.stages.split(",") if int(e) < entry["training"]["epochs"]}
                         | {entry["training"]["epochs"]})
-        inpainter, meta, curves[name] = train_in_stages(name, entry, args.data, size, work, stages, curve_sets, seed)
+        inpainter, meta, curves[name] = train_in_stages(name, entry, args.data, size, work, stages, curve_sets, seed,
+                                                        training_masks(config, name))
         trained[name] = {"steps": meta["steps"], "training_seconds": meta["training_seconds"],
                          "parameters": meta["parameters"], "grid": grid(name, inpainter.hparams)}
         snapshots[name] = snapshot_blockiness(work / name / "model")
