@@ -26,6 +26,8 @@ rule train:
         "results/logs/train/{model}.log",
     benchmark:
         "results/benchmarks/train/{model}.tsv"
+    # Trainings first: every evaluation waits on one, and the longest is the run's critical path.
+    priority: 1
     threads: lambda wildcards: model_resource(config, wildcards.model, "threads")
     resources:
         gpu=lambda wildcards: model_resource(config, wildcards.model, "gpus"),
