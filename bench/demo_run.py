@@ -111,8 +111,9 @@ def per_protocol(evaluate: dict[str, float]) -> dict[str, float]:
 
 def markdown_rows(table: str) -> list[list[str]]:
     """The cells of a markdown table's lines (header first, the rule line dropped)."""
-    lines = [line for line in table.splitlines() if line.startswith("| ")]
-    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in table.splitlines() if line.startswith("|")]
+    return [row for row in rows if not all(set(cell) <= {"-", ":"} for cell in row)]
 
 
 def readme_table(comparison_markdown: str) -> str:
