@@ -114,7 +114,7 @@ def _checkpoint_step(state: Path) -> int:
 
 
 def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, stages, curve_sets, seed: int,
-                    masks: dict):
+                    train_masks: dict):
     """Train `name` through training.train, one stage at a time, scoring its one-sample fills after each.
 
     A rerun after an interruption resumes the last checkpoint and keeps the points already scored
@@ -131,7 +131,7 @@ def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, sta
         staged["training"]["snapshot_epochs"] = [e for e in entry["training"]["snapshot_epochs"] if e <= epochs]
         meta = training.train(name, staged, size, split_paths(data_dir, "train"), split_paths(data_dir, "val"),
                               work / name / "model", state, log=work / f"{name}.log",
-                              threads=entry["resources"]["threads"], masks=masks)
+                              threads=entry["resources"]["threads"], masks=train_masks)
         inpainter = models.load(work / name / "model")
         one_sample = {"samples": 1} if name == "diffusion" else {}
         point = {"epoch": epochs, "steps": meta["steps"], "training_seconds": meta["training_seconds"]}
