@@ -86,7 +86,7 @@ def test_the_grid_without_paper_exact_methods_has_no_note(grid_row):
 
 def per_image_metrics(seed: int, n: int = 40) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    holes = rng.uniform(0.02, 0.5, n)
+    holes = np.concatenate([HOLE_SIZE_EDGES[1:-1], rng.uniform(0.02, 0.5, n - 5)])  # upper edges: (low, high] bins
     table = pd.DataFrame({"id": [f"{i:03d}" for i in range(n)], "category": "", "hole_fraction": holes})
     for metric in METRICS:
         table[metric] = rng.normal(0.5, 0.1, n)
