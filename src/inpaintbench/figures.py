@@ -182,7 +182,7 @@ def grid_figure(rows: list[GridRow], methods: list[str], reads_answer=(), title:
     exact = [m for m in methods if m in reads_answer]
     layout = ["original", "damaged", *honest, *([None, *exact] if exact else [])]
     widths = [GAP if column is None else 1.0 for column in layout]
-    top, height = 0.9 if exact else 0.55, TILE * len(rows)
+    top, height = 1.0 if exact else 0.55, TILE * len(rows)
     figure, axes = plt.subplots(len(rows), len(layout), figsize=(TILE * sum(widths), height + top), squeeze=False,
                                 gridspec_kw={"width_ratios": widths, "wspace": 0.04, "hspace": 0.04})
     figure.subplots_adjust(left=0, right=1, bottom=0, top=height / (height + top))
@@ -202,8 +202,8 @@ def grid_figure(rows: list[GridRow], methods: list[str], reads_answer=(), title:
         first, last = axes[0, layout.index(exact[0])].get_position(), axes[0, -1].get_position()
         y = first.y1 + 0.32 / (height + top)
         figure.add_artist(plt.Line2D([first.x0, last.x1], [y, y], color="0.3", linewidth=0.8))
-        figure.text((first.x0 + last.x1) / 2, y + 0.03 / (height + top), "reads the answer (paper-exact: "
-                    "given the undamaged image)", ha="center", va="bottom", fontsize=8)
+        figure.text((first.x0 + last.x1) / 2, y + 0.03 / (height + top), "reads the answer\n(given the original)",
+                    ha="center", va="bottom", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=9, y=1.0, va="top")
     return figure
