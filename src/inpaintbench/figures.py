@@ -29,7 +29,7 @@ from PIL import Image  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from . import provenance  # noqa: E402
-from .aggregate import HOLE_SIZE_EDGES, hole_size_bin, hole_size_label  # noqa: E402
+from .aggregate import HOLE_SIZE_EDGES, defined_mean, hole_size_bin, hole_size_label  # noqa: E402
 from .data.masks import damage  # noqa: E402
 
 NOT_LOSSES = ("epoch", "step", "seconds", "images_per_s")
@@ -246,18 +246,15 @@ def comparison_grid(methods: list[str], metrics_csvs, image_dirs, test_paths, im
     return ids
 
 
-def mean_interval(values, confidence: float = 0.95) -> tuple[float, float]:
-    """(mean, half-width of its Student-t interval) of the finite values; the half-width is NaN
-    below two values. A t interval, not the bootstrap: bins of a few images are common here, and
-    the percentile bootstrap is too narrow there (aggregate.MIN_IMAGES)."""
+def t_half_width(values, confidence: float = 0.95) -> float:
+    """Half the width of the Student-t confidence interval of the mean of the finite values (NaN
+    below two). A t interval, not the bootstrap: bins of a few images are common here, and the
+    percentile bootstrap is too narrow there (aggregate.MIN_IMAGES)."""
     values = np.asarray(values, float)
     values = values[np.isfinite(values)]
-    if values.size == 0:
-        return math.nan, math.nan
     if values.size < 2:
-        return float(values.mean()), math.nan
-    spread = values.std(ddof=1) / math.sqrt(values.size)
-    return float(values.mean()), float(stats.t.ppf(0.5 + confidence / 2, values.size - 1) * spread)
+        return math.nan
+    return float(stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
 
 
 def method_style(index: int) -> dict:
@@ -269,7 +266,7 @@ def method_style(index: int) -> dict:
 
 def hole_size_figure(methods: list[str], tables: list[pd.DataFrame], protocol: str = ""):
     """(figure, bin means) of per-image PSNR (dots) and its mean per bin of aggregate's hole-size
-    table (HOLE_SIZE_EDGES, hole_size_bin) with 95% t intervals (mean_interval), the legend outside."""
+    table (HOLE_SIZE_EDGES, hole_size_bin, defined_mean) with 95% t intervals, the legend outside."""
     figure, axis = plt.subplots(figsize=(7.0, 4.5))
     edges = np.asarray(HOLE_SIZE_EDGES)
     dodge = 0.6 * (edges[1] - edges[0]) / max(len(methods), 1)
@@ -279,9 +276,9 @@ def hole_size_figure(methods: list[str], tables: list[pd.DataFrame], protocol: s
         axis.scatter(table["hole_fraction"], table["psnr"], s=7, alpha=0.3, color=style["color"],
                      marker=style["marker"], linewidths=0)
         for bin_index, group in table.groupby(hole_size_bin(table["hole_fraction"]))["psnr"]:
-            mean, half = mean_interval(group)
-            records.append({"method": method, "bin": hole_size_label(bin_index), "n": len(group), "psnr": mean,
-                            "half_width": half, "x": (edges[bin_index] + edges[bin_index + 1]) / 2
+            records.append({"method": method, "bin": hole_size_label(bin_index), "n": len(group),
+                            "psnr": defined_mean(group), "half_width": t_half_width(group),
+                            "x": (edges[bin_index] + edges[bin_index + 1]) / 2
                             + (index - (len(methods) - 1) / 2) * dodge})
         mine = [r for r in records if r["method"] == method]
         axis.errorbar([r["x"] for r in mine], [r["psnr"] for r in mine], yerr=[r["half_width"] for r in mine],
