@@ -283,6 +283,11 @@ def hole_size_figure(methods: list[str], tables: list[pd.DataFrame], protocol: s
         mine = [r for r in records if r["method"] == method]
         axis.errorbar([r["x"] for r in mine], [r["psnr"] for r in mine], yerr=[r["half_width"] for r in mine],
                       capsize=2, markersize=4, linewidth=1.1, label=method, **style)
+    psnr = np.concatenate([table["psnr"].to_numpy(float) for table in tables])
+    psnr = psnr[np.isfinite(psnr)]
+    if psnr.size:  # the images' range: the t interval of a bin of two or three images may run far past it
+        pad = max(0.08 * float(psnr.max() - psnr.min()), 1.0)
+        axis.set_ylim(float(psnr.min()) - pad, float(psnr.max()) + pad)
     largest = max(float(table["hole_fraction"].max()) for table in tables)
     shown = edges if largest > edges[-2] else edges[:-1]  # the 50-100% bin only when a hole falls in it
     axis.set_xlim(0, shown[-1])
