@@ -6,6 +6,7 @@ import sys
 from inpaintbench.config import BASELINES, canonical, enabled_models, fingerprint
 from inpaintbench.data.images import IMAGE_SUFFIXES
 from inpaintbench.data.layout import SPLITS, shard_name
+from inpaintbench.models import loss_descriptions
 from inpaintbench.runtime import VERBOSE
 from inpaintbench.train_config import model_settings, training_masks
 
@@ -20,6 +21,8 @@ DATA = "results/data"
 SHARDS = config["data"]["shards"]
 MODELS = enabled_models(config)
 METHODS = MODELS + list(config["evaluation"]["baselines"])
+# The models that read the undamaged image as their paper writes (set apart in the figures).
+PAPER_EXACT = [model for model in MODELS if config["models"][model]["paper_exact"]]
 # The paper's square first, then the others as listed: the order of the tables.
 PROTOCOLS = sorted(config["evaluation"]["protocols"], key=lambda name: name != "square")
 ENV = "../envs/inpaintbench.yaml"

@@ -49,6 +49,7 @@ rule model_figures:
                       category="Models", subcategory="{model}"),
     params:
         dpi=config["figures"]["dpi"],
+        losses=lambda wildcards: canonical(loss_descriptions(config["models"][wildcards.model]["kind"])),
     log:
         "results/logs/report/model_figures_{model}.log",
     benchmark:
@@ -72,6 +73,7 @@ rule comparison_figures:
                     category="Protocol {protocol}"),
     params:
         methods=METHODS,
+        paper_exact=PAPER_EXACT,
         figures=canonical(config["figures"]),
         image_size=config["data"]["image_size"],
         masks=lambda wildcards: protocol_params(wildcards.protocol),

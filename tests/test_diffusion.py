@@ -157,7 +157,9 @@ def test_x0_prediction_trains_and_samples(batch):
     damaged = images * (1 - masks)
     trainer = models.build_trainer("diffusion", 32, {**TINY, "prediction": "x0"}, seed=0)
     step = tf.function(trainer.train_step)
-    losses = [float(step(batch)["loss"]) for _ in range(40)]
+    results = [step(batch) for _ in range(40)]
+    losses = [float(result["loss"]) for result in results]
+    assert set(results[0]) == set(models.loss_descriptions("diffusion"))  # the training curves say what each is
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
     inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(prediction="x0"), False)
     filled = inpainter.predict(damaged, masks, seed=0).numpy()

@@ -42,6 +42,7 @@ def test_reconstruction_loss_goes_down_on_a_fixed_batch(trained):
     l1 = [losses[gan.Trainer.MAIN_LOSS] for losses in history]
     assert np.mean(l1[-5:]) < 0.7 * np.mean(l1[:5])
     assert all(np.isfinite(losses["discriminator"]) for losses in history)
+    assert set(history[0]) == set(models.loss_descriptions("gan"))  # the training curves say what each is
 
 
 def test_inpainting_has_the_right_shape_and_range(trained, batch):

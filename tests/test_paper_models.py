@@ -58,6 +58,7 @@ def test_trains_on_a_fixed_batch_and_keeps_the_contract(kind, exact, tmp_path):
     main = trainer.MAIN_LOSS
     assert main == "repair_loss"
     assert set(history[0]) == ({"d_loss", "g_loss", "repair_loss"} if kind == "gan_paper" else {"repair_loss"})
+    assert set(history[0]) == set(models.loss_descriptions(kind))  # the training curves say what each is
     assert all(np.isfinite(v) for row in history for v in row.values())
     assert np.mean([r[main] for r in history[-5:]]) < 0.5 * np.mean([r[main] for r in history[:5]])
 

@@ -7,7 +7,9 @@ Each module `inpaintbench.models.<kind>` defines
                optimizers created and built, a `train_step((images, masks))` returning a dict of
                scalar losses, MAIN_LOSS (the key reported as "repair loss") and `export()`, the
                Keras network saved as model.keras;
-  Inpainter    a models.base.Inpainter built as Inpainter(network, image_size, hparams, paper_exact).
+  Inpainter    a models.base.Inpainter built as Inpainter(network, image_size, hparams, paper_exact);
+  LOSSES       optional: {loss: what it is} for each key train_step returns (a literal dict, read
+               like DEFAULTS), the training curves' labels.
 """
 
 from __future__ import annotations
@@ -33,16 +35,29 @@ def module(kind: str):
     return importlib.import_module(f"{__name__}.{kind}")
 
 
-def hparam_defaults(kind: str) -> dict:
-    """The kind's DEFAULTS as its module writes them, read from the source without importing it:
-    the Snakefile checks a config's models without the seconds TensorFlow takes to load."""
+def _literal(kind: str, name: str):
+    """The literal the kind's module assigns to `name`, read from the source without importing it
+    (the Snakefile and the figures stay free of the seconds TensorFlow takes to load); None if none."""
     if kind not in KINDS:
         raise ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)}")
     source = Path(__file__).with_name(f"{kind}.py")
     for node in ast.parse(source.read_text()).body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["DEFAULTS"]:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
             return ast.literal_eval(node.value)
-    raise ValueError(f"{source}: declares no literal DEFAULTS")
+    return None
+
+
+def hparam_defaults(kind: str) -> dict:
+    """The kind's DEFAULTS as its module writes them: the Snakefile checks a config's models with them."""
+    defaults = _literal(kind, "DEFAULTS")
+    if defaults is None:
+        raise ValueError(f"{Path(__file__).with_name(f'{kind}.py')}: declares no literal DEFAULTS")
+    return defaults
+
+
+def loss_descriptions(kind: str) -> dict[str, str]:
+    """What each loss of the kind's train_step is ({name: description}, its LOSSES): the training curves' labels."""
+    return _literal(kind, "LOSSES") or {}
 
 
 def check_image_size(kind: str, image_size: int, hparams: dict) -> None:

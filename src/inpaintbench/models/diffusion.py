@@ -51,6 +51,9 @@ DEFAULTS = {
     "samples": 1,                   # samples averaged per image: > 1 estimates the posterior mean
 }
 
+# What each loss of train_step is (the training curves' labels).
+LOSSES = {"loss": "denoising: mean squared error of the noise (or x0) predicted in the hole"}
+
 
 def noise_schedule(hparams) -> np.ndarray:
     """alpha_bar_t for t = 0..T-1 (float64): linear betas, or the cosine schedule of Nichol & Dhariwal."""

@@ -36,6 +36,9 @@ DEFAULTS = {
     "beta_1": 0.9,
 }
 
+# What each loss of train_step is (the training curves' labels).
+LOSSES = {"repair_loss": "repair: mean squared error of the repaired image against the original"}
+
 
 @keras.saving.register_keras_serializable(package="inpaintbench")
 class NormalNoise(layers.Layer):

@@ -39,6 +39,14 @@ DEFAULTS = {
     "beta_2": 0.999,
 }
 
+# What each loss of train_step is (the training curves' labels).
+LOSSES = {
+    "l1": "reconstruction: L1 error, hole and known pixels weighted by hole_weight, valid_weight",
+    "hole_l1": "mean absolute error in the hole",
+    "adversarial": "generator's adversarial loss (hparams adversarial_loss)",
+    "discriminator": "discriminator's loss on real images and composites",
+}
+
 
 def build_generator(image_size: int, hparams) -> keras.Model:
     channels, depth = int(hparams["channels"]), int(hparams["depth"])

@@ -40,6 +40,13 @@ DEFAULTS = {
     "beta_1": 0.5,
 }
 
+# What each loss of train_step is (the training curves' labels).
+LOSSES = {
+    "d_loss": "discriminator: binary cross-entropy on real and generated images",
+    "g_loss": "generator: binary cross-entropy of its images judged real",
+    "repair_loss": "repair: mean squared error of the repaired image against the original",
+}
+
 
 def dense_stack(x, units, hparams, prefix: str):
     """The paper's block, repeated: Dense -> BatchNormalization -> LeakyReLU. Over several replicas
