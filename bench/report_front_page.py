@@ -1,10 +1,11 @@
 """Benchmark: the report's front page as a user sees it, rendered by headless Chromium.
 
 Builds the report of a completed run (`snakemake --report`), has Debian's `chromium` render it
-(the report is a React page: its front page exists only once its scripts have run), and writes a
-screenshot of what a user sees first (bench/results/report_front_page.png) and a JSON with what the
-rendered page's text holds: each protocol's verdict, each method's hole PSNR as the comparison table
-has it, the embedded grids. Not a test: the suite never needs a browser.
+(inpaintbench.browser: the report is a React page, its front page exists only once its scripts
+have run), and writes a screenshot of what a user sees first (bench/results/report_front_page.png)
+and a JSON with what the rendered page's text holds: each protocol's verdict, each method's hole
+PSNR as the comparison table has it, the embedded grids. The test suite checks the rendered text of
+its tiny run's report (tests/test_workflow.py); this keeps the picture and the figures of a run.
 
     python bench/report_front_page.py --workdir . --configfile config/demo.yaml
 """
@@ -12,10 +13,8 @@ has it, the embedded grids. Not a test: the suite never needs a browser.
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,26 +22,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from inpaintbench import provenance
+from inpaintbench import browser, provenance
 from inpaintbench.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SCREENSHOT = RESULTS / "report_front_page.png"
 RESULT = RESULTS / "report_front_page.json"
-WINDOW = (1600, 2600)  # wide enough for the headline tables, tall enough for both protocols
-
-
-def chromium(*args: str) -> subprocess.CompletedProcess:
-    command = [shutil.which("chromium") or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-               "--hide-scrollbars", f"--window-size={WINDOW[0]},{WINDOW[1]}", "--virtual-time-budget=10000", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
-
-
-def rendered(dom: str) -> tuple[str, str]:
-    """(the rendered DOM without scripts and styles, its visible text: tags removed, entities decoded)."""
-    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S | re.I)
-    return dom, re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
 
 
 def checks(text: str, dom: str, table: pd.DataFrame) -> dict:
@@ -70,15 +56,14 @@ def main() -> None:
     report_seconds = time.perf_counter() - start
     RESULTS.mkdir(parents=True, exist_ok=True)
     with provenance.atomic_path(SCREENSHOT) as tmp:
-        chromium(f"--screenshot={tmp}", report.as_uri())
-    dom = chromium("--dump-dom", report.as_uri()).stdout
+        browser.screenshot(report, tmp)
+    dom, text = browser.render(report)
     load["after"] = round(os.getloadavg()[0], 2)
     table = pd.read_csv(workdir / "results" / "tables" / "comparison.csv", keep_default_na=False, na_values=[""])
-    dom, text = rendered(dom)
     shown = checks(text, dom, table)
-    version = chromium("--version").stdout.strip()
+    version = browser.chromium("--version").stdout.strip()
     record = provenance.record(load_config(workdir / args.configfile), benchmark="report_front_page",
-                               report_seconds=round(report_seconds, 1), chromium=version, window=list(WINDOW),
+                               report_seconds=round(report_seconds, 1), chromium=version, window=list(browser.WINDOW),
                                screenshot=str(SCREENSHOT.relative_to(ROOT)), load_average=load, **shown)
     provenance.write_json(RESULT, record)
     print(f"report built in {report_seconds:.1f} s; {version}; verdicts shown for {shown['verdicts_shown']} of "

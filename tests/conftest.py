@@ -1,4 +1,4 @@
-"""Shared fixtures: a copy of the workflow in a temporary folder, and one completed tiny run."""
+"""Shared fixtures: a copy of the workflow in a temporary folder, one completed tiny run and its report."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # TensorFlow's start-up lines as they look without a GPU (absl's pre-init warning, the CUDA stub, cuInit)
 # and with one (oneDNN, CPU features): no job and no command may print them unless asked to be verbose.
 TENSORFLOW_NOISE = ("absl::InitializeLog", "cudart_stub", "cuInit", "cuda_platform", "oneDNN", "cpu_feature_guard")
+
+
+def unavailable(reason: str):
+    """Skip a test whose system tool is missing (SLURM, Chromium); in CI (CI=true) it must run, so fail."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI must run this test, but: {reason}")
+    pytest.skip(reason)
 
 
 def copy_workflow(destination: Path) -> Path:
@@ -45,3 +52,11 @@ def tiny_run(tmp_path_factory) -> Path:
     result = snakemake(workdir, "--cores", "2", "--configfile", "tiny.yaml")
     (workdir / "snakemake.out").write_text(result.stdout + result.stderr)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_report(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run's report (`snakemake --report`), built once for every test that reads it."""
+    report = tmp_path_factory.mktemp("tiny_report") / "report.html"
+    snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
+    return report

@@ -416,7 +416,10 @@ def test_config_errors_between_keys_stop_the_dry_run_in_one_line(workdir, tmp_pa
     nothing = {**demo, "models": {}, "evaluation": {**demo["evaluation"], "baselines": []}}
     cases = {"odd_size": (odd_size, ("key models.diffusion.hparams: data.image_size: image size 100 is not divisible "
                                      "by 16 = patch x 2^(levels - 1) of hparams patch=4, channel_mults=[1, 2, 2]")),
-             "nothing": (nothing, "keys models and evaluation.baselines: no enabled model and no baseline")}
+             "nothing": (nothing, "keys models and evaluation.baselines: no enabled model and no baseline"),
+             "kind": ({**demo, "models": {"mine": {"kind": "mypackage.my_model"}}},
+                      "key models.mine.kind: model kind 'mypackage.my_model' is not one of gan_paper, diffusion_paper, "
+                      "gan, diffusion nor an importable module (No module named 'mypackage')")}
     for name, (config, message) in cases.items():
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config))

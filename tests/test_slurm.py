@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, TINY_CONFIG, copy_workflow, snakemake
+from conftest import ROOT, TINY_CONFIG, copy_workflow, snakemake, unavailable
 from inpaintbench import models
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -40,13 +40,6 @@ MODELS = ("gan_paper", "diffusion_paper")
 LONG_MODEL = "gan_paper"
 LONG_STEPS = {"epochs": 2, "steps_per_epoch": 100, "checkpoint_every": 10, "snapshot_epochs": [2]}
 TWO_GPU_MODEL = "diffusion_paper"  # resources.gpus: 2
-
-
-def unavailable(reason: str):
-    """Skip here; in CI the SLURM test must run, so it fails instead."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI must run the SLURM tests, but: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

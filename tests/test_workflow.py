@@ -1,4 +1,5 @@
-"""The whole workflow on the tiny config (two mask protocols): tables, metrics, figures and the HTML report."""
+"""The whole workflow on the tiny config (two mask protocols): tables, metrics, figures and the HTML report,
+read as a file and as headless Chromium renders it."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import TENSORFLOW_NOISE, TINY_CONFIG, snakemake
-from inpaintbench import features
+from conftest import TENSORFLOW_NOISE, TINY_CONFIG, snakemake, unavailable
+from inpaintbench import browser, features, headline
 from inpaintbench.aggregate import DISPLAY, MIN_IMAGES
 from inpaintbench.config import enabled_models, load_config
 
@@ -138,10 +139,8 @@ def test_figures_are_valid_pngs(tiny_run):
             assert len(list((tiny_run / f"results/inpainted/{protocol}/{method}").glob("*.png"))) == saved
 
 
-def test_the_report_builds_with_every_table_and_figure(tiny_run, tmp_path):
-    report = tmp_path / "report.html"
-    snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
-    html = report.read_text()
+def test_the_report_builds_with_every_table_and_figure(tiny_report):
+    html = tiny_report.read_text()
     # Rendered captions appear only for outputs marked report() (file names alone are also in the rule code).
     captions = ["0.95 bootstrap confidence interval", "Paired Wilcoxon signed-rank tests",
                 "the field's bins of the hole's area", "by scene category"]
@@ -159,10 +158,8 @@ def front_page_of(report_html: str) -> str:
     return json.loads(re.search(r"^\s*var workflow_desc = (.*);\s*$", report_html, flags=re.M).group(1))
 
 
-def test_the_report_front_page_shows_the_verdict_headline_tables_and_grids(tiny_run, tmp_path):
-    report = tmp_path / "report.html"
-    snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
-    page = front_page_of(report.read_text())
+def test_the_report_front_page_shows_the_verdict_headline_tables_and_grids(tiny_run, tiny_report):
+    page = front_page_of(tiny_report.read_text())
     assert page.count('<table class="ib-headline">') == len(PROTOCOLS)
     assert page.count('<p class="ib-verdict">') == len(PROTOCOLS) and page.count("data:image/png;base64,") == 2
     tables = pd.read_csv(tiny_run / "results/tables/comparison.csv", keep_default_na=False, na_values=[""])
@@ -181,6 +178,25 @@ def test_the_report_front_page_shows_the_verdict_headline_tables_and_grids(tiny_
                      r"epochs", html.unescape(page))
     comparison = (tiny_run / "results/tables/comparison.html").read_text()
     assert comparison.count("<tr>") == 1 + len(tables) and "<th>Hole PSNR (dB)</th>" in comparison
+
+
+def test_chromium_renders_the_report_front_page_with_every_headline_number(tiny_run, tiny_report):
+    """What a reader sees, not what the file holds: the report is a React page whose front page exists only
+    once its scripts have run. Each protocol's heading, then its headline table's header and every row's
+    cells (values with their intervals), in order, in the rendered text."""
+    if browser.executable() is None:
+        unavailable("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+    dom, text = browser.render(tiny_report)
+    assert dom.count("data:image/png;base64,") == len(PROTOCOLS)  # the grids, decoded into the page
+    table = headline.read_table(tiny_run / "results/tables/comparison.csv")
+    position = 0
+    for protocol, rows in table.groupby("protocol", sort=False):
+        headers, cells = headline.headline_rows(rows.set_index("method"))
+        assert len(cells) == len(METHODS)
+        for expected in (f"{protocol} masks", " ".join(headers), *(" ".join(row) for row in cells)):
+            found = text.find(expected, position)
+            assert found >= 0, (protocol, expected, text[position:position + 3000])
+            position = found + len(expected)
 
 
 def test_editing_one_model_reruns_only_its_jobs(tiny_run):

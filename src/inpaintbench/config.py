@@ -89,7 +89,7 @@ def check_consistency(config: dict, source: str = "config") -> None:
     if not enabled_models(config) and not config["evaluation"]["baselines"]:
         raise ConfigError(f"{source}: keys models and evaluation.baselines: no enabled model and no "
                           "baseline, so there is nothing to evaluate")
-    _check_image_size(config, source)
+    _check_models(config, source)
 
 
 def _check_recipe(recipe: dict, where: str) -> None:
@@ -110,15 +110,24 @@ def default_masks() -> dict:
     return validate_config({"data": {}, "masks": {}, "models": {}}, source="defaults")["masks"]
 
 
-def _check_image_size(config: dict, source: str) -> None:
-    """data.image_size against each enabled model's down-sampling levels (no TensorFlow needed)."""
-    from .models import check_image_size, hparam_defaults
+def _check_models(config: dict, source: str) -> None:
+    """Each enabled model's kind is a module that can be found, its hparams are ones the kind has, and
+    it takes data.image_size; all read from the sources, without importing them (no TensorFlow needed)."""
+    from .models import check_image_size, resolve_hparams, source_file
 
     size = config["data"]["image_size"]
     for name in enabled_models(config):
         model = config["models"][name]
         try:
-            check_image_size(model["kind"], size, {**hparam_defaults(model["kind"]), **model.get("hparams", {})})
+            source_file(model["kind"])
+        except ValueError as error:
+            raise ConfigError(f"{source}: key models.{name}.kind: {error}") from error
+        try:
+            hparams = resolve_hparams(model["kind"], model.get("hparams"))
+        except ValueError as error:
+            raise ConfigError(f"{source}: key models.{name}.hparams: {error}") from error
+        try:
+            check_image_size(model["kind"], size, hparams)
         except ValueError as error:
             raise ConfigError(f"{source}: key models.{name}.hparams: data.image_size: {error}") from error
 

@@ -1,6 +1,8 @@
 """Model registry: a config `kind` names the module that trains and runs it.
 
-Each module `inpaintbench.models.<kind>` defines
+A built-in kind (KINDS) is the module `inpaintbench.models.<kind>`; any other kind is itself a
+module path (`mypackage.my_model`) that the workflow's Python imports: a package you installed, or
+a folder on PYTHONPATH (README.md, "Add your own model"; examples/my_model.py). Each defines
   DEFAULTS     hyperparameter defaults, overridden by the config's `hparams` (a literal dict: the
                config check reads it from the source, without TensorFlow);
   Trainer      a keras.Model built as Trainer(image_size, hparams, paper_exact, seed) with its
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import json
 import zipfile
 from pathlib import Path
@@ -29,18 +32,42 @@ class ModelLoadError(ValueError):
     """A model folder that holds no usable model; the message names the folder and the problem."""
 
 
+def module_name(kind: str) -> str:
+    """The module of `kind`: a built-in's in this package, else the module path the kind is."""
+    return f"{__name__}.{kind}" if kind in KINDS else kind
+
+
+def _unknown(kind: str, why) -> ValueError:
+    return ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)} nor an importable module ({why})")
+
+
 def module(kind: str):
-    if kind not in KINDS:
-        raise ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)}")
-    return importlib.import_module(f"{__name__}.{kind}")
+    """The kind's module, imported only once its source shows a literal DEFAULTS: a model folder's
+    meta.json names a kind, and must not be able to import any other installed module."""
+    hparam_defaults(kind)
+    try:
+        return importlib.import_module(module_name(kind))
+    except ModuleNotFoundError as error:
+        raise _unknown(kind, error) from error
+
+
+def source_file(kind: str) -> Path:
+    """The Python file of `kind`'s module, found without running it (only its parent packages are imported)."""
+    try:
+        spec = importlib.util.find_spec(module_name(kind))
+    except (ImportError, ValueError) as error:
+        raise _unknown(kind, error) from error
+    if spec is None:
+        raise _unknown(kind, f"no module named {kind!r} on the Python path")
+    if not (spec.origin or "").endswith(".py"):
+        raise _unknown(kind, f"{spec.origin or kind} is not a Python source file")
+    return Path(spec.origin)
 
 
 def _literal(kind: str, name: str):
     """The literal the kind's module assigns to `name`, read from the source without importing it
     (the Snakefile and the figures stay free of the seconds TensorFlow takes to load); None if none."""
-    if kind not in KINDS:
-        raise ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)}")
-    source = Path(__file__).with_name(f"{kind}.py")
+    source = source_file(kind)
     for node in ast.parse(source.read_text()).body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
             return ast.literal_eval(node.value)
@@ -51,7 +78,7 @@ def hparam_defaults(kind: str) -> dict:
     """The kind's DEFAULTS as its module writes them: the Snakefile checks a config's models with them."""
     defaults = _literal(kind, "DEFAULTS")
     if defaults is None:
-        raise ValueError(f"{Path(__file__).with_name(f'{kind}.py')}: declares no literal DEFAULTS")
+        raise ValueError(f"{source_file(kind)}: declares no literal DEFAULTS")
     return defaults
 
 
@@ -108,7 +135,10 @@ def load(model_dir: str | Path):
         raise ModelLoadError(f"{meta_path}: not a model description: {error}") from error
     if not zipfile.is_zipfile(model_path):
         raise ModelLoadError(f"{model_path}: not a Keras model file (a .keras file is a zip archive)")
-    kind_module = module(kind)  # registers the kind's custom layers before Keras deserializes them
+    try:
+        kind_module = module(kind)  # registers the kind's custom layers before Keras deserializes them
+    except ValueError as error:  # a kind of your own, not importable here
+        raise ModelLoadError(f"{meta_path}: {error}") from error
     try:
         network = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad or unsafe file

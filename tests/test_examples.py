@@ -1,0 +1,94 @@
+"""examples/my_model.py, README.md's "Add your own model": registered by its module path as a user
+registers theirs, trained through the training job, evaluated, and planned by Snakemake; and the one
+line a config gets when its kind is neither built in nor importable."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import ROOT, TINY_CONFIG, copy_workflow, snakemake
+from inpaintbench import models, training
+from inpaintbench.config import ConfigError, validate_config
+from inpaintbench.data import tfrecords
+from inpaintbench.data.images import to_uint8
+from inpaintbench.evaluation import evaluate, image_filename
+from test_training import SIZE, records  # noqa: F401 (a fixture: 24 train and 6 val photo crops at 16 px)
+
+EXAMPLES = ROOT / "examples"
+KIND = "my_model"  # examples/my_model.py, with EXAMPLES on the Python path
+MODEL = {"kind": KIND, "hparams": {"channels": 16},  # epochs of one pass over the 24 train images, 6 steps
+         "training": {"batch_size": 4, "epochs": 10, "steps_per_epoch": None, "checkpoint_every": 30}}
+
+
+@pytest.fixture
+def on_path(monkeypatch):
+    """examples/ on the Python path, as PYTHONPATH=examples puts it for a run."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+
+
+def test_the_example_trains_through_the_training_job_and_evaluates(tmp_path, records, on_path):  # noqa: F811
+    out = tmp_path / "models" / "mine"
+    meta = training.train("mine", MODEL, SIZE, records["train"], records["val"], out, tmp_path / "state")
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "meta.json", "model.keras", "snapshots"]
+    assert (meta["kind"], meta["main_loss"], meta["steps"]) == (KIND, "hole_l1", 60)
+    assert meta["hparams"] == {**models.module(KIND).DEFAULTS, "channels": 16}
+    losses = pd.read_csv(out / "history.csv")["hole_l1"].to_numpy()
+    assert len(losses) == 10 and np.isfinite(losses).all()
+    assert losses[-1] < 0.85 * losses[0] and losses[5:].mean() < losses[:5].mean(), losses  # it learns
+
+    folder = tmp_path / "evaluation"
+    summary = evaluate("mine", records["val"], SIZE, {"batch_size": 4, "limit": None, "save_images": 6, "seed": 0},
+                       model_dir=out, metrics_csv=folder / "metrics.csv", summary_json=folder / "summary.json",
+                       images_dir=folder / "images")
+    rows = pd.read_csv(folder / "metrics.csv", dtype={"id": str})
+    assert summary["kind"] == KIND and summary["n"] == len(rows) == 6
+    assert np.isfinite(rows[["psnr", "hole_psnr", "hole_l1"]].to_numpy()).all()
+    batch = next(iter(tfrecords.load_dataset(records["val"], 6, SIZE, with_meta=True)))
+    for image_id, image, mask in zip(batch["id"].numpy(), batch["image"].numpy(), batch["mask"].numpy()):
+        pixels = np.asarray(Image.open(folder / "images" / image_filename(image_id.decode())))
+        known, original = mask[..., 0] == 0, to_uint8(image)
+        np.testing.assert_array_equal(pixels[known], original[known])  # known pixels unchanged
+        assert pixels[~known].mean() > 10  # the hole is filled, not left black
+
+
+def test_snakemake_plans_training_and_evaluating_the_example_with_it_on_pythonpath(tmp_path, monkeypatch):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"] = {"mine": {**MODEL, "resources": config["models"]["gan"]["resources"]}}
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / "mine.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLES), prepend=os.pathsep)
+    plan = snakemake(workdir, "-n", "--configfile", "mine.yaml").stdout
+    assert re.search(r"rule train:.*?wildcards: model=mine\b", plan, flags=re.S)
+    for protocol in config["evaluation"]["protocols"]:
+        assert re.search(rf"rule evaluate:.*?wildcards: protocol={protocol}, method=mine\b", plan, flags=re.S)
+
+
+def config_with(model: dict) -> dict:
+    return {"data": {"image_size": SIZE}, "masks": {}, "models": {"mine": model}}
+
+
+def test_a_kind_that_is_neither_built_in_nor_importable_is_one_line_naming_the_key(monkeypatch):
+    monkeypatch.delitem(sys.modules, KIND, raising=False)  # as in a process without examples/ on the path
+    for kind, why in ((KIND, "no module named 'my_model' on the Python path"),  # examples/ not on the path
+                      ("mypackage.my_model", "No module named 'mypackage'")):
+        with pytest.raises(ConfigError) as error:
+            validate_config(config_with({"kind": kind}), "my.yaml")
+        assert str(error.value) == (f"my.yaml: key models.mine.kind: model kind {kind!r} is not one of gan_paper, "
+                                    f"diffusion_paper, gan, diffusion nor an importable module ({why})")
+    with pytest.raises(ConfigError, match=r"my.yaml: key models.mine.kind: .* does not match"):
+        validate_config(config_with({"kind": "my-model"}), "my.yaml")
+
+
+def test_the_examples_hparams_are_checked_against_its_defaults(on_path):
+    assert validate_config(config_with(MODEL))["models"]["mine"]["kind"] == KIND
+    with pytest.raises(ConfigError, match=r"^my.yaml: key models.mine.hparams: hparams of kind my_model: "
+                                          r"unknown key\(s\) width$"):
+        validate_config(config_with({"kind": KIND, "hparams": {"width": 8}}), "my.yaml")
