@@ -143,7 +143,8 @@ def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, sta
         curve.append(point)
         provenance.write_json(curve_path, curve)
         print(f"{name} epoch {epochs}: " + ", ".join(
-            f"{key} hole L1 {point[key]['hole_l1']:.4f} PSNR {point[key]['psnr']:.2f}" for key in curve_sets), flush=True)
+            f"{key} hole L1 {point[key]['hole_l1']:.4f} PSNR {point[key]['psnr']:.2f}" for key in curve_sets),
+            flush=True)
     meta = json.loads((work / name / "model" / models.META_FILE).read_text())
     return models.load(work / name / "model"), meta, curve
 
