@@ -46,8 +46,8 @@ RESULT = ROOT / "bench" / "results" / "demo_run.json"
 TARGET_SECONDS = 15 * 60
 STAGES = ("data", "train", "evaluate", "report")
 README = ROOT / "README.md"
-README_MARKERS = ("<!-- demo-table: written by `python bench/demo_run.py --readme` from bench/results/demo_run.json -->",
-                  "<!-- /demo-table -->")
+README_MARKERS = ("<!-- demo-table: written by `python bench/demo_run.py --readme` "
+                  "from bench/results/demo_run.json -->", "<!-- /demo-table -->")
 # The README's columns of the comparison table: (column, keep its interval)
 README_COLUMNS = (("Protocol", False), ("Method", False), ("Reads original", False), ("PSNR (dB)", True),
                   ("SSIM", False), ("Hole PSNR (dB)", False), ("Sharpness (hole detail / truth)", False),

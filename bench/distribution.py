@@ -31,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
 from inpaintbench import features, metrics, models, provenance  # noqa: E402
 from inpaintbench.config import load_config  # noqa: E402
 from inpaintbench.data.masks import damage  # noqa: E402

@@ -11,10 +11,10 @@ hyperparameters are the same.
 
 The final models are then scored, beside `pyramid_fill` (the pull-push fill both start from) and
 `biharmonic`, on the demo's test split and on /work/shared/places-dev (decoded as the pipeline
-decodes, `inpaintbench.data.images.decode`), for every mask protocol the config evaluates (`evaluation.protocols`) and, for
-`diffusion`, every sampling setting the configs use (SAMPLINGS). Per setting: hole L1, whole-image
-PSNR, the blur measure (`metrics.sharpness`: hole detail relative to the truth) and the
-blockiness at strides 2..16 (`metrics.blockiness`) of the fills and of the truth in the same holes.
+decodes, `inpaintbench.data.images.decode`), for every mask protocol the config evaluates
+(`evaluation.protocols`) and, for `diffusion`, every sampling setting the configs use (SAMPLINGS).
+Per setting: hole L1, whole-image PSNR, the blur measure (`metrics.sharpness`: hole detail relative
+to the truth) and the blockiness at strides 2..16 (`metrics.blockiness`) of the fills and of the truth in the same holes.
 Also the blockiness of each model's training snapshots by epoch (do blocks grow with training?);
 --before adds that of a model folder trained by an earlier commit. Writes
 bench/results/generalisation.json.
@@ -39,10 +39,10 @@ import tensorflow as tf  # noqa: E402
 
 from inpaintbench import baselines, metrics, models, provenance, training  # noqa: E402
 from inpaintbench.config import load_config  # noqa: E402
-from inpaintbench.train_config import training_masks  # noqa: E402
 from inpaintbench.data import images as decoding  # noqa: E402
 from inpaintbench.data.masks import MaskSource, damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
+from inpaintbench.train_config import training_masks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACES_DEV = Path("/work/shared/places-dev")
@@ -141,7 +141,8 @@ def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, sta
         curve.append(point)
         provenance.write_json(curve_path, curve)
         print(f"{name} epoch {epochs}: " + ", ".join(
-            f"{key} hole L1 {point[key]['hole_l1']:.4f} PSNR {point[key]['psnr']:.2f}" for key in curve_sets), flush=True)
+            f"{key} hole L1 {point[key]['hole_l1']:.4f} PSNR {point[key]['psnr']:.2f}" for key in curve_sets),
+            flush=True)
     meta = json.loads((work / name / "model" / models.META_FILE).read_text())
     return models.load(work / name / "model"), meta, curve
 

@@ -11,7 +11,8 @@ and at the demo's 128 px, per wall second:
   pipeline:  tfrecords.load_dataset with each protocol's masks, as training and evaluation read.
 Prints masks/s and the ratios to the data stage, a training step and an evaluation job; also the
 hole area (mean, spread, share per field bin) of every protocol on the demo's test images, which
-the README's protocol table cites, and on 1,000 image ids (a larger sample of the same masks). Writes bench/results/masks.json.
+the README's protocol table cites, and on 1,000 image ids (a larger sample of the same masks).
+Writes bench/results/masks.json.
 
     python bench/masks.py [--count 200] [--repeats 3]
 """
@@ -60,9 +61,10 @@ def mask_rates(protocols: dict, seed: int, count: int, repeats: int) -> dict:
     rates = {}
     for name, recipe in protocols.items():
         rates[name] = {str(size): {
-            "test": round(cpu_rate(lambda i: masks.protocol_mask(f"img{i}", size, name, recipe, seed), count,
-                                   repeats), 1),
-            "fresh": round(cpu_rate(lambda i: masks.fresh_mask(size, recipe, 0, i, 0), count, repeats), 1),
+            "test": round(cpu_rate(lambda i, size=size, name=name, recipe=recipe:
+                                   masks.protocol_mask(f"img{i}", size, name, recipe, seed), count, repeats), 1),
+            "fresh": round(cpu_rate(lambda i, size=size, recipe=recipe: masks.fresh_mask(size, recipe, 0, i, 0),
+                                    count, repeats), 1),
         } for size in SIZES}
     return rates
 
@@ -71,7 +73,7 @@ def floor_rates(count: int, repeats: int) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive(count)) as handle:
         payloads = [handle.extractfile(m).read() for m in handle if m.isfile()]
-    return {str(size): round(cpu_rate(lambda _: floor(payloads, size), 1, repeats) * len(payloads), 1)
+    return {str(size): round(cpu_rate(lambda _, size=size: floor(payloads, size), 1, repeats) * len(payloads), 1)
             for size in SIZES}
 
 
@@ -127,7 +129,7 @@ def training_need(config: dict, images: np.ndarray, holes: np.ndarray, steps: in
         step = tf.function(trainer.train_step)
         data = (tf.constant(images[:batch]), tf.constant(holes[:batch]))
         seconds = []
-        for i in range(steps + 3):
+        for _ in range(steps + 3):
             start = time.perf_counter()
             {key: float(value) for key, value in step(data).items()}
             seconds.append(time.perf_counter() - start)
@@ -205,7 +207,8 @@ def main(argv=None) -> dict:
                                          for size, r in by_size.items()))
     print(f"data stage floor (decode + resize): {floors['128']:.1f} images/s at 128 px, {floors['256']:.1f} at 256 px "
           "(per CPU second)")
-    print(f"slowest protocol: {slowest['128']:.1f} masks/s at 128 px = {slowest['128'] / floors['128']:.2f}x the floor, "
+    print(f"slowest protocol: {slowest['128']:.1f} masks/s at 128 px = "
+          f"{slowest['128'] / floors['128']:.2f}x the floor, "
           f"{slowest['128'] / fastest:.2f}x the fastest training step ({fastest:.1f} images/s), "
           f"{slowest['128'] / evaluation:.2f}x the cheapest evaluation ({evaluation:.1f} images/s)")
     print("pipeline (images/s): " + ", ".join(f"{k} {v:.1f}" for k, v in pipeline.items()))

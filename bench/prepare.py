@@ -33,9 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from PIL import Image  # noqa: E402
 
+import inpaintbench.data.tfrecords  # noqa: E402,F401 (TensorFlow imported before timing)
 from inpaintbench import provenance  # noqa: E402
 from inpaintbench.data import demo, images, prepare  # noqa: E402
-from inpaintbench.data import tfrecords  # noqa: E402,F401 (TensorFlow imported before timing)
 from inpaintbench.workflow import copy_workflow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

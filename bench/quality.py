@@ -26,13 +26,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from inpaintbench import baselines, models  # noqa: E402
+from inpaintbench import baselines, metrics, models  # noqa: E402
 from inpaintbench.config import enabled_models, load_config  # noqa: E402
 from inpaintbench.data.masks import MaskSource, damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
-from inpaintbench.train_config import training_masks  # noqa: E402
-from inpaintbench import metrics  # noqa: E402
 from inpaintbench.models import layers  # noqa: E402
+from inpaintbench.train_config import training_masks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,7 +97,8 @@ def main():
     rows = {}
     for name in config["evaluation"]["baselines"]:
         outputs, seconds = evaluate(baselines.get(name), damaged, masks, original)
-        rows[name] = {"psnr": round(float(metrics.psnr(original, outputs).numpy().mean()), 3), "eval_seconds": round(seconds, 1)}
+        rows[name] = {"psnr": round(float(metrics.psnr(original, outputs).numpy().mean()), 3),
+                      "eval_seconds": round(seconds, 1)}
         print(f"{name:22s} PSNR {rows[name]['psnr']:7.3f} dB", flush=True)
     filled = np.asarray(layers.prefill("pyramid")([damaged, masks]))
     rows["pyramid_prefill"] = {"psnr": round(float(metrics.psnr(original, filled).numpy().mean()), 3),
@@ -123,14 +123,16 @@ def main():
             print(f"{name + ' (1 sample)':22s} PSNR {row['psnr_one_sample']:7.3f} dB", flush=True)
     paper_models = [name for name in args.models if config["models"][name]["kind"].endswith("_paper")]
     honest_paper = [name for name in paper_models if not config["models"][name]["paper_exact"]]
-    result = {"config": str(Path(args.config).resolve().relative_to(ROOT)) if ROOT in Path(args.config).resolve().parents
-              else args.config, "data": args.data, "test_images": int(len(original)), "image_size": image_size,
+    config_path = Path(args.config).resolve()
+    result = {"config": str(config_path.relative_to(ROOT)) if ROOT in config_path.parents else args.config,
+              "data": args.data, "test_images": int(len(original)), "image_size": image_size,
               "metric": "whole-image PSNR (dB), mean over the test split", "cpu_threads": os.cpu_count(),
               "methods": rows,
               "beats_mean_fill": {name: rows[name]["psnr"] > rows["mean_fill"]["psnr"]
                                   for name in args.models if "mean_fill" in rows},
-              "beats_honest_paper_models": {name: all(rows[name]["psnr"] > rows[paper]["psnr"] for paper in honest_paper)
-                                            for name in args.models if name not in paper_models}}
+              "beats_honest_paper_models": {
+                  name: all(rows[name]["psnr"] > rows[paper]["psnr"] for paper in honest_paper)
+                  for name in args.models if name not in paper_models}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

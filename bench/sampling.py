@@ -20,6 +20,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+
 from inpaintbench import metrics, models  # noqa: E402
 from inpaintbench.data.masks import damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402

@@ -22,7 +22,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from inpaintbench import models, provenance  # noqa: E402
@@ -102,7 +101,7 @@ def main(argv=None) -> dict:
     config = load_config(args.config)
     size = config["data"]["image_size"]
     entries = {}
-    for name, entry in config["models"].items():
+    for entry in config["models"].values():
         kind = entry["kind"]
         if kind in args.kinds and kind not in entries and not entry["paper_exact"]:
             try:

@@ -54,8 +54,7 @@ def folder_state():
         for name in filenames:
             if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
                 stat = os.stat(os.path.join(dirpath, name))
-                files.append((os.path.relpath(os.path.join(dirpath, name), folder),
-                              stat.st_size, stat.st_mtime_ns))
+                files.append((os.path.relpath(os.path.join(dirpath, name), folder), stat.st_size, stat.st_mtime_ns))
     return fingerprint(sorted(files))
 
 
@@ -126,8 +125,9 @@ def model_files(wildcards):
 
 def protocol_params(protocol):
     """A protocol's name, recipe and the mask seed: what its test masks depend on, nothing else."""
-    return canonical({"protocol": protocol, "recipe": config["masks"]["protocols"][protocol],
-                      "seed": config["masks"]["seed"]})
+    return canonical(
+        {"protocol": protocol, "recipe": config["masks"]["protocols"][protocol], "seed": config["masks"]["seed"]}
+    )
 
 
 def feature_settings():
@@ -138,11 +138,16 @@ def feature_settings():
 def real_features_params():
     """What the test images' features depend on: which images (batch and limit) and the weights."""
     evaluation = config["evaluation"]
-    return canonical({
-        "evaluation": {"batch_size": evaluation["batch_size"], "limit": evaluation["limit"],
-                       "distribution": feature_settings()},
-        "image_size": config["data"]["image_size"],
-    })
+    return canonical(
+        {
+            "evaluation": {
+                "batch_size": evaluation["batch_size"],
+                "limit": evaluation["limit"],
+                "distribution": feature_settings(),
+            },
+            "image_size": config["data"]["image_size"],
+        }
+    )
 
 
 def evaluation_params(wildcards):
@@ -152,14 +157,19 @@ def evaluation_params(wildcards):
     model = None
     if wildcards.method in MODELS:
         model = {**model_settings(config, wildcards.method), "masks": training_masks(config, wildcards.method)}
-    evaluation = {key: value for key, value in config["evaluation"].items()
-                  if key not in ("resources", "protocols", "distribution")}
-    return canonical({
-        "evaluation": {**evaluation, "distribution": feature_settings()},
-        "image_size": config["data"]["image_size"],
-        "masks": protocol_params(wildcards.protocol),
-        "model": model,
-    })
+    evaluation = {
+        key: value
+        for key, value in config["evaluation"].items()
+        if key not in ("resources", "protocols", "distribution")
+    }
+    return canonical(
+        {
+            "evaluation": {**evaluation, "distribution": feature_settings()},
+            "image_size": config["data"]["image_size"],
+            "masks": protocol_params(wildcards.protocol),
+            "model": model,
+        }
+    )
 
 
 def metric_files(extension):

@@ -1,21 +1,22 @@
 # The data stage: Places365-val (or a folder, or the demo) -> manifest -> sharded TFRecords.
 
+
 rule fetch_archive:
     """Download val_256.tar with resume, retries and md5 verification."""
     output:
         "results/downloads/val_256.tar",
-    params:
-        url=config["data"]["url"],
-        md5=config["data"]["md5"],
-        size_bytes=config["data"]["size_bytes"],
     log:
         "results/logs/data/fetch_archive.log",
     benchmark:
         "results/benchmarks/data/fetch_archive.tsv"
-    resources:
-        runtime=240,
     conda:
         ENV
+    resources:
+        runtime=240,
+    params:
+        url=config["data"]["url"],
+        md5=config["data"]["md5"],
+        size_bytes=config["data"]["size_bytes"],
     script:
         "../scripts/fetch_archive.py"
 
@@ -24,15 +25,15 @@ rule fetch_categories:
     """Scene category of each Places365 image; an empty table (and a log line) if unavailable."""
     output:
         f"{DATA}/categories.csv",
-    params:
-        url=config["data"]["categories_url"],
-        md5=config["data"]["categories_md5"],
     log:
         "results/logs/data/fetch_categories.log",
     benchmark:
         "results/benchmarks/data/fetch_categories.tsv"
     conda:
         ENV
+    params:
+        url=config["data"]["categories_url"],
+        md5=config["data"]["categories_md5"],
     script:
         "../scripts/fetch_categories.py"
 
@@ -45,17 +46,17 @@ rule manifest:
     output:
         manifest=f"{DATA}/manifest.csv",
         skipped=f"{DATA}/skipped_listing.csv",
-    params:
-        data=data_params("source", "folder", "limit", "seed", "split", "demo"),
-        folder_state=folder_state(),
-        archive_state=archive_state(),
-        archive_md5=user_archive_md5(),
     log:
         "results/logs/data/manifest.log",
     benchmark:
         "results/benchmarks/data/manifest.tsv"
     conda:
         ENV
+    params:
+        data=data_params("source", "folder", "limit", "seed", "split", "demo"),
+        folder_state=folder_state(),
+        archive_state=archive_state(),
+        archive_md5=user_archive_md5(),
     script:
         "../scripts/make_manifest.py"
 
@@ -68,19 +69,19 @@ rule shard:
     output:
         records=shard_files("{shard}"),
         stats=f"{DATA}/tfrecords/shard-{{shard}}.json",
-    params:
-        shards=SHARDS,
-        image_size=config["data"]["image_size"],
     log:
         "results/logs/data/shard_{shard}.log",
     benchmark:
         "results/benchmarks/data/shard_{shard}.tsv"
+    conda:
+        ENV
     threads: config["data"]["resources"]["threads"]
     resources:
         mem_mb=config["data"]["resources"]["mem_mb"],
         runtime=config["data"]["resources"]["runtime"],
-    conda:
-        ENV
+    params:
+        shards=SHARDS,
+        image_size=config["data"]["image_size"],
     script:
         "../scripts/write_shard.py"
 
@@ -92,14 +93,14 @@ rule data_summary:
         skipped=f"{DATA}/skipped_listing.csv",
     output:
         f"{DATA}/summary.json",
-    params:
-        data=data_params("source", "limit", "seed", "split", "image_size", "shards"),
     log:
         "results/logs/data/summary.log",
     benchmark:
         "results/benchmarks/data/summary.tsv"
     conda:
         ENV
+    params:
+        data=data_params("source", "limit", "seed", "split", "image_size", "shards"),
     script:
         "../scripts/summarize_data.py"
 

@@ -9,18 +9,18 @@ rule real_features:
         test=split_files("test"),
     output:
         features=REAL_FEATURES,
-    params:
-        settings=real_features_params(),
     log:
         "results/logs/evaluate/real_features.log",
     benchmark:
         "results/benchmarks/evaluate/real_features.tsv"
+    conda:
+        ENV
     threads: config["evaluation"]["resources"]["threads"]
     resources:
         mem_mb=config["evaluation"]["resources"]["mem_mb"],
         runtime=config["evaluation"]["resources"]["runtime"],
-    conda:
-        ENV
+    params:
+        settings=real_features_params(),
     script:
         "../scripts/real_features.py"
 
@@ -37,18 +37,18 @@ rule evaluate:
         summary=f"{METRICS_PATTERN}.json",
         features=f"{METRICS_PATTERN}.features.npz",
         images=directory("results/inpainted/{protocol}/{method}"),
-    params:
-        settings=evaluation_params,
     log:
         "results/logs/evaluate/{protocol}/{method}.log",
     benchmark:
         "results/benchmarks/evaluate/{protocol}/{method}.tsv"
+    conda:
+        ENV
     threads: config["evaluation"]["resources"]["threads"]
     resources:
         mem_mb=config["evaluation"]["resources"]["mem_mb"],
         runtime=config["evaluation"]["resources"]["runtime"],
-    conda:
-        ENV
+    params:
+        settings=evaluation_params,
     script:
         "../scripts/evaluate.py"
 

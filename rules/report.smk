@@ -1,6 +1,7 @@
 # The report stage: the comparison tables and the figures, each with a caption for
 # `snakemake --report results/report.html`.
 
+
 report: "../report/workflow.rst"
 
 
@@ -19,6 +20,12 @@ rule aggregate:
         pairwise=report(TABLE_FILES["pairwise"], caption="../report/pairwise.rst", category="Tables"),
         by_hole_size=report(TABLE_FILES["by_hole_size"], caption="../report/by_hole_size.rst", category="Tables"),
         by_category=report(TABLE_FILES["by_category"], caption="../report/by_category.rst", category="Tables"),
+    log:
+        "results/logs/report/aggregate.log",
+    benchmark:
+        "results/benchmarks/report/aggregate.tsv"
+    conda:
+        ENV
     params:
         protocols=PROTOCOLS,
         methods=METHODS,
@@ -27,12 +34,6 @@ rule aggregate:
         distribution=canonical(
             {key: config["evaluation"]["distribution"][key] for key in ("kid_subsets", "kid_subset_size", "seed")}
         ),
-    log:
-        "results/logs/report/aggregate.log",
-    benchmark:
-        "results/benchmarks/report/aggregate.tsv"
-    conda:
-        ENV
     script:
         "../scripts/aggregate.py"
 
@@ -43,19 +44,27 @@ rule model_figures:
         snapshots="results/models/{model}/snapshots",
         history="results/models/{model}/history.csv",
     output:
-        snapshots=report(f"{FIGURES}/{{model}}/snapshots.png", caption="../report/snapshots.rst",
-                         category="Models", subcategory="{model}"),
-        curves=report(f"{FIGURES}/{{model}}/training_curves.png", caption="../report/training_curves.rst",
-                      category="Models", subcategory="{model}"),
-    params:
-        dpi=config["figures"]["dpi"],
-        losses=lambda wildcards: canonical(loss_descriptions(config["models"][wildcards.model]["kind"])),
+        snapshots=report(
+            f"{FIGURES}/{{model}}/snapshots.png",
+            caption="../report/snapshots.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
+        curves=report(
+            f"{FIGURES}/{{model}}/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Models",
+            subcategory="{model}",
+        ),
     log:
         "results/logs/report/model_figures_{model}.log",
     benchmark:
         "results/benchmarks/report/model_figures_{model}.tsv"
     conda:
         ENV
+    params:
+        dpi=config["figures"]["dpi"],
+        losses=lambda wildcards: canonical(loss_descriptions(config["models"][wildcards.model]["kind"])),
     script:
         "../scripts/model_figures.py"
 
@@ -67,22 +76,22 @@ rule comparison_figures:
         images=expand("results/inpainted/{protocol}/{method}", method=METHODS, allow_missing=True),
         test=split_files("test"),
     output:
-        grid=report(COMPARISON_FIGURES["grid"], caption="../report/comparison_grid.rst",
-                    category="Protocol {protocol}"),
-        psnr=report(COMPARISON_FIGURES["psnr"], caption="../report/psnr_vs_hole_size.rst",
-                    category="Protocol {protocol}"),
-    params:
-        methods=METHODS,
-        paper_exact=PAPER_EXACT,
-        figures=canonical(config["figures"]),
-        image_size=config["data"]["image_size"],
-        masks=lambda wildcards: protocol_params(wildcards.protocol),
+        grid=report(COMPARISON_FIGURES["grid"], caption="../report/comparison_grid.rst", category="Protocol {protocol}"),
+        psnr=report(
+            COMPARISON_FIGURES["psnr"], caption="../report/psnr_vs_hole_size.rst", category="Protocol {protocol}"
+        ),
     log:
         "results/logs/report/comparison_figures_{protocol}.log",
     benchmark:
         "results/benchmarks/report/comparison_figures_{protocol}.tsv"
     conda:
         ENV
+    params:
+        methods=METHODS,
+        paper_exact=PAPER_EXACT,
+        figures=canonical(config["figures"]),
+        image_size=config["data"]["image_size"],
+        masks=lambda wildcards: protocol_params(wildcards.protocol),
     script:
         "../scripts/comparison_figures.py"
 
@@ -96,16 +105,20 @@ rule front_page:
     output:
         page=report(FRONT_PAGE["page"], caption="../report/front_page.rst", category="Summary"),
         table=report(FRONT_PAGE["table"], caption="../report/comparison.rst", category="Tables"),
-    params:
-        protocols=PROTOCOLS,
-        methods=METHODS,
-        page=canonical({"data": {key: config["data"][key] for key in ("source", "image_size")},
-                        "confidence": config["aggregation"]["confidence"]}),
     log:
         "results/logs/report/front_page.log",
     benchmark:
         "results/benchmarks/report/front_page.tsv"
     conda:
         ENV
+    params:
+        protocols=PROTOCOLS,
+        methods=METHODS,
+        page=canonical(
+            {
+                "data": {key: config["data"][key] for key in ("source", "image_size")},
+                "confidence": config["aggregation"]["confidence"],
+            }
+        ),
     script:
         "../scripts/front_page.py"

@@ -17,24 +17,24 @@ rule train:
         meta="results/models/{model}/meta.json",
         history="results/models/{model}/history.csv",
         snapshots=directory("results/models/{model}/snapshots"),
-    params:
-        model=lambda wildcards: model_settings(config, wildcards.model),
-        masks=lambda wildcards: training_masks(config, wildcards.model),
-        image_size=config["data"]["image_size"],
-        state_dir=lambda wildcards: state_dir(config, wildcards.model),
     log:
         "results/logs/train/{model}.log",
     benchmark:
         "results/benchmarks/train/{model}.tsv"
     # Trainings first: every evaluation waits on one, and the longest is the run's critical path.
     priority: 1
+    conda:
+        ENV
     threads: lambda wildcards: model_resource(config, wildcards.model, "threads")
     resources:
         gpu=lambda wildcards: model_resource(config, wildcards.model, "gpus"),
         mem_mb=lambda wildcards: model_resource(config, wildcards.model, "mem_mb"),
         runtime=lambda wildcards: model_resource(config, wildcards.model, "runtime"),
-    conda:
-        ENV
+    params:
+        model=lambda wildcards: model_settings(config, wildcards.model),
+        masks=lambda wildcards: training_masks(config, wildcards.model),
+        image_size=config["data"]["image_size"],
+        state_dir=lambda wildcards: state_dir(config, wildcards.model),
     script:
         "../scripts/train.py"
 

@@ -16,4 +16,5 @@ with exit_on_error(logger):
                                     "settings": sm.params.distribution})
     logger.info("comparison of %d methods on %d protocol(s) -> %s\n%s", len(sm.params.methods),
                 len(sm.params.protocols), sm.output.csv,
-                table[["protocol", "method", "n", "psnr", "ssim", "hole_psnr", "sharpness", "fid", "kid"]].to_string(index=False))
+                table[["protocol", "method", "n", "psnr", "ssim", "hole_psnr", "sharpness", "fid", "kid"]]
+                .to_string(index=False))

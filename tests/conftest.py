@@ -1,16 +1,19 @@
-"""Shared fixtures: a copy of the workflow in a temporary folder, one completed tiny run and its report."""
+"""Shared fixtures: a copy of the workflow in a temporary folder, one completed tiny run and its
+report, and the strong models' tiny training batch."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from inpaintbench import workflow
+from inpaintbench import models, workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_CONFIG = ROOT / "tests" / "configs" / "tiny.yaml"
@@ -60,3 +63,39 @@ def tiny_report(tiny_run, tmp_path_factory) -> Path:
     report = tmp_path_factory.mktemp("tiny_report") / "report.html"
     snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
     return report
+
+
+def pytest_collection_modifyitems(items):
+    """A test that reads the tiny run waits for the whole workflow: mark it slow where it is collected,
+    so `pytest -m "not slow"` never starts the run."""
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    """Four smooth 32 px images (colour ramps, so the hole is predictable) with a square hole each:
+    the fixed batch test_gan and test_diffusion train their tiny models on."""
+    ramp = np.linspace(0.0, 1.0, 32, dtype=np.float32)
+    images = np.stack([np.stack([np.add.outer(ramp, ramp) / 2, np.outer(ramp, 1 - ramp),
+                                 np.full((32, 32), c, np.float32)], -1) for c in (0.1, 0.4, 0.6, 0.9)])
+    masks = np.zeros((4, 32, 32, 1), np.float32)
+    for i, (top, left) in enumerate([(4, 4), (10, 12), (16, 2), (8, 18)]):
+        masks[i, top:top + 12, left:left + 12] = 1.0
+    return images, masks
+
+
+def fit(trainer, batch, steps: int) -> list[dict[str, float]]:
+    """`steps` compiled training steps of `trainer` on the one fixed `batch`; the losses of each."""
+    import tensorflow as tf  # here, not above: most tests never start TensorFlow, and this file loads for all
+
+    step = tf.function(trainer.train_step)
+    return [{key: float(value) for key, value in step(batch).items()} for _ in range(steps)]
+
+
+def save_model(trainer, folder: Path, kind: str, hparams: dict) -> None:
+    """`trainer`'s network and meta.json in `folder`, as models.load reads them (32 px images)."""
+    trainer.export().save(folder / models.MODEL_FILE)
+    (folder / models.META_FILE).write_text(json.dumps(
+        {"name": kind, "kind": kind, "image_size": 32, "hparams": hparams}))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import fit, save_model
 from inpaintbench import models
 from inpaintbench.models import diffusion
 
@@ -21,25 +20,10 @@ def hparams(**overrides):
 
 
 @pytest.fixture(scope="module")
-def batch():
-    """Four smooth 32 px images (gradients, so the hole is predictable) with a square hole each."""
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0.0, 1.0, 32, dtype=np.float32)
-    images = np.stack([np.stack([np.add.outer(ramp, ramp) / 2, np.outer(ramp, 1 - ramp),
-                                 np.full((32, 32), c, np.float32)], -1) for c in rng.random(4)])
-    masks = np.zeros((4, 32, 32, 1), np.float32)
-    for i, (top, left) in enumerate([(4, 4), (10, 12), (16, 2), (8, 18)]):
-        masks[i, top:top + 12, left:left + 12] = 1.0
-    return images.astype(np.float32), masks
-
-
-@pytest.fixture(scope="module")
 def trained(batch):
     """A tiny trainer fitted for a few steps, and its loss curve."""
     trainer = models.build_trainer("diffusion", 32, TINY, seed=0)
-    step = tf.function(trainer.train_step)
-    losses = [float(step(batch)["loss"]) for _ in range(80)]
-    return trainer, losses
+    return trainer, [losses["loss"] for losses in fit(trainer, batch, 80)]
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
@@ -71,7 +55,10 @@ def test_ddim_step_at_eta_zero_is_deterministic_and_noisy_above():
     process = diffusion.Diffusion(hparams())
     x0 = tf.random.stateless_uniform((2, 8, 8, 3), (1, 2), -1.0, 1.0)
     eps = tf.random.stateless_normal((2, 8, 8, 3), (3, 4))
-    step = lambda eta, seed: process.ddim_step(x0, eps, 30, 20, eta).sample(seed=seed).numpy()  # noqa: E731
+
+    def step(eta, seed):
+        return process.ddim_step(x0, eps, 30, 20, eta).sample(seed=seed).numpy()
+
     np.testing.assert_array_equal(step(0.0, (1, 1)), step(0.0, (2, 2)))
     assert np.abs(step(1.0, (1, 1)) - step(1.0, (2, 2))).mean() > 1e-3
 
@@ -120,9 +107,7 @@ def test_export_round_trips_through_a_safe_mode_load(trained, batch, tmp_path):
     trainer, _ = trained
     images, masks = batch
     damaged = images * (1 - masks)
-    trainer.export().save(tmp_path / models.MODEL_FILE)
-    (tmp_path / models.META_FILE).write_text(json.dumps(
-        {"name": "diffusion", "kind": "diffusion", "image_size": 32, "hparams": hparams()}))
+    save_model(trainer, tmp_path, "diffusion", hparams())
     reloaded = keras.saving.load_model(tmp_path / models.MODEL_FILE, safe_mode=True, compile=False)
     loaded = models.load(tmp_path)
     assert isinstance(loaded, diffusion.Inpainter)
@@ -156,9 +141,8 @@ def test_x0_prediction_trains_and_samples(batch):
     images, masks = batch
     damaged = images * (1 - masks)
     trainer = models.build_trainer("diffusion", 32, {**TINY, "prediction": "x0"}, seed=0)
-    step = tf.function(trainer.train_step)
-    results = [step(batch) for _ in range(40)]
-    losses = [float(result["loss"]) for result in results]
+    results = fit(trainer, batch, 40)
+    losses = [result["loss"] for result in results]
     assert set(results[0]) == set(models.loss_descriptions("diffusion"))  # the training curves say what each is
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
     inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(prediction="x0"), False)
@@ -192,8 +176,7 @@ def test_prior_std_model_trains_and_keeps_known_pixels(batch):
     images, masks = batch
     damaged = images * (1 - masks)
     trainer = models.build_trainer("diffusion", 32, {**TINY, "prior_std": 0.25}, seed=0)
-    step = tf.function(trainer.train_step)
-    losses = [float(step(batch)["loss"]) for _ in range(40)]
+    losses = [losses["loss"] for losses in fit(trainer, batch, 40)]
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
     inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(prior_std=0.25), False)
     filled = inpainter.predict(damaged, masks, seed=0).numpy()
@@ -266,8 +249,7 @@ def test_a_strided_stem_trains_and_samples_at_full_resolution(batch):
     settings = {**TINY, "patch": 2, "prediction": "x0"}  # a target without per-pixel noise: a clear loss curve
     trainer = models.build_trainer("diffusion", 32, settings, seed=0)
     assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in trainer.network.layers)
-    step = tf.function(trainer.train_step)
-    losses = [float(step(batch)["loss"]) for _ in range(60)]
+    losses = [losses["loss"] for losses in fit(trainer, batch, 60)]
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
     inpainter = diffusion.Inpainter(trainer.export(), 32, hparams(patch=2, prediction="x0"), False)
     filled = inpainter(images * (1 - masks), masks, seed=0)

@@ -16,14 +16,14 @@ import threading
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from skimage import data, transform
-import yaml
-from conftest import TINY_CONFIG
-from test_download import Files
 
+from conftest import TINY_CONFIG
 from inpaintbench import evaluation, features, metrics
 from inpaintbench.config import ConfigError, load_config, validate_config
+from test_download import Files
 
 
 def photos(count: int, size: int = 128) -> np.ndarray:

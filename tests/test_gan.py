@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from conftest import fit, save_model
 from inpaintbench import models
 from inpaintbench.config import ConfigError, validate_config
 from inpaintbench.models import gan, layers
@@ -17,24 +15,10 @@ TINY = {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8, "disc_l
         "learning_rate": 2e-3, "disc_learning_rate": 2e-3}
 
 
-@pytest.fixture(scope="module")
-def batch():
-    """Four smooth 32 px images with a square hole each."""
-    ramp = np.linspace(0.0, 1.0, 32, dtype=np.float32)
-    images = np.stack([np.stack([np.add.outer(ramp, ramp) / 2, np.outer(ramp, 1 - ramp),
-                                 np.full((32, 32), c, np.float32)], -1) for c in (0.1, 0.4, 0.6, 0.9)])
-    masks = np.zeros((4, 32, 32, 1), np.float32)
-    for i, (top, left) in enumerate([(4, 4), (10, 12), (16, 2), (8, 18)]):
-        masks[i, top:top + 12, left:left + 12] = 1.0
-    return images, masks
-
-
 @pytest.fixture(scope="module", params=["hinge", "nonsaturating"])
 def trained(request, batch):
     trainer = models.build_trainer("gan", 32, {**TINY, "adversarial_loss": request.param}, seed=0)
-    step = tf.function(trainer.train_step)
-    history = [{key: float(value) for key, value in step(batch).items()} for _ in range(40)]
-    return trainer, history
+    return trainer, fit(trainer, batch, 40)
 
 
 def test_reconstruction_loss_goes_down_on_a_fixed_batch(trained):
@@ -75,8 +59,7 @@ def test_the_discriminator_only_sees_the_composite(batch):
     other = (1.0 - output) * masks + images * (1 - masks)
     known = np.broadcast_to(masks == 0, images.shape)
     np.testing.assert_array_equal(np.asarray(composite)[known], np.asarray(other)[known])
-    step = tf.function(trainer.train_step)
-    losses = step(batch)
+    losses = fit(trainer, batch, 1)[0]
     assert set(losses) == {"l1", "hole_l1", "adversarial", "discriminator"}
 
 
@@ -84,9 +67,7 @@ def test_export_round_trips_through_a_safe_mode_load(trained, batch, tmp_path):
     trainer, _ = trained
     images, masks = batch
     damaged = images * (1 - masks)
-    trainer.export().save(tmp_path / models.MODEL_FILE)
-    (tmp_path / models.META_FILE).write_text(json.dumps(
-        {"name": "gan", "kind": "gan", "image_size": 32, "hparams": models.resolve_hparams("gan", TINY)}))
+    save_model(trainer, tmp_path, "gan", models.resolve_hparams("gan", TINY))
     reloaded = keras.saving.load_model(tmp_path / models.MODEL_FILE, safe_mode=True, compile=False)
     np.testing.assert_allclose(reloaded([damaged, masks]), trainer.export()([damaged, masks]), atol=1e-6)
     loaded = models.load(tmp_path)
@@ -115,8 +96,8 @@ def test_schema_rejects_bad_hparams(kind, key, value):
 
 
 def test_shipped_configs_hold_valid_strong_models():
-    from inpaintbench.config import load_config
     from conftest import ROOT, TINY_CONFIG
+    from inpaintbench.config import load_config
 
     for path in (ROOT / "config" / "config.yaml", ROOT / "config" / "demo.yaml", TINY_CONFIG):
         config = load_config(path)
@@ -159,18 +140,15 @@ def test_unknown_prefill_is_named():
         layers.prefill("zeros")
 
 
-def test_a_fresh_interpreter_loads_the_saved_models(batch, tmp_path):
+def test_a_fresh_interpreter_loads_the_saved_models(tmp_path):
     """models.load registers the kind's custom layers itself (evaluation runs in its own process)."""
     import subprocess
     import sys
 
-    images, masks = batch
     for kind, tiny in (("gan", TINY), ("diffusion", {"channels": 8, "channel_mults": [1, 2], "res_blocks": 1})):
-        hparams = models.resolve_hparams(kind, tiny)
         folder = tmp_path / kind
         folder.mkdir()
-        models.build_trainer(kind, 32, tiny).export().save(folder / models.MODEL_FILE)
-        (folder / models.META_FILE).write_text(json.dumps({"kind": kind, "image_size": 32, "hparams": hparams}))
+        save_model(models.build_trainer(kind, 32, tiny), folder, kind, models.resolve_hparams(kind, tiny))
     code = ("import sys; from inpaintbench import models\n"
             "for folder in sys.argv[1:]: print(type(models.load(folder)).__module__)")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "gan"), str(tmp_path / "diffusion")],

@@ -1,4 +1,5 @@
-"""The TensorFlow metrics against skimage.metrics (random and real photos), numpy on free-form holes, and a hand computation."""
+"""The TensorFlow metrics against skimage.metrics (random and real photos), numpy on free-form holes, and a hand
+computation."""
 
 from __future__ import annotations
 
@@ -108,8 +109,9 @@ def test_hole_metrics_of_free_form_masks_agree_with_numpy_on_the_masked_pixels()
     images = np.clip(images + np.random.default_rng(2).normal(0.0, 0.03, images.shape), 0.0, 1.0)
     recipes = default_masks()["protocols"]
     one_thin_stroke = {**recipes["lama_thin"], "strokes": {**recipes["lama_thin"]["strokes"], "times": [1, 1]}}
-    holes = np.stack([protocol_mask(f"photo{i}", 64, name, recipe, 0) for i, (name, recipe) in enumerate(
-        (("lama_thick", recipes["lama_thick"]), ("strokes", recipes["strokes"]), ("thin", one_thin_stroke)))])[..., None]
+    chosen = (("lama_thick", recipes["lama_thick"]), ("strokes", recipes["strokes"]), ("thin", one_thin_stroke))
+    holes = np.stack([protocol_mask(f"photo{i}", 64, name, recipe, 0)
+                      for i, (name, recipe) in enumerate(chosen)])[..., None]
     found = {key: fn(reference, images, holes).numpy() for key, fn in (
         ("hole_mse", metrics.hole_mse), ("hole_psnr", metrics.hole_psnr), ("hole_l1", metrics.hole_l1),
         ("hole_ssim", metrics.hole_ssim))}
@@ -183,7 +185,8 @@ def test_blockiness_on_a_constructed_image_whose_answer_is_known():
     # the whole 32x32 image on the 8-grid: 0.11 at boundaries 8, 16, 24; off it, 4 of the other
     # 28 boundaries (4, 12, 20, 28) are 4-grid steps of 0.11 and 24 differ by 0.01
     whole = np.ones((1, 32, 32, 1))
-    assert metrics.blockiness(image, whole, 8).numpy()[0] == pytest.approx(0.11 / ((4 * 0.11 + 24 * 0.01) / 28), rel=1e-9)
+    expected = 0.11 / ((4 * 0.11 + 24 * 0.01) / 28)
+    assert metrics.blockiness(image, whole, 8).numpy()[0] == pytest.approx(expected, rel=1e-9)
     flat = stepped_ramp(step=0.0)
     assert metrics.blockiness(flat, hole, 4).numpy()[0] == pytest.approx(1.0, rel=1e-9)
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import fit
 from inpaintbench import models
 from inpaintbench.config import ConfigError, load_schema, validate_config
 from inpaintbench.data import demo, images, masks
@@ -35,9 +36,7 @@ def photo_batch(size: int = SIZE, count: int = 8, seed: int = 1234):
 
 def train(kind, exact, batch, steps, hparams=None):
     trainer = models.build_trainer(kind, SIZE, {**SMALL[kind], **(hparams or {})}, exact, seed=0)
-    step = tf.function(trainer.train_step)
-    history = [{key: float(value) for key, value in step(batch).items()} for _ in range(steps)]
-    return trainer, history
+    return trainer, fit(trainer, batch, steps)
 
 
 def inpainter(kind, exact, network):

@@ -1,9 +1,13 @@
-"""The project's set-up: one dependency list in two places, and every rule logged, benchmarked, enved."""
+"""The project's set-up: one dependency list in two places, every rule logged, benchmarked, enved, and
+every file linted and formatted."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
@@ -34,7 +38,7 @@ def test_pyproject_and_conda_env_declare_the_same_dependencies():
     assert "9.0" in Requirement(next(d for d in project["dependencies"]
                                      if d.startswith("snakemake"))).specifier
     assert any(Requirement(d).extras == {"and-cuda"} for d in project["optional-dependencies"]["gpu"])
-    assert "pytest" in requirements(project["optional-dependencies"]["test"])
+    assert {"pytest", "ruff", "snakefmt"} <= requirements(project["optional-dependencies"]["test"]).keys()
 
 
 def rule_blocks() -> dict[str, str]:
@@ -62,3 +66,18 @@ def test_snakemake_lint_finds_nothing_in_any_rule(tmp_path):
     result = snakemake(workdir, "--lint", check=False)
     lints = result.stdout + result.stderr
     assert "Lints for rule" not in lints, lints
+
+
+def test_ruff_finds_nothing_in_any_python_file():
+    """pyproject's [tool.ruff] rules over every Python file of the checkout (and no cache left in it)."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakefmt_would_change_no_workflow_file():
+    workflow_files = ["Snakefile", *sorted(str(path.relative_to(ROOT)) for path in (ROOT / "rules").glob("*.smk"))]
+    snakefmt = Path(sys.executable).parent / "snakefmt"  # the test extra's, beside this interpreter
+    result = subprocess.run([snakefmt, "--check", "--diff", *workflow_files], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -7,10 +7,9 @@ import re
 
 import pandas as pd
 
+from conftest import TINY_CONFIG
 from inpaintbench.config import load_config
 from inpaintbench.evaluation import image_filename, showcase_ids
-
-from conftest import TINY_CONFIG
 
 CONFIG = load_config(TINY_CONFIG)
 

@@ -186,7 +186,7 @@ def test_training_cancelled_by_scancel_resumes_on_rerun(slurm_run):
     total = LONG_STEPS["epochs"] * LONG_STEPS["steps_per_epoch"]
     model_dir = slurm_run.workdir / "results" / "models" / LONG_MODEL
     assert slurm_run.first_code != 0
-    assert f"SLURM status is: 'CANCELLED'" in slurm_run.output
+    assert "SLURM status is: 'CANCELLED'" in slurm_run.output
     # SIGTERM reached the training, which checkpointed the step it stopped at (a periodic checkpoint
     # of that very step counts) and exited, as the job's SLURM log says.
     stopped = re.search(r"SIGTERM at step (\d+); last checkpoint step (\d+)", slurm_run.cancelled_log)

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
-import keras
 import pytest
 import tensorflow as tf
 import yaml
@@ -195,6 +195,7 @@ for name, cfg in args["cfgs"].items():
 """
 
 
+@pytest.mark.slow
 def test_cpu_training_is_bit_identical_for_the_same_config_and_seed(tmp_path, records):
     """Two processes (with different hash seeds) train every kind from scratch: same weights, same losses,
     same snapshots, and the same evaluation metrics of the stochastic sampler."""
@@ -252,6 +253,7 @@ def interrupted_job(script: str, args: str, log: Path, checkpoint: int, signum=s
     return log.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT (Ctrl-C)"])
 def test_an_interruption_saves_a_checkpoint_and_a_rerun_resumes(tmp_path, records, signum):
     """SLURM's SIGTERM and a user's Ctrl-C alike: the step finishes, a checkpoint is saved, the log says so."""
@@ -359,6 +361,7 @@ def test_state_folder_follows_the_settings_but_not_the_resources():
     assert (model_resource(config, "gan_paper", "mem_mb"), model_resource(config, "gan_paper", "gpus")) == (16000, 1)
 
 
+@pytest.mark.slow
 def test_workflow_trains_every_enabled_model_and_reruns_only_an_edited_one(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
     config = yaml.safe_load(TINY_CONFIG.read_text())

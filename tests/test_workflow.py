@@ -108,7 +108,7 @@ def test_pairwise_and_binned_tables_per_protocol(tiny_run):
     for _, pair in pairs.iterrows():
         assert pair["mean_difference_db"] == pytest.approx(pair["psnr_a"] - pair["psnr_b"], abs=1e-9)
         assert pair["better"] == (pair["method_a"] if pair["mean_difference_db"] > 0 else pair["method_b"])
-    for name, key in (("by_hole_size", "bin"), ("by_category", "category")):
+    for name in ("by_hole_size", "by_category"):
         table = pd.read_csv(tiny_run / f"results/tables/{name}.csv")
         for protocol in PROTOCOLS:
             rows = table[table["protocol"] == protocol]
@@ -247,7 +247,8 @@ def test_a_run_without_weights_writes_no_fid_kid_or_ids_value_anywhere(tiny_run,
     every table reads "unavailable" (NaN in the CSV, with the status and reason beside it)."""
     log = (tiny_run / "results/logs/evaluate/real_features.log").read_text().splitlines()
     why = [line for line in log if "FID, KID, P-IDS and U-IDS unavailable: " in line]
-    assert len(why) == 1 and "no-weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5: no such file" in why[0]
+    missing = "no-weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5: no such file"
+    assert len(why) == 1 and missing in why[0]
     reason = why[0].split("unavailable: ", 1)[1]
     files = [tiny_run / "results/features/real.npz",
              *(tiny_run / f"results/metrics/{p}/{m}.features.npz" for p in PROTOCOLS for m in METHODS)]

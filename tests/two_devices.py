@@ -21,13 +21,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+import test_training  # noqa: E402
 from inpaintbench import models, training  # noqa: E402
 from inpaintbench.models import replicas  # noqa: E402
 from test_diffusion import TINY as DIFFUSION  # noqa: E402
 from test_gan import TINY as GAN  # noqa: E402
 from test_paper_models import SMALL  # noqa: E402
-from test_training import (  # noqa: E402,F401 (records: a fixture)
-    SIZE, TRAIN_SCRIPT, interrupted_job, model_cfg, records, restored)
+from test_training import SIZE, TRAIN_SCRIPT, interrupted_job, model_cfg, restored  # noqa: E402
+
+records = test_training.records  # test_training's fixture, here for pytest to find by name
 
 TWO = training._strategy(2)  # the training job's own choice for a job with two devices
 ONE = tf.distribute.get_strategy()

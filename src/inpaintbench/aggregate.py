@@ -38,8 +38,10 @@ HOLE_SIZE_EDGES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 1.0)
 MIN_IMAGES = 30
 # The paper's Table 1 (repair epoch, repair loss, PSNR, SSIM), beside our rows of its two models.
 PAPER_TABLE = {
-    "gan_paper": {"paper_repair_epochs": "999/1000", "paper_repair_loss": 0.349, "paper_psnr": 10.78, "paper_ssim": 0.46},
-    "diffusion_paper": {"paper_repair_epochs": "999/1000", "paper_repair_loss": 0.098, "paper_psnr": 17.39, "paper_ssim": 0.82},
+    "gan_paper": {"paper_repair_epochs": "999/1000", "paper_repair_loss": 0.349,
+                  "paper_psnr": 10.78, "paper_ssim": 0.46},
+    "diffusion_paper": {"paper_repair_epochs": "999/1000", "paper_repair_loss": 0.098,
+                        "paper_psnr": 17.39, "paper_ssim": 0.82},
 }
 PAPER_COLUMNS = ("paper_repair_epochs", "paper_repair_loss", "paper_psnr", "paper_ssim")
 BIN_COLUMNS = ("n", *METRICS)
@@ -220,7 +222,8 @@ DISPLAY = (  # (header, column, digits)
     ("Hole SSIM images", "hole_ssim_n", 0), ("L1", "l1", 4), ("Hole L1", "hole_l1", 4),
     ("Sharpness (hole detail / truth)", "sharpness", 3), ("FID", "fid", 2), ("KID (± sd)", "kid", 4),
     ("P-IDS", "p_ids", 3), ("U-IDS", "u_ids", 3), ("FID/KID/IDS scored", "distribution_output", 0),
-    ("Parameters", "parameters", 0), ("Training (s)", "training_seconds", 0), ("Inference (ms/image)", "inference_ms", 1),
+    ("Parameters", "parameters", 0), ("Training (s)", "training_seconds", 0),
+    ("Inference (ms/image)", "inference_ms", 1),
     ("Paper epochs", "paper_repair_epochs", 0), ("Paper loss", "paper_repair_loss", 3),
     ("Paper PSNR", "paper_psnr", 2), ("Paper SSIM", "paper_ssim", 2),
 )

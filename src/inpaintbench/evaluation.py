@@ -1,8 +1,9 @@
 """Evaluate one method (a trained model or a classical baseline) on the test split under one mask protocol.
 
 Every test image is inpainted with its fixed mask of the protocol (from its id, the protocol and
-the mask seed), the known pixels are checked to be the original ones, and per-image metrics are written. Inference time is measured per batch
-after a one-image warm-up (so graph tracing is not counted) and shared out per image.
+the mask seed), the known pixels are checked to be the original ones, and per-image metrics are
+written. Inference time is measured per batch after a one-image warm-up (so graph tracing is not
+counted) and shared out per image.
 
 Distribution metrics (FID, KID, P-IDS/U-IDS) need features of whole images. `real_features` makes the
 originals' once, in their own job: they do not depend on the mask protocol, and that job alone
@@ -234,6 +235,6 @@ def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metr
                     f"none ({made.unavailable})" if made.unavailable else f"{len(made.ids)} images")
     provenance.write_json(summary_json, summary)
     logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method,
-                masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"], summary["means"]["hole_psnr"],
-                summary["inference_ms_per_image"], metrics_csv)
+                masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"],
+                summary["means"]["hole_psnr"], summary["inference_ms_per_image"], metrics_csv)
     return summary

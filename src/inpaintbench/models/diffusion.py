@@ -32,7 +32,8 @@ tfd = tfp.distributions
 DEFAULTS = {
     "prediction": "eps",            # what the U-Net outputs: eps (Ho et al.) | x0 (a residual on the prefill)
     "prefill": "pyramid",           # fixed hole fill the network is conditioned on: pyramid (pull-push) | mean
-    "prior_std": 0.0,               # eps only: > 0 adds the noise the prefill implies, Wiener-shrunk (see noise_estimate)
+    "prior_std": 0.0,               # eps only: > 0 adds the noise the prefill implies, Wiener-shrunk
+                                    # (see noise_estimate)
     "timesteps": 1000,              # T
     "schedule": "linear",           # linear (Ho et al.) | cosine (Nichol & Dhariwal 2021)
     "beta_start": 1.0e-4,           # linear schedule only

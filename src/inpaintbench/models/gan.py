@@ -4,9 +4,9 @@ globally and locally consistent image completion (Iizuka et al. 2017).
 Generator: a U-Net over (damaged image, mask) with dilated convolutions in its bottleneck, so
 the hole's centre sees the surrounding context. As both papers fill the hole with a mean colour
 before the network, the hole is first filled by a fixed interpolation (pull-push pyramid, or the
-known pixels' mean colour) and the network predicts a residual on that fill. Its output is composited (known pixels pasted
-back) before the discriminator sees it. Discriminator: a PatchGAN (Isola et al. 2017) with
-spectral normalization (Miyato et al. 2018), given the mask too so it knows where to look.
+known pixels' mean colour) and the network predicts a residual on that fill. Its output is
+composited (known pixels pasted back) before the discriminator sees it. Discriminator: a PatchGAN
+(Isola et al. 2017) with spectral normalization (Miyato et al. 2018), given the mask too so it knows where to look.
 Losses: L1 reconstruction weighted toward the hole, plus a hinge or non-saturating adversarial
 loss; Adam with the usual GAN betas.
 """

@@ -33,7 +33,8 @@ DEFAULTS = {
     "discriminator_units": [1024, 512, 256],
     "repair_units": [256, 512, 1024],
     "leaky_relu_slope": 0.2,
-    "batchnorm_momentum": 0.9,                # Keras' 0.99 leaves inference statistics unsettled after a few hundred steps
+    "batchnorm_momentum": 0.9,                # Keras' 0.99 leaves inference statistics unsettled
+                                              # after a few hundred steps
     "generator_learning_rate": 2.0e-4,
     "discriminator_learning_rate": 2.0e-4,
     "repair_learning_rate": 1.0e-3,
