@@ -14,9 +14,9 @@ The final models are then scored, beside `pyramid_fill` (the pull-push fill both
 decodes, `inpaintbench.data.images.decode`), for every mask protocol the config evaluates
 (`evaluation.protocols`) and, for `diffusion`, every sampling setting the configs use (SAMPLINGS).
 Per setting: hole L1, whole-image PSNR, the blur measure (`metrics.sharpness`: hole detail relative
-to the truth) and the blockiness at strides 2..16 (`metrics.blockiness`) of the fills and of the truth in the same holes.
-Also the blockiness of each model's training snapshots by epoch (do blocks grow with training?);
---before adds that of a model folder trained by an earlier commit. Writes
+to the truth) and the blockiness at strides 2..16 (`metrics.blockiness`) of the fills and of the
+truth in the same holes. Also the blockiness of each model's training snapshots by epoch (do blocks
+grow with training?); --before adds that of a model folder trained by an earlier commit. Writes
 bench/results/generalisation.json.
 
     python bench/generalisation.py --data results/data/tfrecords [--config config/demo.yaml]
