@@ -273,7 +273,7 @@ class _Interrupt:
 
 
 def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
-          out_dir, state_dir, log=None, threads: int | None = None, masks: dict | None = None,
+          out_dir, state_dir, log_path=None, threads: int | None = None, masks: dict | None = None,
           gpus: int = 1) -> dict:
     """Train model `name` from its config entry on up to `gpus` devices; write
     results/models/{name}/ and return its meta.
@@ -282,7 +282,7 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
     On the CPU, TensorFlow's op determinism is on: the same config and seed give bit-identical
     weights and losses (a GPU run is not bit-identical; see README.md, "Training").
     """
-    logger = get_logger(f"train.{name}", log)
+    logger = get_logger(f"train.{name}", log_path)
     with logged_errors(logger):
         model_cfg = _model_config(name, model_cfg, image_size, masks)
         training = model_cfg["training"]
