@@ -96,8 +96,9 @@ def inference_flops(inpainter, hparams: dict, batch: int, size: int) -> tuple[in
         return graph_flops(lambda d, m: inpainter.predict(d, m, original=d), images, masks) // batch, 1
     scalar = tf.TensorSpec((), tf.int32)
     prefilled = images if inpainter.diffusion.prefill is not None else None  # computed once per image
+    condition = models.module("diffusion").Condition
     step = graph_flops(lambda x, d, m, p, t, t_next, eta, seed: inpainter._reverse_step(
-        x, d, m, p, t, t_next, eta, False, seed), images, images, masks, prefilled, scalar, scalar,
+        x, t, t_next, condition(d, m, p, eta), seed), images, images, masks, prefilled, scalar, scalar,
         tf.TensorSpec((), tf.float32), tf.TensorSpec((2,), tf.int32)) // batch
     evaluations = len(inpainter.timesteps(hparams["sampler"], hparams["sampling_steps"])) * hparams["samples"]
     return step * evaluations, evaluations

@@ -73,7 +73,7 @@ def stage(tar: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     listing = prepare.build_manifest(DATA, archive=str(tar))
     prepare.write_shard(prepare.manifest_frame(listing), 0, 1, SIZE, str(tar), out,
-                        log=lambda message: None)
+                        report=lambda message: None)
 
 
 def workflow(tar: Path, cores: int, shards: int) -> dict:

@@ -15,5 +15,5 @@ with exit_on_error():  # evaluate() logs its error
     evaluate(sm.wildcards.method, sm.input.test, settings["image_size"], settings["evaluation"],
              model_dir=Path(sm.input.meta).parent if "meta" in sm.input.keys() else None,
              masks=MaskSource(**settings["masks"]), metrics_csv=sm.output.metrics, summary_json=sm.output.summary,
-             images_dir=sm.output.images, log=sm.log[0], config=settings, threads=sm.threads,
+             images_dir=sm.output.images, log_path=sm.log[0], params=settings, threads=sm.threads,
              real_features_npz=sm.input.real_features, features_npz=sm.output.features)

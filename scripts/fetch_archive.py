@@ -4,6 +4,6 @@ from inpaintbench.data.download import fetch
 from inpaintbench.logs import exit_on_error, get_logger
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-log = get_logger("fetch_archive", sm.log[0])
-with exit_on_error(log):
-    fetch(sm.params.url, sm.output[0], sm.params.md5, size=sm.params.size_bytes, log=log.info)
+logger = get_logger("fetch_archive", sm.log[0])
+with exit_on_error(logger):
+    fetch(sm.params.url, sm.output[0], sm.params.md5, size=sm.params.size_bytes, report=logger.info)

@@ -7,20 +7,20 @@ from inpaintbench.logs import exit_on_error, get_logger
 from inpaintbench.provenance import atomic_path
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-log = get_logger("manifest", sm.log[0])
-with exit_on_error(log):
+logger = get_logger("manifest", sm.log[0])
+with exit_on_error(logger):
     categories = None
     if sm.input.categories:
         table = pd.read_csv(sm.input.categories, dtype=str, keep_default_na=False)
         categories = dict(zip(table["file"], table["category"]))
         if not categories:
-            log.warning("no scene categories known: the category column stays empty")
+            logger.warning("no scene categories known: the category column stays empty")
     listing = prepare.build_manifest(sm.params.data, archive=sm.input.archive or None,
                                      categories=categories, archive_md5=sm.params.archive_md5)
     for item in listing.skipped:
-        log.warning(f"skipped {item['source']}: {item['reason']}")
+        logger.warning(f"skipped {item['source']}: {item['reason']}")
     frame = prepare.manifest_frame(listing)
-    log.info(f"{len(frame)} images listed, {len(listing.skipped)} entries skipped; "
+    logger.info(f"{len(frame)} images listed, {len(listing.skipped)} entries skipped; "
              f"split: {frame['split'].value_counts().to_dict()}")
     with atomic_path(sm.output.manifest) as tmp:
         frame.to_csv(tmp, index=False)

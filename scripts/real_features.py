@@ -10,4 +10,4 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 settings = sm.params.settings
 with exit_on_error():  # real_features() logs its error
     real_features(sm.input.test, settings["image_size"], settings["evaluation"], sm.output.features,
-                  log=sm.log[0], config=settings, threads=sm.threads)
+                  log_path=sm.log[0], params=settings, threads=sm.threads)

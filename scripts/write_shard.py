@@ -10,10 +10,10 @@ from inpaintbench.logs import exit_on_error, get_logger  # noqa: E402
 from inpaintbench.provenance import write_json  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-log = get_logger("shard", sm.log[0])
-with exit_on_error(log):
+logger = get_logger("shard", sm.log[0])
+with exit_on_error(logger):
     stats = prepare.write_shard(
         prepare.read_manifest(sm.input.manifest), int(sm.wildcards.shard), sm.params.shards,
-        sm.params.image_size, sm.input.archive or None, Path(sm.output.records[0]).parent, log=log.info,
+        sm.params.image_size, sm.input.archive or None, Path(sm.output.records[0]).parent, report=logger.info,
     )
     write_json(sm.output.stats, stats)

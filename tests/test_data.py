@@ -126,7 +126,7 @@ def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_pa
     manifest = prepare.manifest_frame(listing)
     lines = []
     stats = [prepare.write_shard(manifest, shard, 2, SIZE, str(archive), out / "tfrecords",
-                                 log=lines.append) for shard in range(2)]
+                                 report=lines.append) for shard in range(2)]
     summary = prepare.summarize(stats, pd.DataFrame(listing.skipped))
 
     check_awkward_images(records(out / "tfrecords"))
@@ -238,7 +238,7 @@ def test_a_text_file_named_jpg_and_a_tiny_image_are_skipped_with_readable_reason
     Image.fromarray(skdata.camera()).resize((7, 30)).save(folder / "too_narrow.png")
     manifest = prepare.manifest_frame(prepare.build_manifest({**DATA, "source": "folder", "folder": str(folder)}))
     lines = []
-    stats = prepare.write_shard(manifest, 0, 1, SIZE, None, tmp_path / "out", log=lines.append)
+    stats = prepare.write_shard(manifest, 0, 1, SIZE, None, tmp_path / "out", report=lines.append)
 
     reasons = {Path(item["source"]).name: item["reason"] for item in stats["skipped"]}
     assert reasons == {

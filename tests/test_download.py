@@ -130,7 +130,7 @@ def test_cut_transfer_resumes_with_range(server, archive, tmp_path):
     dest = tmp_path / "val_256.tar"
     lines = []
     download.fetch(server.url("val_256.tar"), dest, md5(archive), size=len(archive),
-                   backoff=0.01, progress=False, log=lines.append)
+                   backoff=0.01, progress=False, report=lines.append)
     assert server.requests == [("val_256.tar", None), ("val_256.tar", f"bytes={cut}-")]
     assert download.md5sum(dest) == md5(archive)
     assert any("retry 1/5" in line for line in lines)

@@ -189,7 +189,7 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
         outputs = {key: out / f"table.{key}" for key in ("csv", "md", "tex", "pairwise", "by_hole_size", "by_category")}
         logger = get_logger(f"aggregate.{name}", out / "aggregate.log")
         table = aggregate(["square"], list(files), [out / f"{m}.csv" for m in files],
-                          [f / "summary.json" for f in files.values()], {}, settings, outputs, log=logger,
+                          [f / "summary.json" for f in files.values()], {}, settings, outputs, logger=logger,
                           distribution=no_weights(tmp_path, list(files.values())))
         return table, outputs, (out / "aggregate.log").read_text()
 
@@ -292,7 +292,7 @@ def test_without_weights_every_distribution_cell_is_unavailable_and_no_number_is
     real_npz = tmp_path / "real.npz"
     log = tmp_path / "real_features.log"
     settings = {**DISTRIBUTION, "weights": str(tmp_path / "missing.h5")}
-    real = evaluation.real_features(paths, SIZE, {**EVALUATION, "distribution": settings}, real_npz, log=log)
+    real = evaluation.real_features(paths, SIZE, {**EVALUATION, "distribution": settings}, real_npz, log_path=log)
     assert real.values is None and "missing.h5: no such file" in real.unavailable
     assert [line for line in log.read_text().splitlines() if "unavailable" in line] == [
         line for line in log.read_text().splitlines() if "FID, KID, P-IDS and U-IDS unavailable: " in line]

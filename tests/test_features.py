@@ -136,7 +136,7 @@ def test_a_damaged_cached_file_is_fetched_again(weights_file, keras_home, server
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"half a file")
     lines = []
-    assert features.resolve_weights("imagenet", log=lines.append) == cached
+    assert features.resolve_weights("imagenet", report=lines.append) == cached
     assert cached.read_bytes() == weights_file[0].read_bytes()
     assert any("fetching the file again" in line for line in lines)
 

@@ -18,7 +18,7 @@ from skimage import data
 from inpaintbench import baselines, cli, models
 from inpaintbench.config import default_masks
 from inpaintbench.data.masks import protocol_mask
-from inpaintbench.inpaint import InpaintError, box_mask, inpaint_file, inpaint_image, load_method
+from inpaintbench.inpaint import InpaintError, hole_of_box, inpaint_file, inpaint_image, load_inpainter
 from inpaintbench.runtime import VERBOSE
 
 BOX = (150, 90, 70, 50)  # x, y, w, h
@@ -36,7 +36,7 @@ def _check_filled(photo, out, box=BOX):
     before = np.asarray(Image.open(photo).convert("RGB"))
     after = np.asarray(Image.open(out))
     assert after.shape == before.shape
-    hole = box_mask(box, before.shape)
+    hole = hole_of_box(box, before.shape)
     assert np.array_equal(after[~hole], before[~hole]), "a pixel outside the hole changed"
     assert np.isfinite(after.astype(float)).all()
     return before, after, hole
@@ -111,7 +111,7 @@ def test_mask_file_and_python_function(photo, tmp_path):
     out = inpaint_file("mean_fill", photo, tmp_path / "out.png", mask_path=mask_path)
     after = np.asarray(Image.open(out))
     assert np.array_equal(after[mask == 0], image[mask == 0])
-    direct = inpaint_image(load_method("mean_fill"), image, mask > 0)
+    direct = inpaint_image(load_inpainter("mean_fill"), image, mask > 0)
     assert np.array_equal(direct, after)
 
 
@@ -186,7 +186,7 @@ def test_model_file_cannot_run_code(photo, tmp_path):
     (model_dir / "meta.json").write_text(json.dumps(
         {"kind": "gan", "image_size": 8, "hparams": {}, "paper_exact": False}))
     with pytest.raises(InpaintError, match="evil.*cannot load the model"):
-        load_method(model_dir)
+        load_inpainter(model_dir)
 
 
 def test_a_paper_exact_model_refuses_a_users_photo_unless_told(tiny_run, photo, tmp_path, capsys):

@@ -52,7 +52,7 @@ def model_cfg(kind="gan_paper", **training_cfg):
 
 def run(tmp_path, records, name="gan_paper", cfg=None):
     return training.train(name, cfg or model_cfg(), SIZE, records["train"], records["val"],
-                          tmp_path / "models" / name, tmp_path / "state" / name, log=tmp_path / f"{name}.log")
+                          tmp_path / "models" / name, tmp_path / "state" / name, log_path=tmp_path / f"{name}.log")
 
 
 def restored(kind, cfg, state):
@@ -117,7 +117,7 @@ def test_a_model_trains_on_fresh_masks_of_its_protocol_and_snapshots_its_fixed_o
     trained_on = {"protocol": "lama_thick", "recipe": recipe, "seed": 11}
     cfg = model_cfg("diffusion_paper", masks="lama_thick")
     meta = training.train("diffusion_paper", cfg, SIZE, records["train"], records["val"], tmp_path / "out",
-                          tmp_path / "state", log=tmp_path / "train.log", masks=trained_on)
+                          tmp_path / "state", log_path=tmp_path / "train.log", masks=trained_on)
     assert meta["masks"] == trained_on and meta["config"]["training"]["masks"] == "lama_thick"
     assert "lama_thick masks (fresh per image per step)" in (tmp_path / "train.log").read_text()
     reference = np.load(tmp_path / "out" / "snapshots" / "reference.npz")
@@ -233,7 +233,8 @@ TRAIN_SCRIPT = """
 import sys, json
 from inpaintbench.training import train
 args = json.loads(sys.argv[1])
-train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args["out"], args["state"], log=args["log"])
+train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args["out"], args["state"],
+      log_path=args["log"])
 """
 
 

@@ -205,14 +205,14 @@ def test_a_checkpoint_restores_exactly_whatever_the_number_of_replicas(tmp_path)
 
 def train(tmp_path, records, cfg, gpus):
     return training.train(cfg["kind"], cfg, SIZE, records["train"], records["val"], tmp_path / "out",
-                          tmp_path / "state", log=tmp_path / "train.log", gpus=gpus)
+                          tmp_path / "state", log_path=tmp_path / "train.log", gpus=gpus)
 
 
 TWO_DEVICE_SCRIPT = """
 import tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
-""" + TRAIN_SCRIPT.replace('log=args["log"])', 'log=args["log"], gpus=2)')
+""" + TRAIN_SCRIPT.replace('log_path=args["log"])', 'log_path=args["log"], gpus=2)')
 
 
 def test_sigterm_on_two_replicas_saves_and_the_run_resumes_on_one_then_on_two(tmp_path, records):

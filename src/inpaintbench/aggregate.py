@@ -316,12 +316,12 @@ def _per_protocol(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries, model_metas: dict[str, str],
-              aggregation: dict, outputs: dict, log=None, *, distribution: dict) -> pd.DataFrame:
+              aggregation: dict, outputs: dict, logger=None, *, distribution: dict) -> pd.DataFrame:
     """Write comparison.{csv,md,tex}, pairwise.csv, by_hole_size.csv and by_category.csv, every table per
     protocol; return the comparison. metrics_csvs and summaries hold every method of the first
     protocol, then of the second, and so on. `distribution` holds the test images' features file
     ("real"), the methods' ("features", in that order) and evaluation.distribution ("settings").
-    `log` (a logger) is warned of every method with fewer than MIN_IMAGES test images."""
+    `logger` is warned of every method with fewer than MIN_IMAGES test images."""
     from . import features
 
     runs = [(protocol, method) for protocol in protocols for method in methods]
@@ -342,8 +342,8 @@ def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries,
                      **distribution_columns(scores, summary["distribution"]["scored"])})
     table = pd.DataFrame(rows)
     for row in rows:
-        if row["few_images"] and log:
-            log.warning("%s on %s: %d test images, fewer than %d: its confidence intervals are too narrow and "
+        if row["few_images"] and logger:
+            logger.warning("%s on %s: %d test images, fewer than %d: its confidence intervals are too narrow and "
                         "its paired tests weak; marked (few) in the table", row["method"], row["protocol"], row["n"],
                         MIN_IMAGES)
     _write_csv(table, outputs["csv"])

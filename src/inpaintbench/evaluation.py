@@ -18,7 +18,9 @@ inpainting, and they cost seconds per method next to the features' minutes.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -32,6 +34,7 @@ from .data import tfrecords
 from .data.images import to_uint8
 from .data.masks import MaskSource, damage
 from .logs import get_logger
+from .models.base import Inpainter
 from .runtime import set_threads
 
 COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse",
@@ -39,7 +42,7 @@ COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole
 MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse", "sharpness")
 
 
-def load_method(method: str, model_dir: str | Path | None):
+def inpainter_and_kind(method: str, model_dir: str | Path | None):
     """(inpainter, kind): a baseline by name, or the trained model in `model_dir`."""
     if model_dir is None:
         return baselines.get(method), "baseline"
@@ -89,10 +92,10 @@ def scored_output(inpainter) -> str:
     return f"one sample of {samples}" if samples > 1 else "the output"
 
 
-def _original_batches(test_paths, image_size: int, evaluation: dict):
+def _original_batches(test_paths, image_size: int, evaluation_cfg: dict):
     """(ids, uint8 images) of the test split's first evaluation.limit images, in the evaluation's order."""
-    limit, count = evaluation["limit"], 0
-    for batch in tfrecords.load_dataset(test_paths, evaluation["batch_size"], image_size, with_meta=True):
+    limit, count = evaluation_cfg["limit"], 0
+    for batch in tfrecords.load_dataset(test_paths, evaluation_cfg["batch_size"], image_size, with_meta=True):
         take = len(batch["id"]) if limit is None else min(len(batch["id"]), limit - count)
         if take <= 0:
             break
@@ -100,30 +103,31 @@ def _original_batches(test_paths, image_size: int, evaluation: dict):
         yield [i.decode() for i in batch["id"].numpy()[:take]], to_uint8(batch["image"].numpy()[:take])
 
 
-def real_features(test_paths, image_size: int, evaluation: dict, features_npz, *, log=None, config=None,
+def real_features(test_paths, image_size: int, evaluation_cfg: dict, features_npz, *, log_path=None, params=None,
                   threads=None, extractor=None) -> features.Features:
     """Write the InceptionV3 features of the test split's original images (whole images, the first
     evaluation.limit) to `features_npz`, with the weights of evaluation.distribution.weights; when
     those cannot be had, a features file that says why (one log line), and no number anywhere.
 
-    `extractor` replaces the weights' loading: for tests only (a network with random weights).
+    `params` (the rule's params slice) is recorded in the file as its config. `extractor` replaces the
+    weights' loading: for tests only (a network with random weights).
     """
-    logger = get_logger("real_features", log)
+    logger = get_logger("real_features", log_path)
     set_threads(threads)
-    settings = evaluation["distribution"]
+    settings = evaluation_cfg["distribution"]
     try:
-        record = {"config": config}
+        record = {"config": params}
         if extractor is None:
             try:
-                path = features.resolve_weights(settings["weights"], log=logger.info)
-                extractor = features.load_extractor(str(path), settings["batch_size"], log=logger.info)
+                path = features.resolve_weights(settings["weights"], report=logger.info)
+                extractor = features.load_extractor(str(path), settings["batch_size"], report=logger.info)
             except features.WeightsUnavailable as error:
                 logger.warning("FID, KID, P-IDS and U-IDS unavailable: %s", error)
                 made = features.unavailable_features(str(error), **record)
                 features.save_features(features_npz, made)
                 return made
             record["weights_file"] = str(path)  # what the evaluations load, never fetching it again
-        made = features.extract_features(extractor, _original_batches(list(test_paths), image_size, evaluation),
+        made = features.extract_features(extractor, _original_batches(list(test_paths), image_size, evaluation_cfg),
                                          batch_size=extractor.batch_size, **record)
         features.save_features(features_npz, made)
         logger.info("features of %d test images (weights md5 %s) -> %s", len(made.ids), made.weights_md5,
@@ -149,92 +153,132 @@ def _method_features(real_npz, one_samples, extractor, record: dict) -> features
     return features.extract_features(extractor, one_samples, **record)
 
 
-def evaluate(method: str, test_paths, image_size: int, evaluation: dict, *, model_dir=None, masks=None,
-             metrics_csv, summary_json, images_dir, log=None, config=None, threads=None,
+@dataclasses.dataclass(kw_only=True)
+class _Run:
+    """One evaluate() call as it settled it: the method, its masks and settings, its showcase folder."""
+
+    method: str
+    inpainter: Inpainter
+    kind: str  # the model's kind, or "baseline"
+    masks: MaskSource
+    evaluation_cfg: dict  # the config's evaluation section
+    params: dict | None  # the rule's params slice, recorded in the summary
+    model_dir: Path | None
+    images_dir: Path
+    logger: logging.Logger
+
+
+def evaluate(method: str, test_paths, image_size: int, evaluation_cfg: dict, *, model_dir=None, masks=None,
+             metrics_csv, summary_json, images_dir, log_path=None, params=None, threads=None,
              real_features_npz=None, features_npz=None, extractor=None) -> dict:
     """Write the per-image CSV, the summary JSON and the showcase PNGs of `method` on the test masks of
-    `masks` (a MaskSource; default: the paper's square); return the summary. With `real_features_npz`
-    (real_features' file), also the features of one sample per image to `features_npz`; `extractor`
-    replaces the loading of that file's weights, for tests only."""
+    `masks` (a MaskSource; default: the paper's square); return the summary. `params` (the rule's params
+    slice) is recorded in the summary as its config. With `real_features_npz` (real_features' file), also
+    the features of one sample per image to `features_npz`; `extractor` replaces the loading of that
+    file's weights, for tests only."""
     masks = masks or MaskSource.default()
-    logger = get_logger(f"evaluate.{masks.protocol}.{method}", log)
+    logger = get_logger(f"evaluate.{masks.protocol}.{method}", log_path)
     set_threads(threads)
-    distribution = None if real_features_npz is None else {
-        "real": Path(real_features_npz), "out": Path(features_npz), "extractor": extractor}
     try:
-        return _evaluate(method, list(test_paths), image_size, evaluation, model_dir, masks,
-                         Path(metrics_csv), Path(summary_json), Path(images_dir), logger, config, distribution)
+        inpainter, kind = inpainter_and_kind(method, model_dir)
+        if inpainter.image_size not in (None, image_size):
+            raise ValueError(f"{method}: model trained at {inpainter.image_size} px, test images are {image_size} px")
+        run = _Run(method=method, inpainter=inpainter, kind=kind, masks=masks, evaluation_cfg=evaluation_cfg,
+                   params=params, model_dir=model_dir, images_dir=Path(images_dir), logger=logger)
+        rows, one_samples, saved = _inpaint_test_split(run, list(test_paths), image_size,
+                                                       keep_one_samples=real_features_npz is not None)
+        _write_rows(Path(metrics_csv), rows)
+        summary = _summary(run, rows, saved)
+        if real_features_npz is not None:
+            _add_features(run, summary, one_samples, Path(real_features_npz), Path(features_npz), extractor)
+        provenance.write_json(Path(summary_json), summary)
+        logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method,
+                    masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"],
+                    summary["means"]["hole_psnr"], summary["inference_ms_per_image"], metrics_csv)
+        return summary
     except Exception as error:
         logger.error("%s: %s", type(error).__name__, error)
         raise
 
 
-def _evaluate(method, test_paths, image_size, evaluation, model_dir, masks, metrics_csv, summary_json,
-              images_dir, logger, config, distribution) -> dict:
-    inpainter, kind = load_method(method, model_dir)
-    if inpainter.image_size not in (None, image_size):
-        raise ValueError(f"{method}: model trained at {inpainter.image_size} px, test images are {image_size} px")
-    limit, keep, seed = evaluation["limit"], evaluation["save_images"], evaluation["seed"]
-    dataset = tfrecords.load_dataset(test_paths, evaluation["batch_size"], image_size, with_meta=True, masks=masks)
-    images_dir.mkdir(parents=True, exist_ok=True)
-    rows, saved, warmed, one_samples = [], 0, False, []
-    showcase = set(showcase_ids(tfrecords.read_ids(test_paths, limit), keep))  # PNGs kept: distinct photos
-    logger.info("%s (%s%s): evaluating %s test images from %d file(s) with %s masks", method, kind,
-                ", reads the original" if inpainter.needs_original else "", limit or "all", len(test_paths),
-                masks.protocol)
+def _inpaint_test_split(run: _Run, test_paths: list, image_size: int, keep_one_samples: bool):
+    """Inpaint and score the test split's first evaluation.limit images, batch by batch: (per-image rows,
+    [(ids, uint8 one-sample images)] per batch if `keep_one_samples`, showcase PNGs saved)."""
+    settings = run.evaluation_cfg
+    limit, seed = settings["limit"], settings["seed"]
+    dataset = tfrecords.load_dataset(test_paths, settings["batch_size"], image_size, with_meta=True, masks=run.masks)
+    run.images_dir.mkdir(parents=True, exist_ok=True)
+    showcase = set(showcase_ids(tfrecords.read_ids(test_paths, limit), settings["save_images"]))  # distinct photos
+    run.logger.info("%s (%s%s): evaluating %s test images from %d file(s) with %s masks", run.method, run.kind,
+                    ", reads the original" if run.inpainter.needs_original else "", limit or "all", len(test_paths),
+                    run.masks.protocol)
+    rows, one_samples, saved = [], [], 0
     for batch_index, batch in enumerate(dataset):
         if limit is not None and len(rows) >= limit:
             break
         take = len(batch["id"]) if limit is None else min(len(batch["id"]), limit - len(rows))
-        images, holes = batch["image"].numpy()[:take], batch["mask"].numpy()[:take]
-        if not warmed:
-            inpaint(inpainter, images[:1], holes[:1], seed)
-            warmed = True
-        start = time.perf_counter()
-        outputs, one_sample = inpaint_with_one_sample(inpainter, images, holes, seed + batch_index)
-        seconds = (time.perf_counter() - start) / take
-        if distribution:
-            one_samples.append(([i.decode() for i in batch["id"].numpy()[:take]], to_uint8(one_sample)))
-        known = holes[..., 0] < 0.5
-        if not np.array_equal(outputs[known], images[known]):
-            raise AssertionError(f"{method}: the known pixels were changed by inpainting")
-        values = metrics.all_metrics(images, outputs, holes)
-        for i in range(take):
-            image_id = batch["id"][i].numpy().decode()
-            rows.append({"id": image_id, "category": batch["category"][i].numpy().decode(),
-                         "hole_fraction": float(holes[i].mean()),
-                         **{key: float(values[key][i]) for key in values}, "seconds": seconds})
-            if image_id in showcase:
-                _save_png(images_dir / image_filename(image_id), outputs[i])
+        if batch_index == 0:  # a one-image warm-up, so graph tracing is not timed
+            inpaint(run.inpainter, batch["image"].numpy()[:1], batch["mask"].numpy()[:1], seed)
+        batch_rows, outputs, one_sample = _score_batch(run, batch, take, seed + batch_index)
+        rows += batch_rows
+        if keep_one_samples:
+            one_samples.append(([row["id"] for row in batch_rows], to_uint8(one_sample)))
+        for row, output in zip(batch_rows, outputs):
+            if row["id"] in showcase:
+                _save_png(run.images_dir / image_filename(row["id"]), output)
                 saved += 1
-        logger.info("%s: %d images, %.1f ms/image in the last batch", method, len(rows), 1000 * seconds)
+        run.logger.info("%s: %d images, %.1f ms/image in the last batch", run.method, len(rows),
+                        1000 * batch_rows[-1]["seconds"])
     if not rows:
-        raise ValueError(f"{method}: the test split ({', '.join(map(str, test_paths))}) holds no image")
+        raise ValueError(f"{run.method}: the test split ({', '.join(map(str, test_paths))}) holds no image")
+    return rows, one_samples, saved
 
+
+def _score_batch(run: _Run, batch: dict, take: int, seed: int):
+    """(per-image rows, inpainted images, one-sample images) of a batch's first `take` images, once the
+    known pixels are checked to be the original ones; inference time shared out per image."""
+    images, holes = batch["image"].numpy()[:take], batch["mask"].numpy()[:take]
+    start = time.perf_counter()
+    outputs, one_sample = inpaint_with_one_sample(run.inpainter, images, holes, seed)
+    seconds = (time.perf_counter() - start) / take
+    known = holes[..., 0] < 0.5
+    if not np.array_equal(outputs[known], images[known]):
+        raise AssertionError(f"{run.method}: the known pixels were changed by inpainting")
+    values = metrics.all_metrics(images, outputs, holes)
+    rows = [{"id": batch["id"][i].numpy().decode(), "category": batch["category"][i].numpy().decode(),
+             "hole_fraction": float(holes[i].mean()), **{key: float(values[key][i]) for key in values},
+             "seconds": seconds} for i in range(take)]
+    return rows, outputs, one_sample
+
+
+def _write_rows(metrics_csv: Path, rows: list[dict]) -> None:
     with provenance.atomic_path(metrics_csv) as tmp:
         with open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
+
+
+def _summary(run: _Run, rows: list[dict], saved: int) -> dict:
+    """The summary JSON: provenance, the means, the inference time; no distribution features yet."""
     summary = provenance.record(
-        config, method=method, protocol=masks.protocol, kind=kind, needs_original=bool(inpainter.needs_original),
-        n=len(rows),
+        run.params, method=run.method, protocol=run.masks.protocol, kind=run.kind,
+        needs_original=bool(run.inpainter.needs_original), n=len(rows),
         means={key: defined_mean([row[key] for row in rows]) for key in MEANS},
         hole_ssim_defined=int(np.count_nonzero(~np.isnan([row["hole_ssim"] for row in rows]))),
         inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])),
-        seed=seed, saved_images=saved, model_dir=str(model_dir) if model_dir else None,
+        seed=run.evaluation_cfg["seed"], saved_images=saved, model_dir=str(run.model_dir) if run.model_dir else None,
     )
-    summary["distribution"] = {"scored": scored_output(inpainter), "features": None, "n": 0,
+    summary["distribution"] = {"scored": scored_output(run.inpainter), "features": None, "n": 0,
                                "unavailable": "no features asked for"}
-    if distribution:
-        made = _method_features(distribution["real"], one_samples, distribution["extractor"],
-                                {"config": config, "method": method, "protocol": masks.protocol})
-        features.save_features(distribution["out"], made)
-        summary["distribution"].update(features=str(distribution["out"]), n=len(made.ids), unavailable=made.unavailable)
-        logger.info("%s: features of %s for the distribution metrics: %s", method, scored_output(inpainter),
-                    f"none ({made.unavailable})" if made.unavailable else f"{len(made.ids)} images")
-    provenance.write_json(summary_json, summary)
-    logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method,
-                masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"],
-                summary["means"]["hole_psnr"], summary["inference_ms_per_image"], metrics_csv)
     return summary
+
+
+def _add_features(run: _Run, summary: dict, one_samples, real_npz: Path, features_npz: Path, extractor) -> None:
+    """Write the features of the one-sample inpaintings to `features_npz` and say so in the summary."""
+    made = _method_features(real_npz, one_samples, extractor,
+                            {"config": run.params, "method": run.method, "protocol": run.masks.protocol})
+    features.save_features(features_npz, made)
+    summary["distribution"].update(features=str(features_npz), n=len(made.ids), unavailable=made.unavailable)
+    run.logger.info("%s: features of %s for the distribution metrics: %s", run.method, scored_output(run.inpainter),
+                    f"none ({made.unavailable})" if made.unavailable else f"{len(made.ids)} images")

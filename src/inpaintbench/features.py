@@ -59,12 +59,12 @@ def keras_cache() -> Path:
     return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
 
 
-def resolve_weights(spec: str, log=_LOG.info) -> Path:
+def resolve_weights(spec: str, report=_LOG.info) -> Path:
     """The verified weights file named by `spec` ("imagenet" or a path to the .h5); WeightsUnavailable otherwise."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"evaluation.distribution.weights: 'imagenet' or a path to {WEIGHTS_FILE}, got {spec!r}")
     if spec == "imagenet":
-        return _cached_weights(log)
+        return _cached_weights(report)
     path = Path(spec).expanduser()
     if not path.is_file():
         raise WeightsUnavailable(f"{path}: no such file (evaluation.distribution.weights)")
@@ -74,25 +74,25 @@ def resolve_weights(spec: str, log=_LOG.info) -> Path:
     return path
 
 
-def _cached_weights(log) -> Path:
+def _cached_weights(report) -> Path:
     """Keras's file in the Keras cache, fetched and verified first if it is not there (or not intact)."""
     path = keras_cache() / "models" / WEIGHTS_FILE
     if path.is_file():
         if download.md5sum(path) == WEIGHTS_MD5:
             return path
-        log(f"{path}: md5 is not Keras's {WEIGHTS_MD5}; fetching the file again")
+        report(f"{path}: md5 is not Keras's {WEIGHTS_MD5}; fetching the file again")
         path.unlink()
     try:
-        download.fetch(WEIGHTS_URL, path, WEIGHTS_MD5, retries=FETCH_RETRIES, backoff=FETCH_BACKOFF, log=log)
+        download.fetch(WEIGHTS_URL, path, WEIGHTS_MD5, retries=FETCH_RETRIES, backoff=FETCH_BACKOFF, report=report)
     except (download.DownloadError, OSError) as error:
         raise WeightsUnavailable(f"cannot fetch Keras's InceptionV3 weights into {path.parent}: "
                                  f"{_one_line(error)}") from None
     return path
 
 
-def load_extractor(spec: str, batch_size: int = 32, log=_LOG.info) -> FeatureExtractor:
+def load_extractor(spec: str, batch_size: int = 32, report=_LOG.info) -> FeatureExtractor:
     """The extractor with the weights `spec` names, verified; WeightsUnavailable if they cannot be had."""
-    path = resolve_weights(spec, log)
+    path = resolve_weights(spec, report)
     try:
         return FeatureExtractor(path, batch_size)
     except Exception as error:  # Keras and h5py raise many types for a file they cannot read

@@ -16,6 +16,7 @@ from PIL import Image
 
 from . import baselines, models
 from .data.images import BadImage, load, to_rgb, to_uint8
+from .data.masks import box_mask
 
 # The hole covers 35-50% of the side in training; a region of ~2.5x the hole's side matches.
 CONTEXT = 2.5
@@ -25,7 +26,7 @@ class InpaintError(ValueError):
     """Bad input to the inpaint command; the message names the file or value at fault."""
 
 
-def load_method(model: str | Path):
+def load_inpainter(model: str | Path):
     """A baseline by name (black, mean_fill, biharmonic, pyramid_fill) or a trained model folder."""
     if str(model) in baselines.BASELINES:
         return baselines.get(str(model))
@@ -58,8 +59,8 @@ def read_mask(path: str | Path, shape) -> np.ndarray:
     return mask
 
 
-def box_mask(box: str | tuple, shape) -> np.ndarray:
-    """bool (H, W) mask of an x,y,w,h box, which must lie inside the image."""
+def hole_of_box(box: str | tuple, shape) -> np.ndarray:
+    """bool (H, W) hole of the command's --box x,y,w,h (its order: x first), which must lie inside the image."""
     try:
         x, y, w, h = (int(v) for v in (box.split(",") if isinstance(box, str) else box))
     except ValueError as error:
@@ -67,9 +68,7 @@ def box_mask(box: str | tuple, shape) -> np.ndarray:
     height, width = shape[:2]
     if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
         raise InpaintError(f"--box {x},{y},{w},{h}: not inside the {width}x{height} image")
-    mask = np.zeros((height, width), bool)
-    mask[y:y + h, x:x + w] = True
-    return mask
+    return box_mask((y, x, h, w), (height, width)).astype(bool)
 
 
 def _region(mask: np.ndarray, side_of_model: int | None):
@@ -155,8 +154,8 @@ def inpaint_file(model, image_path, out_path, mask_path=None, box=None, seed: in
     if out_path.is_dir():
         raise InpaintError(f"--out {out_path}: is a folder; --out names the image file to write")
     image = read_image(image_path)
-    mask = read_mask(mask_path, image.shape) if mask_path is not None else box_mask(box, image.shape)
-    method = load_method(model)
+    mask = read_mask(mask_path, image.shape) if mask_path is not None else hole_of_box(box, image.shape)
+    method = load_inpainter(model)
     filled = inpaint_image(method, image, mask, seed=seed, let_model_read_the_answer=let_model_read_the_answer,
                            **options)
     try:

@@ -30,12 +30,27 @@ fingerprint of the config the training depends on, so a config edit never resume
   whose variables live on several devices). One device uses TensorFlow's default strategy, which
   runs the step exactly as without tf.distribute. Checkpoints hold one copy of each variable, so a
   run resumes on any number of devices.
+
+Why a loop of our own and not Keras' `fit()` with callbacks (Keras 3.15, checked in its source):
+- Losses over several replicas: each replica returns its share of the global batch's loss, so
+  the loss is their sum; `fit()` reduces what `train_step` returns with the mean over replicas
+  (`reduce_per_replica(..., "auto")`), which would log 1/replicas of it.
+- Epoch means: `fit()` reports the last step's values of a custom `train_step` unless every loss
+  is also tracked as a Mean metric; history.csv holds the means of the epoch's steps.
+- Resume at the step: `BackupAndRestore` restores the epoch only (it records the batch but
+  `fit()` starts that epoch again), and saves every N batches, not at a signal; our checkpoint
+  holds the step counter and a SIGTERM saves after the step it cuts.
+- Divergence: `TerminateOnNaN` stops, but the checkpoint of the weights that gave the bad loss
+  must also go (above), and `stop_loss_above` needs the main loss of each step.
+A callback could do each of these; together they would be this loop, spread over hooks.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
+import logging
 import math
 import os
 import shutil
@@ -258,7 +273,7 @@ class _Interrupt:
 
 
 def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
-          out_dir, state_dir, log=None, threads: int | None = None, masks: dict | None = None,
+          out_dir, state_dir, log_path=None, threads: int | None = None, masks: dict | None = None,
           gpus: int = 1) -> dict:
     """Train model `name` from its config entry on up to `gpus` devices; write
     results/models/{name}/ and return its meta.
@@ -267,11 +282,10 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
     On the CPU, TensorFlow's op determinism is on: the same config and seed give bit-identical
     weights and losses (a GPU run is not bit-identical; see README.md, "Training").
     """
-    logger = get_logger(f"train.{name}", log)
+    logger = get_logger(f"train.{name}", log_path)
     with logged_errors(logger):
-        out_dir, state_dir = Path(out_dir), Path(state_dir)
         model_cfg = _model_config(name, model_cfg, image_size, masks)
-        kind, training = model_cfg["kind"], model_cfg["training"]
+        training = model_cfg["training"]
         source = _mask_source(name, training, masks)
         set_threads(threads)
         strategy = _strategy(gpus)
@@ -285,111 +299,198 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
             tf.config.experimental.enable_op_determinism()
         try:
             _check_devices(name, training, gpus, replicas, logger)
-            return _run(name, model_cfg, kind, training, image_size, list(train_paths), list(val_paths),
-                        out_dir, state_dir, logger, device, mixed, jit, source, strategy)
+            run = _Run(name=name, model_cfg=model_cfg, image_size=image_size, source=source, strategy=strategy,
+                       device=device, mixed=mixed, jit=jit, logger=logger, out_dir=Path(out_dir),
+                       state_dir=Path(state_dir))
+            return _Loop(run, list(train_paths), list(val_paths)).train()
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _run(name, model_cfg, kind, training, image_size, train_paths, val_paths, out_dir, state_dir,
-         logger, device, mixed, jit, source, strategy) -> dict:
-    seed, batch_size, epochs = training["seed"], training["batch_size"], training["epochs"]
-    late = [e for e in training["snapshot_epochs"] if e > epochs]
-    if late:
-        raise ValueError(f"{name}: training.snapshot_epochs {late} are beyond training.epochs={epochs}")
-    steps_per_epoch = _steps_per_epoch(training, train_paths)
-    total_steps = epochs * steps_per_epoch
-    hparams = models.resolve_hparams(kind, model_cfg["hparams"])
+@dataclasses.dataclass(kw_only=True)
+class _Run:
+    """One training run as train() settled it: the model, its masks, its devices, its folders."""
 
-    keras.utils.set_random_seed(seed)
-    with strategy.scope():  # variables mirrored on every replica, optimizers summing their gradients
-        trainer = models.build_trainer(kind, image_size, hparams, model_cfg["paper_exact"], seed)
-    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(model=trainer, step=step)
-    checkpoint_dir = state_dir / "checkpoints"
-    manager = tf.train.CheckpointManager(checkpoint, str(checkpoint_dir), max_to_keep=CHECKPOINTS_KEPT)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logger.info("%s: resumed from step %d (%s)", name, int(step), manager.latest_checkpoint)
-    start = int(step)
-    history_path, snapshot_dir = state_dir / "history.csv", state_dir / "snapshots"
-    history = _read_history(history_path, start // steps_per_epoch)
-    snapshot_dir.mkdir(parents=True, exist_ok=True)
-    logger.info("%s (%s%s): %d epochs x %d steps of %d images at %d px on %s, mixed precision %s, XLA %s, "
-                "%s masks%s", name, kind, ", paper-exact" if model_cfg["paper_exact"] else "", epochs,
-                steps_per_epoch, batch_size, image_size, device, mixed, jit, source.protocol,
-                " (fresh per image per step)" if source.for_training(seed).fresh else "")
+    name: str
+    model_cfg: dict  # validated, the schema's defaults filled in
+    image_size: int
+    source: MaskSource
+    strategy: tf.distribute.Strategy
+    device: str  # as the log and meta.json name it
+    mixed: bool
+    jit: bool
+    logger: logging.Logger
+    out_dir: Path
+    state_dir: Path
 
-    reference = _snapshot_reference(val_paths, image_size, training, snapshot_dir, source)
-    inpainter_class = models.module(kind).Inpainter
-    dataset = tfrecords.load_dataset(train_paths, batch_size, image_size, shuffle=True, repeat=True,
-                                     seed=seed + start, drop_remainder=True, augment=training["augment"],
-                                     masks=source.for_training(seed, start))
-    batches = strategy.experimental_distribute_dataset(dataset.take(total_steps - start))
-    train_step = _replicated_step(strategy, trainer.train_step, jit)
-    writer = tf.summary.create_file_writer(str(state_dir / "tensorboard"))
-    progress = _progress_bar(total_steps, start, name)
+    @property
+    def kind(self) -> str:
+        return self.model_cfg["kind"]
 
-    def save(reason: str) -> int | None:
+    @property
+    def training(self) -> dict:
+        return self.model_cfg["training"]
+
+    @functools.cached_property
+    def hparams(self) -> dict:
+        return models.resolve_hparams(self.kind, self.model_cfg["hparams"])
+
+
+class _Checkpoints:
+    """The run's checkpoints in state_dir/checkpoints: the trainer (weights, optimizer state) and the
+    step counter, restored from the latest one if there is one. Only finite weights are saved."""
+
+    def __init__(self, run: _Run, trainer):
+        self.run, self.trainer = run, trainer
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.directory = run.state_dir / "checkpoints"
+        checkpoint = tf.train.Checkpoint(model=trainer, step=self.step)
+        self.manager = tf.train.CheckpointManager(checkpoint, str(self.directory), max_to_keep=CHECKPOINTS_KEPT)
+        if self.manager.latest_checkpoint:
+            checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            run.logger.info("%s: resumed from step %d (%s)", run.name, int(self.step), self.manager.latest_checkpoint)
+
+    def save(self, reason: str) -> int | None:
         """Checkpoint the current state unless it is saved or not finite; returns the last checkpoint's step."""
-        latest = manager.latest_checkpoint and _checkpoint_step(manager.latest_checkpoint)
-        if latest == int(step):
+        step, name, logger = int(self.step), self.run.name, self.run.logger
+        latest = self.manager.latest_checkpoint and _checkpoint_step(self.manager.latest_checkpoint)
+        if latest == step:
             return latest
-        if not _all_finite(trainer.variables):
-            logger.warning("%s: non-finite weights at step %d: no checkpoint (%s)", name, int(step), reason)
+        if not _all_finite(self.trainer.variables):
+            logger.warning("%s: non-finite weights at step %d: no checkpoint (%s)", name, step, reason)
             return latest
-        manager.save(checkpoint_number=int(step))
-        logger.info("%s: checkpoint at step %d (%s) in %s", name, int(step), reason, checkpoint_dir)
-        return int(step)
+        self.manager.save(checkpoint_number=step)
+        logger.info("%s: checkpoint at step %d (%s) in %s", name, step, reason, self.directory)
+        return step
 
-    save("initial weights")  # a fresh run too has a good checkpoint to fall back on
-    sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
-    with _Interrupt() as interrupt, writer.as_default():
-        for images, masks in batches:
-            losses = {key: float(value) for key, value in train_step((images, masks)).items()}
-            problem = _diverged(losses, trainer.MAIN_LOSS, training["stop_loss_above"])
-            if problem:
-                kept = _drop_checkpoint_of_step(manager, int(step))
-                where = f"step {_checkpoint_step(kept)} in {checkpoint_dir}" if kept else "none left"
-                raise TrainingDiverged(f"{name}: {problem} at step {int(step) + 1}; last good checkpoint: {where}")
-            step.assign_add(1)
-            progress.update(1)
-            epoch_steps += 1
-            for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + value
-            current = int(step)
-            if current % steps_per_epoch == 0:
-                epoch = current // steps_per_epoch
-                seconds = time.perf_counter() - epoch_start
-                row = {"epoch": epoch, "step": current,
-                       **{key: total / epoch_steps for key, total in sums.items()},
-                       "seconds": seconds, "images_per_s": epoch_steps * batch_size / seconds}
-                history.append(row)
-                _write_history(history_path, history, list(losses))
-                for key in (*losses, "images_per_s"):
-                    tf.summary.write(key, tf.constant(row[key], tf.float32), step=current,
-                                     metadata=SCALAR_METADATA)
-                logger.info("%s: epoch %d/%d step %d/%d %s %.2fs %.1f images/s", name, epoch, epochs,
-                            current, total_steps, " ".join(f"{k}={row[k]:.5g}" for k in losses),
-                            seconds, row["images_per_s"])
-                if epoch in training["snapshot_epochs"]:
-                    _snapshot(inpainter_class(trainer.export(), image_size, hparams, model_cfg["paper_exact"]),
-                              reference, snapshot_dir / f"epoch_{epoch:05d}.npz")
-                sums, epoch_start, epoch_steps = {}, time.perf_counter(), 0
-            if current % training["checkpoint_every"] == 0 and current < total_steps:
-                save(f"every {training['checkpoint_every']} steps")
-            if interrupt.received:
-                kept = save(interrupt.received)
-                progress.close()
-                logger.info("%s: %s at step %d; last checkpoint step %s; exiting for a later resume",
-                            name, interrupt.received, current, kept)
-                raise TrainingInterrupted(f"{name}: stopped by {interrupt.received} at step {current}; "
-                                          f"rerun to resume from the checkpoint at step {kept} in {checkpoint_dir}")
-        save("end of training")
-    progress.close()
-    return _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
-                          out_dir, device, mixed, jit, total_steps, start, logger, source,
-                          strategy.num_replicas_in_sync)
+    def diverged(self, problem: str) -> TrainingDiverged:
+        """The error for a bad loss in the step after this one, once the checkpoint of the weights
+        that gave it is deleted."""
+        kept = _drop_checkpoint_of_step(self.manager, int(self.step))
+        where = f"step {_checkpoint_step(kept)} in {self.directory}" if kept else "none left"
+        return TrainingDiverged(f"{self.run.name}: {problem} at step {int(self.step) + 1}; "
+                                f"last good checkpoint: {where}")
+
+
+class _Epoch:
+    """The steps of the epoch in progress: their losses summed and their time, for its row of means."""
+
+    def __init__(self):
+        self.sums, self.steps, self.started = {}, 0, time.perf_counter()
+
+    def add(self, losses: dict) -> None:
+        self.steps += 1
+        for key, value in losses.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+
+    def row(self, epoch: int, step: int, batch_size: int) -> dict:
+        seconds = time.perf_counter() - self.started
+        return {"epoch": epoch, "step": step, **{key: total / self.steps for key, total in self.sums.items()},
+                "seconds": seconds, "images_per_s": self.steps * batch_size / seconds}
+
+
+class _Loop:
+    """One run's training loop: builds the trainer and resumes its latest checkpoint, then runs the
+    steps left, each followed by the divergence check, the epoch's row, the checkpoint and the
+    interruption check that step asks for."""
+
+    def __init__(self, run: _Run, train_paths: list, val_paths: list):
+        training, epochs = run.training, run.training["epochs"]
+        late = [e for e in training["snapshot_epochs"] if e > epochs]
+        if late:
+            raise ValueError(f"{run.name}: training.snapshot_epochs {late} are beyond training.epochs={epochs}")
+        self.run, self.train_paths = run, train_paths
+        self.steps_per_epoch = _steps_per_epoch(training, train_paths)
+        self.total_steps = epochs * self.steps_per_epoch
+        keras.utils.set_random_seed(training["seed"])
+        with run.strategy.scope():  # variables mirrored on every replica, optimizers summing their gradients
+            self.trainer = models.build_trainer(run.kind, run.image_size, run.hparams, run.model_cfg["paper_exact"],
+                                                training["seed"])
+        self.checkpoints = _Checkpoints(run, self.trainer)
+        self.start = int(self.checkpoints.step)
+        self.history = _read_history(run.state_dir / "history.csv", self.start // self.steps_per_epoch)
+        self.snapshot_dir = run.state_dir / "snapshots"
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        self._log_settings()
+        self.reference = _snapshot_reference(val_paths, run.image_size, training, self.snapshot_dir, run.source)
+
+    def _log_settings(self) -> None:
+        run, training = self.run, self.run.training
+        run.logger.info(
+            "%s (%s%s): %d epochs x %d steps of %d images at %d px on %s, mixed precision %s, XLA %s, %s masks%s",
+            run.name, run.kind, ", paper-exact" if run.model_cfg["paper_exact"] else "", training["epochs"],
+            self.steps_per_epoch, training["batch_size"], run.image_size, run.device, run.mixed, run.jit,
+            run.source.protocol,
+            " (fresh per image per step)" if run.source.for_training(training["seed"]).fresh else "")
+
+    def _batches(self):
+        """The batches of the steps left, in an order reshuffled with the seed and the resumed step."""
+        run, training, start = self.run, self.run.training, self.start
+        dataset = tfrecords.load_dataset(self.train_paths, training["batch_size"], run.image_size, shuffle=True,
+                                         repeat=True, seed=training["seed"] + start, drop_remainder=True,
+                                         augment=training["augment"],
+                                         masks=run.source.for_training(training["seed"], start))
+        return run.strategy.experimental_distribute_dataset(dataset.take(self.total_steps - start))
+
+    def train(self) -> dict:
+        """Train the steps left, checkpoint the end, write the model folder; return its meta."""
+        run, checkpoints = self.run, self.checkpoints
+        batches = self._batches()
+        train_step = _replicated_step(run.strategy, self.trainer.train_step, run.jit)
+        writer = tf.summary.create_file_writer(str(run.state_dir / "tensorboard"))
+        self.progress = _progress_bar(self.total_steps, self.start, run.name)
+        checkpoints.save("initial weights")  # a fresh run too has a good checkpoint to fall back on
+        self.epoch = _Epoch()
+        with _Interrupt() as interrupt, writer.as_default():
+            for images, masks in batches:
+                losses = {key: float(value) for key, value in train_step((images, masks)).items()}
+                problem = _diverged(losses, self.trainer.MAIN_LOSS, run.training["stop_loss_above"])
+                if problem:
+                    raise checkpoints.diverged(problem)
+                self._after_step(losses, interrupt)
+            checkpoints.save("end of training")
+        self.progress.close()
+        return _write_outputs(run, self.trainer, self.history, self.total_steps, self.start)
+
+    def _after_step(self, losses: dict, interrupt: _Interrupt) -> None:
+        """Count a good step; end its epoch, checkpoint it, or stop for a signal, as due."""
+        self.checkpoints.step.assign_add(1)
+        self.progress.update(1)
+        self.epoch.add(losses)
+        step, every = int(self.checkpoints.step), self.run.training["checkpoint_every"]
+        if step % self.steps_per_epoch == 0:
+            self._end_epoch(step, list(losses))
+        if step % every == 0 and step < self.total_steps:
+            self.checkpoints.save(f"every {every} steps")
+        if interrupt.received:
+            self._stop(interrupt.received, step)
+
+    def _end_epoch(self, step: int, loss_names: list) -> None:
+        """The epoch's row of means to history.csv, TensorBoard and the log; its snapshot if asked for."""
+        run, epoch = self.run, step // self.steps_per_epoch
+        row = self.epoch.row(epoch, step, run.training["batch_size"])
+        self.history.append(row)
+        _write_history(run.state_dir / "history.csv", self.history, loss_names)
+        for key in (*loss_names, "images_per_s"):
+            tf.summary.write(key, tf.constant(row[key], tf.float32), step=step, metadata=SCALAR_METADATA)
+        run.logger.info("%s: epoch %d/%d step %d/%d %s %.2fs %.1f images/s", run.name, epoch, run.training["epochs"],
+                        step, self.total_steps, " ".join(f"{k}={row[k]:.5g}" for k in loss_names),
+                        row["seconds"], row["images_per_s"])
+        if epoch in run.training["snapshot_epochs"]:
+            inpainter = models.module(run.kind).Inpainter(self.trainer.export(), run.image_size, run.hparams,
+                                                          run.model_cfg["paper_exact"])
+            _snapshot(inpainter, self.reference, self.snapshot_dir / f"epoch_{epoch:05d}.npz")
+        self.epoch = _Epoch()
+
+    def _stop(self, signal_name: str, step: int):
+        """Checkpoint now and raise TrainingInterrupted: SIGTERM or SIGINT arrived during the step."""
+        run = self.run
+        kept = self.checkpoints.save(signal_name)
+        self.progress.close()
+        run.logger.info("%s: %s at step %d; last checkpoint step %s; exiting for a later resume",
+                        run.name, signal_name, step, kept)
+        raise TrainingInterrupted(f"{run.name}: stopped by {signal_name} at step {step}; rerun to resume "
+                                  f"from the checkpoint at step {kept} in {self.checkpoints.directory}")
 
 
 def _progress_bar(total: int, initial: int, name: str):
@@ -419,28 +520,28 @@ def _snapshot(inpainter, reference, path: Path) -> None:
     _save_npz(path, inpainted=to_uint8(inpainter(damaged, masks, original=images)))
 
 
-def _write_outputs(name, model_cfg, kind, hparams, image_size, trainer, history, snapshot_dir,
-                   out_dir, device, mixed, jit, total_steps, start, logger, source, replicas) -> dict:
+def _write_outputs(run: _Run, trainer, history: list[dict], total_steps: int, start: int) -> dict:
     """model.keras, history.csv, snapshots/ and meta.json, each moved into place whole; meta last."""
+    out_dir, training = run.out_dir, run.training
     out_dir.mkdir(parents=True, exist_ok=True)
     network = trainer.export()
     with provenance.atomic_path(out_dir / models.MODEL_FILE, suffix=".keras") as tmp:
         network.save(tmp)
     loss_names = [key for key in history[-1] if key not in ("epoch", "step", "seconds", "images_per_s")]
     _write_history(out_dir / "history.csv", history, loss_names)
-    _replace_dir(snapshot_dir, out_dir / "snapshots")
-    final = history[-1]
+    _replace_dir(run.state_dir / "snapshots", out_dir / "snapshots")
+    final, source = history[-1], run.source
     meta = provenance.record(
-        model_cfg, name=name, kind=kind, image_size=image_size, hparams=hparams,
-        paper_exact=model_cfg["paper_exact"], seed=model_cfg["training"]["seed"],
-        parameters=int(network.count_params()), device=device, replicas=replicas, mixed_precision=mixed,
-        jit_compile=jit,
+        run.model_cfg, name=run.name, kind=run.kind, image_size=run.image_size, hparams=run.hparams,
+        paper_exact=run.model_cfg["paper_exact"], seed=training["seed"],
+        parameters=int(network.count_params()), device=run.device, replicas=run.strategy.num_replicas_in_sync,
+        mixed_precision=run.mixed, jit_compile=run.jit,
         training_seconds=round(sum(row["seconds"] for row in history), 3),
         epochs=int(final["epoch"]), steps=total_steps, resumed_from_step=start or None,
         main_loss=trainer.MAIN_LOSS, final_losses={key: final[key] for key in loss_names},
         masks={"protocol": source.protocol, "recipe": source.recipe, "seed": source.seed},
     )
     provenance.write_json(out_dir / models.META_FILE, meta)
-    logger.info("%s: done, %d steps, %s=%.5g, %d parameters -> %s", name, total_steps,
-                trainer.MAIN_LOSS, final[trainer.MAIN_LOSS], meta["parameters"], out_dir)
+    run.logger.info("%s: done, %d steps, %s=%.5g, %d parameters -> %s", run.name, total_steps,
+                    trainer.MAIN_LOSS, final[trainer.MAIN_LOSS], meta["parameters"], out_dir)
     return meta

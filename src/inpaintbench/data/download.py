@@ -72,8 +72,8 @@ def check_md5(path: str | Path, expected: str, key: str = "data.md5") -> None:
 class _Progress:
     """tqdm bar on a terminal; otherwise a log line every 10% or 30 s."""
 
-    def __init__(self, name: str, total: int | None, start: int, enabled: bool, log):
-        self.total, self.done, self.log, self.name = total, start, log, name
+    def __init__(self, name: str, total: int | None, start: int, enabled: bool, report):
+        self.total, self.done, self.report, self.name = total, start, report, name
         self.enabled, self.bar = enabled, None
         self.next_fraction, self.last_line = 0.1, time.monotonic()
         if enabled and sys.stderr.isatty():
@@ -91,7 +91,7 @@ class _Progress:
         fraction = self.done / self.total if self.total else 0.0
         if (self.total and fraction >= self.next_fraction) or now - self.last_line >= 30:
             total = f" of {self.total / 1e6:.1f} MB ({fraction:.0%})" if self.total else ""
-            self.log(f"{self.name}: {self.done / 1e6:.1f} MB{total}")
+            self.report(f"{self.name}: {self.done / 1e6:.1f} MB{total}")
             while self.total and self.next_fraction <= fraction:
                 self.next_fraction += 0.1
             self.last_line = now
@@ -101,7 +101,7 @@ class _Progress:
             self.bar.close()
 
 
-def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool, log) -> bool:
+def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool, report) -> bool:
     """One request: append to `part` from its current length (or restart if Range is ignored).
 
     Returns whether `part` now holds bytes of an earlier transfer (it was resumed).
@@ -133,13 +133,13 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
             total = int(match[3]) if match[3] != "*" else size
         else:
             if offset:
-                log(f"{url}: server ignored the Range request; restarting from byte 0")
+                report(f"{url}: server ignored the Range request; restarting from byte 0")
             mode, start = "wb", 0
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else size
         if size is not None and total is not None and total != size:
             raise DownloadError(f"{url}: server reports {total} bytes, expected {size}")
-        bar = _Progress(part.name.removesuffix(".part"), total, start, progress, log)
+        bar = _Progress(part.name.removesuffix(".part"), total, start, progress, report)
         received = start
         try:
             with open(part, mode) as handle:
@@ -160,7 +160,7 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
 
 
 def fetch(url: str, dest: str | Path, md5: str | None, size: int | None = None, retries: int = 5,
-          backoff: float = 1.0, progress: bool = True, log=_LOG.info, timeout: float = 60.0) -> Path:
+          backoff: float = 1.0, progress: bool = True, report=_LOG.info, timeout: float = 60.0) -> Path:
     """Download `url` to `dest`, verified against `md5` (and `size` in bytes when given).
 
     Returns `dest`. Raises DownloadError naming the URL on HTTP 4xx, on a file that fails
@@ -174,26 +174,26 @@ def fetch(url: str, dest: str | Path, md5: str | None, size: int | None = None, 
     attempt, restarted = 0, False
     while True:
         if part.exists():
-            log(f"{url}: resuming at byte {part.stat().st_size}")
+            report(f"{url}: resuming at byte {part.stat().st_size}")
         try:
-            resumed = _transfer(url, part, size, timeout, progress, log)
+            resumed = _transfer(url, part, size, timeout, progress, report)
         except _Transient as error:
             attempt += 1
             if attempt > retries:
                 raise DownloadError(f"{url}: giving up after {retries} retries: {error}") from error
             wait = backoff * 2 ** (attempt - 1)
-            log(f"{url}: {error}; retry {attempt}/{retries} in {wait:g} s")
+            report(f"{url}: {error}; retry {attempt}/{retries} in {wait:g} s")
             time.sleep(wait)
             continue
         problem = _verify(part, md5, size)
         if problem is None:
             os.replace(part, dest)
-            log(f"{url}: downloaded and verified -> {dest}")
+            report(f"{url}: downloaded and verified -> {dest}")
             return dest
         part.unlink()
         if not resumed or restarted:
             raise DownloadError(f"{url}: {problem}; the file was deleted")
-        log(f"{url}: resumed file {problem}; downloading again from the start")
+        report(f"{url}: resumed file {problem}; downloading again from the start")
         restarted = True
 
 

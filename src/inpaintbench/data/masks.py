@@ -64,10 +64,11 @@ def hole_box(image_id: str, size: int, side=(0.35, 0.5), seed: int = 0) -> tuple
     return _square_box(size, side, _uniforms(image_id, seed))
 
 
-def box_mask(box, size: int) -> np.ndarray:
-    """uint8 (size, size) mask: 1 inside the hole, 0 on the known pixels."""
+def box_mask(box, size) -> np.ndarray:
+    """uint8 mask of a (top, left, height, width) box: 1 inside the hole, 0 on the known pixels; `size`
+    is the side of a square image, or its (height, width)."""
     top, left, height, width = box
-    mask = np.zeros((size, size), np.uint8)
+    mask = np.zeros((size, size) if np.ndim(size) == 0 else tuple(size), np.uint8)
     mask[top:top + height, left:left + width] = 1
     return mask
 

@@ -56,7 +56,7 @@ def read_categories(filelist_tar: str | Path) -> dict[str, str]:
 
 
 def write_categories(path: str | Path, url: str | None, md5: str | None,
-                     log: logging.Logger) -> dict[str, str]:
+                     logger: logging.Logger) -> dict[str, str]:
     """categories.csv (file, category) from the filelist archive at `url`, or an empty table.
 
     Categories only label results, so a filelist that cannot be had (offline, 404, bad md5)
@@ -64,20 +64,20 @@ def write_categories(path: str | Path, url: str | None, md5: str | None,
     """
     table = {}
     if not url:
-        log.warning("data.categories_url is not set: scene categories will be empty")
+        logger.warning("data.categories_url is not set: scene categories will be empty")
     else:
         name = PurePosixPath(urllib.parse.urlsplit(url).path).name or "filelist.tar"
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".filelist.") as tmp:
             try:
-                filelist = download.fetch(url, Path(tmp) / name, md5, retries=2, log=log.info)
+                filelist = download.fetch(url, Path(tmp) / name, md5, retries=2, report=logger.info)
                 table = read_categories(filelist)
             except (download.DownloadError, tarfile.TarError, ValueError, OSError) as error:
-                log.warning(f"scene categories unavailable, categories will be empty: {error}")
+                logger.warning(f"scene categories unavailable, categories will be empty: {error}")
     frame = pd.DataFrame(sorted(table.items()), columns=["file", "category"])
     with provenance.atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-    log.info(f"{len(frame)} images with a scene category, "
+    logger.info(f"{len(frame)} images with a scene category, "
              f"{frame['category'].nunique()} categories -> {path}")
     return table
 
@@ -118,7 +118,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 
 def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int,
-                archive: str | None, out_dir: str | Path, log=print) -> dict:
+                archive: str | None, out_dir: str | Path, report=print) -> dict:
     """Decode and resize every `shards`-th image into one TFRecord file per split (masks are drawn
     when the shards are read, so no mask setting rebuilds them).
 
@@ -140,7 +140,7 @@ def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int
                     image = reader.read(row)
                 except images.BadImage as error:
                     skipped.append({"id": row["id"], "source": row["source"], "reason": str(error)})
-                    log(f"skipped {row['source']}: {error}")
+                    report(f"skipped {row['source']}: {error}")
                     continue
                 writers[row["split"]].write(tfrecords.serialize(image, row["id"], row["category"]))
                 counts[row["split"]] += 1
@@ -153,7 +153,7 @@ def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int
             writers[split].close()
             partials[split].unlink(missing_ok=True)
     stats = {"shard": shard, "shards": shards, "images": dict(counts), "skipped": skipped}
-    log(f"shard {shard}/{shards}: wrote {dict(counts)}, skipped {len(skipped)}")
+    report(f"shard {shard}/{shards}: wrote {dict(counts)}, skipped {len(skipped)}")
     return stats
 
 

@@ -15,6 +15,8 @@ samples into a posterior-mean estimate. Images live in [-1, 1] inside the model.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -189,6 +191,9 @@ def build_unet(image_size: int, hparams) -> keras.Model:
 
 
 class Trainer(keras.Model):
+    """Trains the U-Net to denoise the hole (Ho et al. 2020, Algorithm 1) and keeps the moving average
+    of its weights that is exported and samples."""
+
     MAIN_LOSS = "loss"
 
     def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
@@ -202,24 +207,31 @@ class Trainer(keras.Model):
         self.ema_network.set_weights(self.network.get_weights())
         self.ema_network.trainable = False
         self.optimizer = adam(self.network.trainable_variables, hparams["learning_rate"])
-        self.noise = tf.random.Generator.from_seed(seed)
+        self.rng = tf.random.Generator.from_seed(seed)  # draws the timesteps and the forward noise's seeds
         self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
 
     def train_step(self, data):
+        """One gradient step on the masked MSE of the network's noise (or x_0) estimate; returns {"loss"}."""
         images, masks = data
-        x0 = 2.0 * images - 1.0
+        x0 = 2.0 * images - 1.0  # the model works in [-1, 1]
         batch = tf.shape(x0)[0]
-        t = self.noise.uniform((batch,), 0, self.diffusion.steps, dtype=tf.int32)
+        # 1. A timestep per image, uniform in 0..T-1, and x_t drawn from q(x_t | x_0).
+        t = self.rng.uniform((batch,), 0, self.diffusion.steps, dtype=tf.int32)
         forward = self.diffusion.forward(x0, t)
-        x_t = forward.sample(seed=tf.cast(self.noise.make_seeds(1)[:, 0], tf.int32))
+        x_t = forward.sample(seed=tf.cast(self.rng.make_seeds(1)[:, 0], tf.int32))
+        # 2. The target: the noise that made x_t (eps), or the clean image (prediction: x0).
         target = x0 if self.diffusion.prediction == "x0" else (x_t - forward.mean()) / forward.stddev()
+        # 3. The condition: the damaged image (the hole at 0) and, with prior_std > 0, its prefill.
         damaged = images * (1.0 - masks)
         prefilled = self.diffusion.prefilled(damaged, masks)
+        # 4. The network's estimate and its squared error, averaged over the hole's pixels only
+        #    (sampling replaces the known ones, so the network is only ever used in the hole).
         with tf.GradientTape() as tape:
             output = tf.cast(self.network([x_t, damaged, masks, t], training=True), tf.float32)
             predicted = self.diffusion.noise_estimate(output, x_t, prefilled, t)
             loss = masked_mean(tf.square(predicted - target), masks)
             scaled_loss = self.optimizer.scale_loss(loss)
+        # 5. The gradient step, then the moving average that samples.
         variables = self.network.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
         self._update_ema()
@@ -235,6 +247,15 @@ class Trainer(keras.Model):
 
     def export(self) -> keras.Model:
         return self.ema_network
+
+
+class Condition(NamedTuple):
+    """What every reverse step of one predict call reads besides x_t."""
+
+    damaged: tf.Tensor
+    masks: tf.Tensor
+    prefilled: tf.Tensor | None  # Diffusion.prefilled(damaged, masks)
+    eta: tf.Tensor | None  # DDIM's noise; None: the DDPM sampler
 
 
 class Inpainter(BaseInpainter):
@@ -257,18 +278,33 @@ class Inpainter(BaseInpainter):
             raise ValueError(f"diffusion: DDIM steps {steps} must be within 1..{total}")
         return sorted({int(t) for t in np.round(np.linspace(0, total - 1, steps))}, reverse=True)
 
-    def _reverse_step(self, x, damaged, masks, prefilled, t, t_next, eta, ddpm, seed):
-        """One step t -> t_next, then the known region replaced by the input noised to t_next."""
-        output = self.network([x, damaged, masks, tf.fill((tf.shape(x)[0],), t)], training=False)
-        output = self.diffusion.noise_estimate(tf.cast(output, tf.float32), x, prefilled, t)
-        x0, eps = self.diffusion.x0_and_eps(x, output, t)
+    def _reverse_step(self, x, t, t_next, condition: Condition, seed):
+        """x_t -> x_{t_next}; t_next None: the last step, to x_0 (whose known pixels predict pastes in)."""
+        # 1. Denoise: the network's noise estimate, and the clean image x_0 it implies.
+        output = self.network([x, condition.damaged, condition.masks, tf.fill((tf.shape(x)[0],), t)], training=False)
+        eps = self.diffusion.noise_estimate(tf.cast(output, tf.float32), x, condition.prefilled, t)
+        x0, eps = self.diffusion.x0_and_eps(x, eps, t)
         step_seed, known_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        if ddpm:  # a Python bool: one trace per sampler
+        # 2. Step to t_next: DDPM's ancestral step, or DDIM's (t_next = -1 is x_0).
+        if condition.eta is None:
             x = self.diffusion.ddpm_step(x, x0, t).sample(seed=step_seed)
         else:
-            x = self.diffusion.ddim_step(x0, eps, t, t_next, eta).sample(seed=step_seed)
-        known_noisy = self.diffusion.forward(2.0 * damaged - 1.0, t_next).sample(seed=known_seed)
-        return masks * x + (1.0 - masks) * known_noisy
+            x = self.diffusion.ddim_step(x0, eps, t, -1 if t_next is None else t_next, condition.eta).sample(
+                seed=step_seed)
+        if t_next is None:
+            return x
+        # 3. RePaint: the known region becomes the input noised to t_next.
+        known_noisy = self.diffusion.forward(2.0 * condition.damaged - 1.0, t_next).sample(seed=known_seed)
+        return condition.masks * x + (1.0 - condition.masks) * known_noisy
+
+    def _sample(self, condition: Condition, ts: list[int], seed):
+        """One sample in [-1, 1]: pure noise at T, then a reverse step per visited t (seeded by `seed`)."""
+        seeds = tf.random.experimental.stateless_split(seed, len(ts) + 1)
+        x = tf.random.stateless_normal(tf.shape(condition.damaged), seed=seeds[0])
+        for i, t in enumerate(ts):
+            t_next = tf.constant(ts[i + 1]) if i + 1 < len(ts) else None
+            x = self._step(x, tf.constant(t), t_next, condition, seeds[i + 1])
+        return x
 
     def options(self):
         return {"sampler": Option(str, choices=("ddim", "ddpm")), "steps": Option(int, 1, self.diffusion.steps),
@@ -282,7 +318,8 @@ class Inpainter(BaseInpainter):
     def predict_with_one_sample(self, damaged, masks, original=None, seed=None, sampler=None, steps=None, eta=None,
                                 samples=None):
         """(the mean of the samples, the first sample): the first is one the mean already drew, so the
-        distribution metrics score a single sample at no extra cost (the same one `samples=1` draws)."""
+        distribution metrics score a single sample at no extra cost (the same one `samples=1` draws).
+        Both with the known pixels pasted in exactly."""
         sampler = sampler or self.hparams["sampler"]
         if sampler == "ddpm" and (eta is not None or steps not in (None, self.diffusion.steps)):
             raise ValueError(f"{self.name}: options steps and eta are the DDIM sampler's; "
@@ -292,16 +329,12 @@ class Inpainter(BaseInpainter):
         samples = int(self.hparams["samples"] if samples is None else samples)
         damaged = tf.convert_to_tensor(damaged, tf.float32)
         masks = tf.convert_to_tensor(masks, tf.float32)
-        prefilled = self.diffusion.prefilled(damaged, masks)
+        condition = Condition(damaged, masks, self.diffusion.prefilled(damaged, masks),
+                              None if sampler == "ddpm" else tf.constant(eta))
         ts = self.timesteps(sampler, steps)
         total, first = tf.zeros_like(damaged), None
         for index in range(samples):
-            seeds = tf.random.experimental.stateless_split(tf.constant([seed or 0, index], tf.int32), len(ts) + 1)
-            x = tf.random.stateless_normal(tf.shape(damaged), seed=seeds[0])
-            for i, t in enumerate(ts):
-                t_next = ts[i + 1] if i + 1 < len(ts) else -1
-                x = self._step(x, damaged, masks, prefilled, tf.constant(t), tf.constant(t_next),
-                               tf.constant(eta), sampler == "ddpm", seeds[i + 1])
+            x = self._sample(condition, ts, tf.constant([seed or 0, index], tf.int32))
             total += x
             first = x if first is None else first
         mean = masks * (total / samples + 1.0) / 2.0 + (1.0 - masks) * damaged

@@ -25,7 +25,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import layers
 
-from .base import Inpainter as BaseInpainter
+from . import paper
 from .layers import adam
 from .replicas import ReplicaSeedGenerator, batch_mean
 
@@ -63,10 +63,7 @@ class NormalNoise(layers.Layer):
 def build_network(image_size: int, hparams, paper_exact: bool, seed: int = 0) -> keras.Model:
     """[0, 1] inputs -> repaired image; honest: (damaged, mask), paper-exact: (original, damaged)."""
     shape = (image_size, image_size)
-    if paper_exact:
-        inputs = [keras.Input(shape + (3,), name="original"), keras.Input(shape + (3,), name="damaged")]
-    else:
-        inputs = [keras.Input(shape + (3,), name="damaged"), keras.Input(shape + (1,), name="mask")]
+    inputs = paper.input_layers(image_size, paper_exact)
     base = NormalNoise(hparams["noise_std"], seed, name="noise")(inputs[0])
     second = NormalNoise(hparams["noise_std"], seed + 1, name="noise_2")(inputs[1]) if paper_exact else inputs[1]
     pair = [base, second]  # noise on images only, never on the mask
@@ -80,6 +77,8 @@ def build_network(image_size: int, hparams, paper_exact: bool, seed: int = 0) ->
 
 
 class Trainer(keras.Model):
+    """Trains the network to repair the damaged image: MSE against the undamaged one, Adam."""
+
     MAIN_LOSS = "repair_loss"
 
     def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
@@ -91,9 +90,9 @@ class Trainer(keras.Model):
                                      beta_1=hparams["beta_1"])
 
     def train_step(self, data):
+        """One Adam step on the repair MSE (the noise is drawn inside the network); returns {repair_loss}."""
         images, masks = data
-        damaged = images * (1.0 - masks)
-        inputs = [images, damaged] if self.paper_exact else [damaged, masks]
+        inputs = paper.inputs(images, images * (1.0 - masks), masks, self.paper_exact)
         with tf.GradientTape() as tape:
             repaired = self.network(inputs, training=True)
             repair_loss = batch_mean(tf.square(repaired - images))
@@ -106,14 +105,7 @@ class Trainer(keras.Model):
         return self.network
 
 
-class Inpainter(BaseInpainter):
+class Inpainter(paper.Inpainter):
     """The repaired image; paper-exact models also read the undamaged image."""
 
-    def __init__(self, network, image_size: int, hparams: dict, paper_exact: bool = False):
-        self.network, self.image_size, self.hparams = network, image_size, hparams
-        self.needs_original = bool(paper_exact)
-        self.name = "diffusion_paper_exact" if paper_exact else "diffusion_paper"
-
-    def predict(self, damaged, masks, original=None, seed=None):
-        inputs = [original, damaged] if self.needs_original else [damaged, masks]
-        return self.network([tf.convert_to_tensor(x, tf.float32) for x in inputs], training=False)
+    kind = "diffusion_paper"

@@ -100,6 +100,8 @@ def adversarial_losses(kind: str, real_logits, fake_logits):
 
 
 class Trainer(keras.Model):
+    """Trains the generator on the weighted L1 plus the adversarial loss, and the PatchGAN against it."""
+
     MAIN_LOSS = "l1"
 
     def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
@@ -117,6 +119,8 @@ class Trainer(keras.Model):
                                             hparams["disc_learning_rate"], **betas)
 
     def train_step(self, data):
+        """One Adam step of the generator and of the discriminator, from the same forward pass;
+        returns {l1, hole_l1, adversarial, discriminator}."""
         images, masks = data
         damaged = images * (1.0 - masks)
         hparams = self.hparams

@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from .base import Inpainter as BaseInpainter
+from . import paper
 from .layers import adam
 from .replicas import ReplicaSeedGenerator, batch_mean, replicas
 
@@ -77,10 +77,7 @@ def build_discriminator(image_size: int, hparams) -> keras.Model:
 def build_repair_generator(image_size: int, hparams, paper_exact: bool) -> keras.Model:
     """[0, 1] inputs -> repaired [0, 1] image; honest: (damaged, mask), paper-exact: (original, damaged)."""
     shape = (image_size, image_size)
-    if paper_exact:
-        inputs = [keras.Input(shape + (3,), name="original"), keras.Input(shape + (3,), name="damaged")]
-    else:
-        inputs = [keras.Input(shape + (3,), name="damaged"), keras.Input(shape + (1,), name="mask")]
+    inputs = paper.input_layers(image_size, paper_exact)
     x = layers.Concatenate()([layers.Flatten()(layers.Rescaling(2.0, offset=-1.0)(i)) for i in inputs])
     x = dense_stack(x, hparams["repair_units"], hparams, "repair")
     x = layers.Dense(image_size * image_size * 3, activation="tanh", dtype="float32", name="repair_out")(x)
@@ -89,6 +86,8 @@ def build_repair_generator(image_size: int, hparams, paper_exact: bool) -> keras
 
 
 class Trainer(keras.Model):
+    """Trains the adversarial pair on noise and, beside it, the repair generator on the damaged images."""
+
     MAIN_LOSS = "repair_loss"
 
     def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
@@ -106,11 +105,8 @@ class Trainer(keras.Model):
         self.repair_optimizer = adam(self.repair_generator.trainable_variables, hparams["repair_learning_rate"],
                                      beta_1=hparams["beta_1"])
 
-    def repair_inputs(self, images, masks):
-        damaged = images * (1.0 - masks)
-        return [images, damaged] if self.paper_exact else [damaged, masks]
-
     def train_step(self, data):
+        """One Adam step of each network on its own loss; returns {d_loss, g_loss, repair_loss}."""
         images, masks = data
         noise = keras.random.normal((tf.shape(images)[0], int(self.hparams["noise_dim"])), seed=self.noise_seed)
         bce = keras.losses.binary_crossentropy
@@ -121,7 +117,8 @@ class Trainer(keras.Model):
             d_loss = 0.5 * (batch_mean(bce(tf.ones_like(real_probability), real_probability))
                             + batch_mean(bce(tf.zeros_like(fake_probability), fake_probability)))
             g_loss = batch_mean(bce(tf.ones_like(fake_probability), fake_probability))
-            repaired = self.repair_generator(self.repair_inputs(images, masks), training=True)
+            repair_inputs = paper.inputs(images, images * (1.0 - masks), masks, self.paper_exact)
+            repaired = self.repair_generator(repair_inputs, training=True)
             repair_loss = batch_mean(tf.square(repaired - images))
             scaled = [optimizer.scale_loss(loss) for optimizer, loss in (
                 (self.discriminator_optimizer, d_loss), (self.generator_optimizer, g_loss),
@@ -138,14 +135,7 @@ class Trainer(keras.Model):
         return self.repair_generator
 
 
-class Inpainter(BaseInpainter):
+class Inpainter(paper.Inpainter):
     """The repair generator's output; paper-exact models also read the undamaged image."""
 
-    def __init__(self, network, image_size: int, hparams: dict, paper_exact: bool = False):
-        self.network, self.image_size, self.hparams = network, image_size, hparams
-        self.needs_original = bool(paper_exact)
-        self.name = "gan_paper_exact" if paper_exact else "gan_paper"
-
-    def predict(self, damaged, masks, original=None, seed=None):
-        inputs = [original, damaged] if self.needs_original else [damaged, masks]
-        return self.network([tf.convert_to_tensor(x, tf.float32) for x in inputs], training=False)
+    kind = "gan_paper"
