@@ -33,8 +33,7 @@ def measured() -> dict:
 
 def main() -> None:
     records = measured()
-    jobs = cpu_estimate.job_seconds(load_config(CONFIG), *records.values())
-    fitted = cpu_estimate.fitted_steps_per_epoch(load_config(CONFIG), jobs)
+    fitted = cpu_estimate.fitted_steps_per_epoch(load_config(CONFIG), *records.values())
     provenance.write_text(CONFIG, cpu_estimate.with_steps_per_epoch(CONFIG.read_text(), fitted))
     config = load_config(CONFIG)
     result = cpu_estimate.estimate(config, *records.values())

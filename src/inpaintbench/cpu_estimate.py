@@ -12,6 +12,7 @@ job as fast as on 2 cores here.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import statistics
@@ -200,10 +201,12 @@ def lines(config: dict, result: dict) -> list[str]:
     return out
 
 
-def fitted_steps_per_epoch(config: dict, jobs: dict, cores: int = 8, target_seconds: float = TARGET_SECONDS) -> dict:
-    """{model: steps_per_epoch} that make each strong model's training and its slowest evaluation end
-    within `target_seconds` of the projection (its critical path; the paper models keep the paper's budget)."""
-    fitted = {}
+def fitted_steps_per_epoch(config: dict, demo_run: dict, throughput: dict, sampling: dict, prepare: dict,
+                           cores: int = 8, target_seconds: float = TARGET_SECONDS) -> dict:
+    """{model: steps_per_epoch} of the strong models (the paper models keep the paper's budget): the most
+    that end their training and slowest evaluation within `target_seconds` (their critical path), one
+    fewer each while the projection's schedule over the job slots still exceeds it."""
+    jobs, fitted = job_seconds(config, demo_run, throughput, sampling, prepare), {}
     for name, units in jobs["units"]["train"].items():
         model = config["models"][name]
         if model["kind"] in PAPER_KINDS:
@@ -211,9 +214,14 @@ def fitted_steps_per_epoch(config: dict, jobs: dict, cores: int = 8, target_seco
         evaluation = max(s for job, s in jobs["evaluate"].items() if job.endswith(f"/{name}"))
         left = target_seconds - jobs["data"] - jobs["report"] - units["start_up_seconds"] - evaluation
         fitted[name] = int(left / units["step_seconds"] / model["training"]["epochs"])
-        if fitted[name] < 1:
-            raise ConfigError(f"models.{name}: no training step fits in {target_seconds / 3600:g} h on {cores} cores")
-    return fitted
+    trial = copy.deepcopy(config)
+    while all(steps >= 1 for steps in fitted.values()):
+        for name, steps in fitted.items():
+            trial["models"][name]["training"]["steps_per_epoch"] = steps
+        if schedule(job_seconds(trial, demo_run, throughput, sampling, prepare), cores // THREADS) <= target_seconds:
+            return fitted
+        fitted = {name: steps - 1 for name, steps in fitted.items()}
+    raise ConfigError(f"models {', '.join(fitted)}: no training step fits in {target_seconds / 3600:g} h on {cores} cores")
 
 
 def _model_block(text: str, name: str) -> tuple[int, int]:
