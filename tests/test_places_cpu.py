@@ -25,7 +25,8 @@ RECORDS = [json.loads((ROOT / f"bench/results/{name}.json").read_text())
 def test_the_config_validates_and_runs_the_paper_protocol_on_places():
     config = load_config(CONFIG_FILE)
     assert config["data"]["source"] == "places365" and config["data"]["image_size"] == 128
-    assert config["data"]["limit"] == cpu_estimate.PLACES365_VAL_IMAGES and "square" in config["evaluation"]["protocols"]
+    assert config["data"]["limit"] == cpu_estimate.PLACES365_VAL_IMAGES
+    assert "square" in config["evaluation"]["protocols"]
     assert set(enabled_models(config)) == {"gan", "diffusion", "gan_paper", "gan_paper_exact", "diffusion_paper",
                                            "diffusion_paper_exact"}
     assert all(m.get("resources", {}).get("gpus", 0) == 0 for m in config["models"].values())
@@ -83,9 +84,9 @@ def test_snakemake_plans_the_whole_run_on_a_users_archive(tmp_path):
 
 def tiny_overrides(archive) -> dict:
     """What cuts config/places-cpu.yaml down to seconds: few images at 32 px, 2 steps, narrow strong
-    models, 4 test images; no checksum of the
-    archive (not the real one), no category list and no InceptionV3 weights (nothing downloaded). A second --configfile, which
-    Snakemake merges key by key over the first: --config would read its nested numbers as strings."""
+    models, 4 test images; no checksum of the archive (not the real one), no category list and no
+    InceptionV3 weights (nothing downloaded). A second --configfile, which Snakemake merges key by
+    key over the first: --config would read its nested numbers as strings."""
     training = {"batch_size": 4, "epochs": 2, "steps_per_epoch": 1, "checkpoint_every": 1, "snapshot_epochs": [2],
                 "snapshot_images": 2}
     config = load_config(CONFIG_FILE)

@@ -114,7 +114,8 @@ def job_seconds(config: dict, demo_run: dict, throughput: dict, sampling: dict, 
     data = prepare["projected_seconds_places365_val"]["stage_1_core"] * images / PLACES365_VAL_IMAGES / speedup
     return {"data": data, "train": train, "evaluate": evaluate,
             "report": demo_run["stage_wall_seconds_sum"]["report"],
-            "units": {"train": units, "test_images": test, "train_images": round(images * config["data"]["split"]["train"]),
+            "units": {"train": units, "test_images": test,
+                      "train_images": round(images * config["data"]["split"]["train"]),
                       "images": images, "demo_test_images": demo_test,
                       "inference_seconds_per_image": {m: round(s, 4) for m, s in per_image.items()},
                       "speedup_2_over_1_cores": speedup}}
@@ -191,10 +192,12 @@ def lines(config: dict, result: dict) -> list[str]:
             f"  PROJECTED for {result['projection_cores']} cores: {_hours(result['projected_seconds'])} "
             f"({result['projected_seconds']:,} s), a schedule of the jobs over {result['projection_parallel_jobs']} "
             f"slots, not a {result['projection_parallel_jobs']}x speed-up: critical path "
-            f"{result['projected_critical_path_seconds']:,} s, work / slots {result['projected_work_per_job_slot_seconds']:,} s",
+            f"{result['projected_critical_path_seconds']:,} s, "
+            f"work / slots {result['projected_work_per_job_slot_seconds']:,} s",
             f"    assumption: {result['assumption']}",
             f"    for comparison, one job at a time on all {result['projection_cores']} cores: "
-            f"{_hours(result['one_job_on_all_cores_seconds'])}, if every job gained the {units['speedup_2_over_1_cores']}x "
+            f"{_hours(result['one_job_on_all_cores_seconds'])}, "
+            f"if every job gained the {units['speedup_2_over_1_cores']}x "
             "per doubling of cores the data stage measured (training's own scaling is not measured)",
             f"  gan's and diffusion's steps_per_epoch are the most whose training and slowest evaluation end within "
             f"{TARGET_SECONDS / 3600:g} h of the projection"]
@@ -221,7 +224,8 @@ def fitted_steps_per_epoch(config: dict, demo_run: dict, throughput: dict, sampl
         if schedule(job_seconds(trial, demo_run, throughput, sampling, prepare), cores // THREADS) <= target_seconds:
             return fitted
         fitted = {name: steps - 1 for name, steps in fitted.items()}
-    raise ConfigError(f"models {', '.join(fitted)}: no training step fits in {target_seconds / 3600:g} h on {cores} cores")
+    raise ConfigError(f"models {', '.join(fitted)}: no training step fits in {target_seconds / 3600:g} h "
+                      f"on {cores} cores")
 
 
 def _model_block(text: str, name: str) -> tuple[int, int]:
@@ -246,7 +250,8 @@ def with_block(text: str, lines: list[str]) -> str:
     if BLOCK_START not in text or BLOCK_END not in text:
         raise ValueError(f"no estimate block: the config must hold the lines {BLOCK_START!r} and {BLOCK_END!r}")
     head, rest = text.split(BLOCK_START, 1)
-    return head + "\n".join([BLOCK_START, *(f"# {line}".rstrip() for line in lines), BLOCK_END]) + rest.split(BLOCK_END, 1)[1]
+    block = "\n".join([BLOCK_START, *(f"# {line}".rstrip() for line in lines), BLOCK_END])
+    return head + block + rest.split(BLOCK_END, 1)[1]
 
 
 def block(text: str) -> list[str]:
