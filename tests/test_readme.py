@@ -7,6 +7,7 @@ import importlib.util
 import json
 
 from conftest import ROOT
+from inpaintbench.aggregate import from_markdown
 
 
 def _demo_run():
@@ -24,7 +25,7 @@ def test_the_readme_demo_table_is_the_recorded_runs():
     assert quoted == demo_run.readme_table(record["comparison_markdown"])
     methods = set(record["models"]) | set(record["baselines"])
     protocols = set(record["config"]["evaluation"]["protocols"])
-    rows = demo_run.markdown_rows(quoted)[1:]
+    rows = from_markdown(quoted)[1:]
     assert {(row[0], row[1].strip("`")) for row in rows} == {(p, m) for p in protocols for m in methods}
 
 

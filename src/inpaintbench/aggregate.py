@@ -284,6 +284,14 @@ def to_markdown(table: pd.DataFrame, confidence: float) -> str:
     return "\n".join(lines) + "\n\n" + table_note(table, confidence) + "\n"
 
 
+def from_markdown(markdown: str) -> list[list[str]]:
+    """The cells of the lines of a to_markdown table (header first, the rule line and the note dropped):
+    how a benchmark reads back the table it recorded."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in markdown.splitlines() if line.startswith("|")]
+    return [row for row in rows if not all(set(cell) <= {"-", ":"} for cell in row)]
+
+
 def _tex_escape(text: str) -> str:
     for char, escaped in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
         text = text.replace(char, escaped)

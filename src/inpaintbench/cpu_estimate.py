@@ -4,10 +4,11 @@ quotes computed figures that follow every re-recording of the benchmarks, not ha
 Each job's seconds on 2 cores come from the benchmark records: training steps from the demo run's
 models (the training seconds of their meta, shown in its comparison table, not the job wall time
 with start-up), the paper models' images/s (train_throughput), diffusion sampling (sampling), the
-data stage (prepare). On 2 cores every 2-thread job runs alone, so the run is their sum. On a CPU
-with more cores Snakemake runs cores // 2 such jobs at once: the projection is a schedule of the
-jobs over those slots (never shorter than the critical path or the work divided by the slots), each
-job as fast as on 2 cores here.
+data stage (prepare). Each job runs on as many threads as the demo's jobs did when they were
+measured (`job_threads`; the config must ask for the same), so Snakemake runs cores // threads of
+them at once: the run on 2 cores and the projection for more are schedules of the jobs over those
+slots (never shorter than the critical path or the work divided by the slots), each job as fast as
+it was measured here.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import math
 import re
 import statistics
 
+from inpaintbench.aggregate import from_markdown
 from inpaintbench.config import ConfigError, enabled_models
 from inpaintbench.data.prepare import build_manifest
 
 PLACES365_VAL_IMAGES = 36_500
-THREADS = 2
 TARGET_SECONDS = 8 * 3600  # overnight
 # Trained for the paper's 1,000 batches, whose steps in the demo run are too few to time (tracing
 # dominates): their images/s come from train_throughput.json instead.
@@ -31,14 +32,16 @@ BLOCK_END = "# --- end of estimate ---"
 
 
 def table_column(markdown: str, column: str) -> dict[str, str]:
-    """{method: cell} of one column of the comparison table's markdown."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in markdown.splitlines() if line.startswith("|") and not line.startswith("|---")]
-    header, body = rows[0], rows[1:]
+    """{method: cell} of one column of the comparison table's markdown, from the first protocol a method
+    appears in (the paper's square)."""
+    header, *body = from_markdown(markdown)
     if column not in header:
         raise ValueError(f"demo_run.json comparison_markdown: no column {column!r} (columns: {header})")
-    index = header.index(column)
-    return {row[0]: row[index] for row in body}
+    method, index = header.index("Method"), header.index(column)
+    cells = {}
+    for row in body:
+        cells.setdefault(row[method], row[index])
+    return cells
 
 
 def _same_hparams(config: dict, name: str, measured: dict, source: str) -> None:
@@ -121,8 +124,23 @@ def job_seconds(config: dict, demo_run: dict, throughput: dict, sampling: dict, 
                       "speedup_2_over_1_cores": speedup}}
 
 
+def job_threads(config: dict, demo_run: dict) -> int:
+    """The threads of every training and evaluation job: those the demo run measured its jobs with.
+    A config asking for others would run at speeds nobody measured, so it is an error."""
+    demo = demo_run["config"]
+    threads = demo["models"]["diffusion"]["resources"]["threads"]
+    asked = {f"models.{name}.resources.threads": config["models"][name]["resources"]["threads"]
+             for name in enabled_models(config)}
+    asked["evaluation.resources.threads"] = config["evaluation"]["resources"]["threads"]
+    for key, value in asked.items():
+        if value != threads:
+            raise ConfigError(f"{key} {value}: the step times were measured with {threads}-thread jobs "
+                              "(bench/results/demo_run.json)")
+    return threads
+
+
 def schedule(jobs: dict, slots: int) -> float:
-    """Seconds of the run with `slots` 2-thread jobs at once: the data stage, then training and
+    """Seconds of the run with `slots` jobs at once: the data stage, then training and
     evaluation (a model's evaluations once it is trained, the baselines' at once) with the earliest
     startable, then longest, job taken next, then the report."""
     pending = [(name, seconds, None) for name, seconds in jobs["train"].items()]
@@ -141,22 +159,24 @@ def schedule(jobs: dict, slots: int) -> float:
 
 def estimate(config: dict, demo_run: dict, throughput: dict, sampling: dict, prepare: dict, cores: int = 8) -> dict:
     """The run's seconds on 2 cores (measured basis) and projected for `cores`, with the bounds of the projection."""
-    jobs = job_seconds(config, demo_run, throughput, sampling, prepare)
-    slots = cores // THREADS
+    jobs, threads = job_seconds(config, demo_run, throughput, sampling, prepare), job_threads(config, demo_run)
+    slots = cores // threads
     work = sum(jobs["train"].values()) + sum(jobs["evaluate"].values())
     critical = max(seconds + max(s for job, s in jobs["evaluate"].items() if job.endswith(f"/{name}"))
                    for name, seconds in jobs["train"].items())
     return {
-        "two_cores_seconds": round(jobs["data"] + work + jobs["report"]),
+        "two_cores_seconds": round(schedule(jobs, 2 // threads)),
+        "job_threads": threads,
         "projection_cores": cores,
         "projection_parallel_jobs": slots,
         "projected_seconds": round(schedule(jobs, slots)),
         "projected_critical_path_seconds": round(jobs["data"] + critical + jobs["report"]),
         "projected_work_per_job_slot_seconds": round(jobs["data"] + work / slots + jobs["report"]),
         "one_job_on_all_cores_seconds": round(jobs["data"] + (work + jobs["report"])
-                                              / jobs["units"]["speedup_2_over_1_cores"] ** math.log2(cores / THREADS)),
-        "assumption": (f"Snakemake runs {slots} jobs of {THREADS} threads at once on {cores} cores, each as fast "
-                       "as alone on this machine's 2 cores (no memory-bandwidth contention); the data stage and "
+                                              / jobs["units"]["speedup_2_over_1_cores"] ** math.log2(cores / threads)),
+        "assumption": (f"Snakemake runs {slots} jobs of {threads} thread(s) at once on {cores} cores, each as fast "
+                       "as it ran in the demo on this machine's 2 cores (no memory-bandwidth contention); the data "
+                       "stage and "
                        "the report as measured here; the archive's download is not counted"),
         "data_seconds": round(jobs["data"]),
         "train_seconds": {name: round(s) for name, s in jobs["train"].items()},
@@ -167,7 +187,8 @@ def estimate(config: dict, demo_run: dict, throughput: dict, sampling: dict, pre
 
 
 def _hours(seconds: float) -> str:
-    return f"{int(seconds // 3600)} h {round(seconds % 3600 / 60):02d} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def lines(config: dict, result: dict) -> list[str]:
@@ -187,8 +208,9 @@ def lines(config: dict, result: dict) -> list[str]:
             "start-up from the demo run)",
             f"  data stage: {units['images']:,} images, {result['data_seconds']} s (bench/results/prepare.json, "
             f"{units['speedup_2_over_1_cores']}x from 1 to 2 cores); report: {result['report_seconds']} s (demo run)",
-            f"  on 2 cores, one 2-thread job at a time: {_hours(result['two_cores_seconds'])} "
-            f"({result['two_cores_seconds']:,} s), the sum of measured times",
+            f"  on 2 cores, {2 // result['job_threads']} job(s) of {result['job_threads']} thread(s) at a time: "
+            f"{_hours(result['two_cores_seconds'])} ({result['two_cores_seconds']:,} s), a schedule of the measured "
+            "times",
             f"  PROJECTED for {result['projection_cores']} cores: {_hours(result['projected_seconds'])} "
             f"({result['projected_seconds']:,} s), a schedule of the jobs over {result['projection_parallel_jobs']} "
             f"slots, not a {result['projection_parallel_jobs']}x speed-up: critical path "
@@ -221,7 +243,8 @@ def fitted_steps_per_epoch(config: dict, demo_run: dict, throughput: dict, sampl
     while all(steps >= 1 for steps in fitted.values()):
         for name, steps in fitted.items():
             trial["models"][name]["training"]["steps_per_epoch"] = steps
-        if schedule(job_seconds(trial, demo_run, throughput, sampling, prepare), cores // THREADS) <= target_seconds:
+        slots = cores // job_threads(trial, demo_run)
+        if schedule(job_seconds(trial, demo_run, throughput, sampling, prepare), slots) <= target_seconds:
             return fitted
         fitted = {name: steps - 1 for name, steps in fitted.items()}
     raise ConfigError(f"models {', '.join(fitted)}: no training step fits in {target_seconds / 3600:g} h "
