@@ -37,6 +37,7 @@ from pathlib import Path
 import yaml
 
 from inpaintbench import provenance
+from inpaintbench.aggregate import from_markdown
 from inpaintbench.config import enabled_models, load_config
 from inpaintbench.workflow import copy_workflow
 
@@ -109,17 +110,10 @@ def per_protocol(evaluate: dict[str, float]) -> dict[str, float]:
     return totals
 
 
-def markdown_rows(table: str) -> list[list[str]]:
-    """The cells of a markdown table's lines (header first, the rule line dropped)."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in table.splitlines() if line.startswith("|")]
-    return [row for row in rows if not all(set(cell) <= {"-", ":"} for cell in row)]
-
-
 def readme_table(comparison_markdown: str) -> str:
     """The README's demo table: README_COLUMNS of the recorded comparison table, means only where
     the interval is not kept, method names as code and "yes" in bold where a method reads the answer."""
-    header, *rows = markdown_rows(comparison_markdown)
+    header, *rows = from_markdown(comparison_markdown)
     index = [header.index(column) for column, _ in README_COLUMNS]
     lines = ["| " + " | ".join(column.split(" (hole")[0] for column, _ in README_COLUMNS) + " |",
              "|" + " --- |" * len(README_COLUMNS)]
