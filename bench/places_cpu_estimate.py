@@ -1,12 +1,12 @@
 """How long config/places-cpu.yaml runs on 2 cores and, projected, on 8, from the benchmarks' records.
 
-Reads bench/results/demo_run.json (the strong models' training seconds from their meta, the paper
-models' and baselines' inference, each job's start-up), train_throughput.json (the paper models'
-images/s), sampling.json (DDIM seconds per image) and prepare.json (data stage, 1 -> 2 core
-speed-up); sets the strong models' steps_per_epoch in config/places-cpu.yaml to the most that fit
-8 hours of the projection, rewrites the estimate block of its header and writes
-bench/results/places_cpu_estimate.json. After re-recording any of those benchmarks this one command
-refreshes the config (tests/test_places_cpu.py checks that it was run):
+Reads bench/results/demo_run.json (the strong models' training seconds from their meta, every
+method's inference, each job's start-up), train_throughput.json (the paper models'
+images/s) and prepare.json (data stage, 1 -> 2 core speed-up); sets the strong models'
+steps_per_epoch in config/places-cpu.yaml to the most that fit 8 hours of the projection, rewrites
+the estimate block of its header and writes bench/results/places_cpu_estimate.json. After
+re-recording any of those benchmarks this one command refreshes the config (tests/test_places_cpu.py
+checks that it was run):
 
     python bench/places_cpu_estimate.py
 """
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "config" / "places-cpu.yaml"
 RESULTS = ROOT / "bench" / "results"
 RESULT = RESULTS / "places_cpu_estimate.json"
-INPUTS = ("demo_run", "train_throughput", "sampling", "prepare")
+INPUTS = ("demo_run", "train_throughput", "prepare")
 
 
 def measured() -> dict:

@@ -3,7 +3,8 @@ quotes computed figures that follow every re-recording of the benchmarks, not ha
 
 Each job's seconds on 2 cores come from the benchmark records: training steps from the demo run's
 models (the training seconds of their meta, shown in its comparison table, not the job wall time
-with start-up), the paper models' images/s (train_throughput), diffusion sampling (sampling), the
+with start-up), the paper models' images/s (train_throughput), every method's inference per test
+image (the demo's, at the same settings and threads: the diffusion's samples included), the
 data stage (prepare). Each job runs on as many threads as the demo's jobs did when they were
 measured (`job_threads`; the config must ask for the same), so Snakemake runs cores // threads of
 them at once: the run on 2 cores and the projection for more are schedules of the jobs over those
@@ -59,7 +60,7 @@ def _evaluation_walls(demo_run: dict) -> dict[str, float]:
     return {method: statistics.mean(walls) for method, walls in by_method.items()}
 
 
-def job_seconds(config: dict, demo_run: dict, throughput: dict, sampling: dict, prepare: dict) -> dict:
+def job_seconds(config: dict, demo_run: dict, throughput: dict, prepare: dict) -> dict:
     """Seconds of every job of `config` on 2 cores: {"data": s, "train": {model: s},
     "evaluate": {protocol/method: s}, "report": s}, with the per-unit figures they come from."""
     demo = demo_run["config"]
@@ -97,15 +98,6 @@ def job_seconds(config: dict, demo_run: dict, throughput: dict, sampling: dict, 
     test = round(images * config["data"]["split"]["test"])
     test = min(test, config["evaluation"]["limit"] or test)
     per_image = {method: float(ms) / 1000 for method, ms in inference.items()}
-    diffusion = [name for name in enabled_models(config) if config["models"][name]["kind"] == "diffusion"]
-    for name in diffusion:
-        hparams = config["models"][name]["hparams"]
-        run = next((r for r in sampling["runs"] if r["sampler"] == hparams["sampler"]
-                    and r["steps"] == hparams["sampling_steps"]), None)
-        if run is None:
-            raise ConfigError(f"models.{name}.hparams: bench/results/sampling.json has no {hparams['sampler']} "
-                              f"run at {hparams['sampling_steps']} steps")
-        per_image[name] = run["seconds_per_image"] * hparams["samples"]
     walls = _evaluation_walls(demo_run)
     evaluate = {}
     for protocol in config["evaluation"]["protocols"]:
@@ -157,9 +149,9 @@ def schedule(jobs: dict, slots: int) -> float:
     return jobs["data"] + max(free) + jobs["report"]
 
 
-def estimate(config: dict, demo_run: dict, throughput: dict, sampling: dict, prepare: dict, cores: int = 8) -> dict:
+def estimate(config: dict, demo_run: dict, throughput: dict, prepare: dict, cores: int = 8) -> dict:
     """The run's seconds on 2 cores (measured basis) and projected for `cores`, with the bounds of the projection."""
-    jobs, threads = job_seconds(config, demo_run, throughput, sampling, prepare), job_threads(config, demo_run)
+    jobs, threads = job_seconds(config, demo_run, throughput, prepare), job_threads(config, demo_run)
     slots = cores // threads
     work = sum(jobs["train"].values()) + sum(jobs["evaluate"].values())
     critical = max(seconds + max(s for job, s in jobs["evaluate"].items() if job.endswith(f"/{name}"))
@@ -204,8 +196,7 @@ def lines(config: dict, result: dict) -> list[str]:
     out += [f"  evaluate: {units['test_images']:,} test images x {len(config['evaluation']['protocols'])} protocols x "
             f"{methods} methods = {sum(evaluate.values()):,} s in {len(evaluate)} jobs, the slowest "
             f"{max(evaluate.values()):,} s (diffusion: {units['inference_seconds_per_image'].get('diffusion', 0):.3f} "
-            "s/image, bench/results/sampling.json x samples; the others' inference times and each job's "
-            "start-up from the demo run)",
+            "s/image; every method's inference time and each job's start-up from the demo run)",
             f"  data stage: {units['images']:,} images, {result['data_seconds']} s (bench/results/prepare.json, "
             f"{units['speedup_2_over_1_cores']}x from 1 to 2 cores); report: {result['report_seconds']} s (demo run)",
             f"  on 2 cores, {2 // result['job_threads']} job(s) of {result['job_threads']} thread(s) at a time: "
@@ -226,12 +217,12 @@ def lines(config: dict, result: dict) -> list[str]:
     return out
 
 
-def fitted_steps_per_epoch(config: dict, demo_run: dict, throughput: dict, sampling: dict, prepare: dict,
+def fitted_steps_per_epoch(config: dict, demo_run: dict, throughput: dict, prepare: dict,
                            cores: int = 8, target_seconds: float = TARGET_SECONDS) -> dict:
     """{model: steps_per_epoch} of the strong models (the paper models keep the paper's budget): the most
     that end their training and slowest evaluation within `target_seconds` (their critical path), one
     fewer each while the projection's schedule over the job slots still exceeds it."""
-    jobs, fitted = job_seconds(config, demo_run, throughput, sampling, prepare), {}
+    jobs, fitted = job_seconds(config, demo_run, throughput, prepare), {}
     for name, units in jobs["units"]["train"].items():
         model = config["models"][name]
         if model["kind"] in PAPER_KINDS:
@@ -244,7 +235,7 @@ def fitted_steps_per_epoch(config: dict, demo_run: dict, throughput: dict, sampl
         for name, steps in fitted.items():
             trial["models"][name]["training"]["steps_per_epoch"] = steps
         slots = cores // job_threads(trial, demo_run)
-        if schedule(job_seconds(trial, demo_run, throughput, sampling, prepare), slots) <= target_seconds:
+        if schedule(job_seconds(trial, demo_run, throughput, prepare), slots) <= target_seconds:
             return fitted
         fitted = {name: steps - 1 for name, steps in fitted.items()}
     raise ConfigError(f"models {', '.join(fitted)}: no training step fits in {target_seconds / 3600:g} h "
