@@ -273,7 +273,11 @@ def table_note(table: pd.DataFrame, confidence: float) -> str:
     """The comparison table's caption, for the markdown and HTML renderings."""
     return (f"Means over the test images with {confidence:.0%} bootstrap confidence intervals in brackets, "
             "per mask protocol. Hole SSIM: over the images whose hole holds a whole 7x7 window (Hole SSIM images). "
-            f"Paper columns: the paper's Table 1 (square holes) for its GAN and diffusion models."
+            f"Paper columns: the paper's Table 1 (square holes) for its GAN and diffusion models. "
+            "Repair epochs: run of configured; a paper model's epoch is one batch, as in the paper, the others' "
+            "steps_per_epoch batches. Repair loss: each model's own main loss at the end of training (paper "
+            "models: MSE of the repaired image; gan: weighted L1; diffusion: MSE of the predicted noise or x0), "
+            "comparable within a kind, not across kinds."
             f"{distribution_note(table)}{few_images_note(table)}")
 
 
