@@ -18,7 +18,7 @@ job's CPU seconds (Snakemake's cpu_time), their total against the target's CPU b
 the last run (e.g. after adding a figure to the record) and keeps its measured wall times.
 
 --readme rewrites the README's demo table (between its demo-table markers) from the record's
-comparison table, so the README quotes one recorded run and nothing else (tests/test_project.py
+comparison table, so the README quotes one recorded run and nothing else (tests/test_readme.py
 checks that it does).
 """
 
@@ -129,7 +129,7 @@ def write_readme_table(record: dict) -> None:
     text = README.read_text()
     start, end = (text.index(marker) for marker in README_MARKERS)
     table = readme_table(record["comparison_markdown"])
-    README.write_text(text[:start] + README_MARKERS[0] + "\n\n" + table + "\n\n" + text[end:])
+    provenance.write_text(README, text[:start] + README_MARKERS[0] + "\n\n" + table + "\n\n" + text[end:])
     print(f"{README}: demo table rewritten from {RESULT} ({record['created']}, {record['git_commit']})")
 
 
