@@ -1,28 +1,15 @@
-# Helpers shared by the stages: the config slices each rule depends on, and output lists.
+# Helpers shared by the stages (rules/*.smk): the paths and the config slices more than one stage
+# uses, the wildcards' constraints, and the functions that give each rule exactly its slice of the
+# config as params (so that only an edit of that slice reruns it). A stage's own paths are in its file.
 
-import os
-import sys
-
-from inpaintbench.config import BASELINES, canonical, enabled_models, fingerprint
-from inpaintbench.data.images import IMAGE_SUFFIXES
+from inpaintbench.config import canonical, enabled_models
 from inpaintbench.data.layout import SPLITS, shard_name
-from inpaintbench.models import loss_descriptions
-from inpaintbench.runtime import VERBOSE
 from inpaintbench.train_config import model_settings, training_masks
-
-# Scripts and jobs (also on cluster nodes or in conda envs) import the library from src/.
-SRC = os.path.join(workflow.basedir, "src")
-os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))
-# `snakemake --verbose`: jobs show TensorFlow's start-up lines and a failure's traceback too.
-if getattr(workflow.output_settings, "verbose", False):
-    os.environ[VERBOSE] = "1"
 
 DATA = "results/data"
 SHARDS = config["data"]["shards"]
 MODELS = enabled_models(config)
 METHODS = MODELS + list(config["evaluation"]["baselines"])
-# The models that read the undamaged image as their paper writes (set apart in the figures).
-PAPER_EXACT = [model for model in MODELS if config["models"][model]["paper_exact"]]
 # The paper's square first, then the others as listed: the order of the tables.
 PROTOCOLS = sorted(config["evaluation"]["protocols"], key=lambda name: name != "square")
 ENV = "../envs/inpaintbench.yaml"
@@ -38,34 +25,6 @@ wildcard_constraints:
 def data_params(*keys):
     """The data.* keys a rule depends on, nothing else (so only their edits rerun it)."""
     return canonical({key: config["data"][key] for key in keys})
-
-
-def folder_state():
-    """A hash of every image file's name, size and mtime under data.folder (source: folder).
-
-    As a param it reruns the stage when an image is added, removed or changed, without
-    handing Snakemake thousands of inputs (whose names may hold braces).
-    """
-    folder = config["data"]["folder"]
-    if config["data"]["source"] != "folder" or not folder or not os.path.isdir(folder):
-        return None
-    files = []
-    for dirpath, _, filenames in os.walk(folder):
-        for name in filenames:
-            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                stat = os.stat(os.path.join(dirpath, name))
-                files.append((os.path.relpath(os.path.join(dirpath, name), folder), stat.st_size, stat.st_mtime_ns))
-    return fingerprint(sorted(files))
-
-
-def archive_state():
-    """The user's own archive (data.archive) as [path, size, mtime]: replacing the file, even by an
-    older one that the mtime trigger would miss, reruns the data stage (a download is md5-checked)."""
-    archive = config["data"]["archive"]
-    if config["data"]["source"] != "places365" or not archive:
-        return None
-    stat = os.stat(archive)
-    return [os.path.abspath(archive), stat.st_size, stat.st_mtime_ns]
 
 
 def archive_path():
@@ -90,27 +49,10 @@ def split_files(split):
     return [f"{DATA}/tfrecords/{shard_name(split, i, SHARDS)}" for i in range(SHARDS)]
 
 
-# Evaluation and report (rules/evaluate.smk, rules/report.smk): one evaluation job per (protocol, method).
-TABLES = "results/tables"
-FIGURES = "results/figures"
+# The per-(protocol, method) outputs of rules/evaluate.smk that rules/report.smk reads.
 METRICS_PATTERN = "results/metrics/{protocol}/{method}"
 # The test images' InceptionV3 features (one job; the only one that fetches or loads the weights).
 REAL_FEATURES = "results/features/real.npz"
-TABLE_FILES = {
-    "csv": f"{TABLES}/comparison.csv",
-    "md": f"{TABLES}/comparison.md",
-    "tex": f"{TABLES}/comparison.tex",
-    "pairwise": f"{TABLES}/pairwise.csv",
-    "by_hole_size": f"{TABLES}/by_hole_size.csv",
-    "by_category": f"{TABLES}/by_category.csv",
-}
-COMPARISON_FIGURES = {
-    "grid": f"{FIGURES}/{{protocol}}/comparison_grid.png",
-    "psnr": f"{FIGURES}/{{protocol}}/psnr_vs_hole_size.png",
-}
-MODEL_FIGURES = ("snapshots", "training_curves")
-# The report's front page (report/workflow.rst includes it) and the comparison table as HTML.
-FRONT_PAGE = {"page": "results/report/front_page.html", "table": f"{TABLES}/comparison.html"}
 
 
 def model_files(wildcards):
@@ -167,7 +109,7 @@ def evaluation_params(wildcards):
             "evaluation": {**evaluation, "distribution": feature_settings()},
             "image_size": config["data"]["image_size"],
             "masks": protocol_params(wildcards.protocol),
-            "model": model,
+            "model": model,  # rerun trigger (recorded in the summary): the job reads the model from its files
         }
     )
 
@@ -175,24 +117,3 @@ def evaluation_params(wildcards):
 def metric_files(extension):
     """Every (protocol, method)'s metrics file, every method of the first protocol first."""
     return expand(f"{METRICS_PATTERN}.{extension}", protocol=PROTOCOLS, method=METHODS)
-
-
-def final_outputs():
-    """The default target: the trained models, per-(protocol, method) metrics, the tables and every figure.
-
-    The models are targets themselves, not only inputs of evaluation: Snakemake does not remake
-    a missing input whose consumers are up to date, so a model folder deleted by an interrupted
-    (forced) retraining would stay gone while the tables still describe it.
-    """
-    return [
-        f"{DATA}/summary.json",
-        *expand("results/models/{model}/{file}", model=MODELS, file=("model.keras", "meta.json")),
-        *metric_files("csv"),
-        *metric_files("json"),
-        REAL_FEATURES,
-        *metric_files("features.npz"),
-        *TABLE_FILES.values(),
-        *FRONT_PAGE.values(),
-        *expand(list(COMPARISON_FIGURES.values()), protocol=PROTOCOLS),
-        *expand(f"{FIGURES}/{{model}}/{{figure}}.png", model=MODELS, figure=MODEL_FIGURES),
-    ]

@@ -48,7 +48,7 @@ rule evaluate:
         mem_mb=config["evaluation"]["resources"]["mem_mb"],
         runtime=config["evaluation"]["resources"]["runtime"],
     params:
-        settings=evaluation_params,
+        settings=evaluation_params,  # its "model" entry is a rerun trigger only (see evaluation_params)
     script:
         "../scripts/evaluate.py"
 

@@ -1,6 +1,28 @@
 # The report stage: the comparison tables and the figures, each with a caption for
 # `snakemake --report results/report.html`.
 
+from inpaintbench.models import loss_descriptions
+
+TABLES = "results/tables"
+FIGURES = "results/figures"
+TABLE_FILES = {
+    "csv": f"{TABLES}/comparison.csv",
+    "md": f"{TABLES}/comparison.md",
+    "tex": f"{TABLES}/comparison.tex",
+    "pairwise": f"{TABLES}/pairwise.csv",
+    "by_hole_size": f"{TABLES}/by_hole_size.csv",
+    "by_category": f"{TABLES}/by_category.csv",
+}
+COMPARISON_FIGURES = {
+    "grid": f"{FIGURES}/{{protocol}}/comparison_grid.png",
+    "psnr": f"{FIGURES}/{{protocol}}/psnr_vs_hole_size.png",
+}
+MODEL_FIGURES = ("snapshots", "training_curves")
+# The report's front page (report/workflow.rst includes it) and the comparison table as HTML.
+FRONT_PAGE = {"page": "results/report/front_page.html", "table": f"{TABLES}/comparison.html"}
+# The models that read the undamaged image as their paper writes (set apart in the figures).
+PAPER_EXACT = [model for model in MODELS if config["models"][model]["paper_exact"]]
+
 
 report: "../report/workflow.rst"
 
