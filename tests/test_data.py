@@ -386,6 +386,23 @@ def test_config_validation_names_the_key(tmp_path):
         assert load_config(ROOT / "config" / name)["data"]["image_size"] == 128
 
 
+
+def test_the_paper_models_blocks_written_once_are_each_models_own():
+    """config.yaml writes the paper models' shared blocks once (YAML anchors and merge keys): each model
+    reads them in full, with only its own keys changed, and editing one model's block leaves the others'."""
+    models = load_config(ROOT / "config" / "config.yaml")["models"]
+    paper = ("gan_paper", "gan_paper_exact", "diffusion_paper", "diffusion_paper_exact")
+    assert [(models[name]["kind"], models[name]["paper_exact"]) for name in paper] == [
+        ("gan_paper", False), ("gan_paper", True), ("diffusion_paper", False), ("diffusion_paper", True)]
+    assert all(models[name]["resources"] == {"threads": 4, "mem_mb": 8000, "runtime": 180} for name in paper)
+    snapshots = [models[name]["training"]["snapshot_epochs"] for name in paper]
+    assert snapshots == [[1, 500, 1000]] * 2 + [[1, 600, 1000]] * 2
+    assert all(models[name]["training"]["epochs"] == 1000 and models[name]["hparams"] == {} for name in paper)
+    models["gan_paper"]["training"]["epochs"] = 5
+    models["gan_paper"]["resources"]["threads"] = 1
+    assert all(models[name]["training"]["epochs"] == 1000 and models[name]["resources"]["threads"] == 4
+               for name in paper[1:])
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return copy_workflow(tmp_path_factory.mktemp("data_workflow"))

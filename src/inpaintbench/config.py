@@ -153,7 +153,7 @@ def read_yaml(path: str | Path):
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return _unshared(yaml.safe_load(handle))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -161,6 +161,16 @@ def read_yaml(path: str | Path):
         raise ConfigError(f"{path}{where}: not valid YAML: {error.problem or error.context}{context}") from error
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read config: {error}") from error
+
+
+def _unshared(value):
+    """`value` with a mapping or list of its own wherever YAML aliases (`*name`, `<<: *name`) shared one,
+    so that editing one model's block does not edit the others (as in the config Snakemake loads)."""
+    if isinstance(value, dict):
+        return {key: _unshared(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unshared(item) for item in value]
+    return value
 
 
 def load_config(path: str | Path) -> dict:
