@@ -130,7 +130,7 @@ def train_in_stages(name: str, entry: dict, data_dir, size: int, work: Path, sta
         staged["training"]["epochs"] = epochs
         staged["training"]["snapshot_epochs"] = [e for e in entry["training"]["snapshot_epochs"] if e <= epochs]
         meta = training.train(name, staged, size, split_paths(data_dir, "train"), split_paths(data_dir, "val"),
-                              work / name / "model", state, log_path=work / f"{name}.log",
+                              work / name / "model", state_dir=state, log_path=work / f"{name}.log",
                               threads=entry["resources"]["threads"], masks=train_masks)
         inpainter = models.load(work / name / "model")
         one_sample = {"samples": 1} if name == "diffusion" else {}

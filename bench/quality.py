@@ -1,13 +1,14 @@
 """Demo quality of the strong models: whole-image PSNR on the demo's test split.
 
 Trains each named model of a config (default: every enabled model of config/demo.yaml, the
-paper's too) on the train split for the steps its `training` section gives (epochs x
-steps_per_epoch, batch_size), on this machine's CPU,
-saves it like the training job does (model.keras + meta.json), reloads it with models.load and
-inpaints the test split; the baselines (black, mean_fill, biharmonic) are scored on the same
+paper's too) through the training job's code (`inpaintbench.training.train`) on the train split for
+the steps its `training` section gives (epochs x steps_per_epoch, batch_size), on this machine's CPU
+(its threads: TensorFlow's default), reloads the model folder with models.load and inpaints the
+test split; the baselines (black, mean_fill, biharmonic) are scored on the same
 images and the config's square masks, and so is the pull-push pyramid fill the strong models start from, to show what
 their training adds. A diffusion model that averages several samples is also scored on one.
-Writes bench/results/quality.json.
+Writes bench/results/quality.json; a model's training_seconds and final_losses are its meta.json's
+(the seconds of its epochs; the means of its last epoch's steps).
 
     python bench/quality.py --data results/data/tfrecords [--config config/demo.yaml] [model ...]
 """
@@ -24,9 +25,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from inpaintbench import baselines, metrics, models  # noqa: E402
+from inpaintbench import baselines, metrics, models, training  # noqa: E402
 from inpaintbench.config import enabled_models, load_config  # noqa: E402
 from inpaintbench.data.masks import MaskSource, damage  # noqa: E402
 from inpaintbench.data.tfrecords import load_dataset, split_paths  # noqa: E402
@@ -44,30 +44,16 @@ def test_split(data_dir, image_size, source: MaskSource):
     return np.concatenate(images), np.concatenate(masks)
 
 
-def train(name, entry, data_dir, image_size, folder: Path, source: MaskSource):
-    """Train `entry` for its configured steps on the masks of `source`; save model.keras + meta.json into `folder`."""
-    training = entry["training"]
-    trainer = models.build_trainer(entry["kind"], image_size, entry["hparams"], entry["paper_exact"],
-                                   training["seed"])
-    steps = training["epochs"] * training["steps_per_epoch"]
-    batches = iter(load_dataset(split_paths(data_dir, "train"), training["batch_size"], image_size,
-                                shuffle=True, repeat=True, seed=training["seed"], drop_remainder=True,
-                                augment=training["augment"], masks=source.for_training(training["seed"])))
-    step = tf.function(trainer.train_step)
-    start = time.perf_counter()
-    for _ in range(steps):
-        losses = step(next(batches))
-    seconds = time.perf_counter() - start
-    folder.mkdir(parents=True)
-    trainer.export().save(folder / models.MODEL_FILE)
-    hparams = models.resolve_hparams(entry["kind"], entry["hparams"])
-    (folder / models.META_FILE).write_text(json.dumps({
-        "name": name, "kind": entry["kind"], "image_size": image_size, "hparams": hparams,
-        "paper_exact": entry["paper_exact"], "steps": steps, "training_seconds": seconds,
-        "final_losses": {key: float(value) for key, value in losses.items()}}))
-    return {"steps": steps, "batch_size": training["batch_size"], "training_seconds": round(seconds, 1),
-            "final_losses": {key: round(float(value), 4) for key, value in losses.items()},
-            "parameters": int(trainer.export().count_params())}
+def train(name, entry, data_dir, image_size, folder: Path, masks: dict):
+    """Train `entry` with training.train on `masks` ({protocol, recipe, seed}) into the model folder `folder`,
+    its working state in a temporary folder; return its row of quality.json's training columns."""
+    with tempfile.TemporaryDirectory(prefix="quality-state-") as state:
+        meta = training.train(name, entry, image_size, split_paths(data_dir, "train"), split_paths(data_dir, "val"),
+                              folder, state_dir=Path(state), masks=masks)
+    return {"steps": meta["steps"], "batch_size": entry["training"]["batch_size"],
+            "training_seconds": round(meta["training_seconds"], 1),
+            "final_losses": {key: round(float(value), 4) for key, value in meta["final_losses"].items()},
+            "parameters": meta["parameters"]}
 
 
 def evaluate(inpainter, damaged, masks, original, batch_size=16, **options):
@@ -109,7 +95,7 @@ def main():
         if name not in config["models"]:
             raise SystemExit(f"{args.config}: no model {name!r} under models:")
         row = train(name, config["models"][name], args.data, image_size, models_dir / name,
-                    MaskSource(**training_masks(config, name)))
+                    training_masks(config, name))
         inpainter = models.load(models_dir / name)
         outputs, seconds = evaluate(inpainter, damaged, masks, original)
         row.update(psnr=round(float(metrics.psnr(original, outputs).numpy().mean()), 3), eval_seconds=round(seconds, 1),

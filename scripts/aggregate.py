@@ -10,8 +10,8 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 logger = get_logger("aggregate", sm.log[0])
 with exit_on_error(logger):
     metas = dict(zip(sm.params.models, sm.input.metas))
-    table = aggregate(list(sm.params.protocols), list(sm.params.methods), sm.input.metrics, sm.input.summaries, metas,
-                      sm.params.aggregation, dict(sm.output.items()), logger=logger,
+    table = aggregate(list(sm.params.protocols), list(sm.params.methods), sm.input.metrics, sm.input.summaries,
+                      dict(sm.output.items()), model_metas=metas, aggregation=sm.params.aggregation, logger=logger,
                       distribution={"real": sm.input.real_features, "features": sm.input.features,
                                     "settings": sm.params.distribution})
     logger.info("comparison of %d methods on %d protocol(s) -> %s\n%s", len(sm.params.methods),

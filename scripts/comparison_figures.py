@@ -12,8 +12,8 @@ logger = get_logger("figures.comparison", sm.log[0])
 with exit_on_error(logger):
     methods, dpi, masks = list(sm.params.methods), sm.params.figures["dpi"], MaskSource(**sm.params.masks)
     ids = figures.comparison_grid(methods, sm.input.metrics, sm.input.images, sm.input.test, sm.params.image_size,
-                                  sm.output.grid, sm.params.figures["comparison_images"], dpi, masks,
-                                  reads_answer=sm.params.paper_exact)
+                                  sm.output.grid, images=sm.params.figures["comparison_images"], dpi=dpi,
+                                  masks=masks, reads_answer=sm.params.paper_exact)
     figures.psnr_vs_hole_size(methods, sm.input.metrics, sm.output.psnr, dpi, masks.protocol)
     logger.info("%s: comparison grid of %s; PSNR against hole size of %d methods", masks.protocol, ", ".join(ids),
                 len(methods))

@@ -189,7 +189,8 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
         outputs = {key: out / f"table.{key}" for key in ("csv", "md", "tex", "pairwise", "by_hole_size", "by_category")}
         logger = get_logger(f"aggregate.{name}", out / "aggregate.log")
         table = aggregate(["square"], list(files), [out / f"{m}.csv" for m in files],
-                          [f / "summary.json" for f in files.values()], {}, settings, outputs, logger=logger,
+                          [f / "summary.json" for f in files.values()], outputs, model_metas={}, aggregation=settings,
+                          logger=logger,
                           distribution=no_weights(tmp_path, list(files.values())))
         return table, outputs, (out / "aggregate.log").read_text()
 
@@ -245,8 +246,8 @@ def aggregate_square(tmp_path, folders, real_npz):
     outputs = {key: tmp_path / "tables" / f"comparison.{key}" for key in TABLES}
     methods = [summary["method"] for _, summary in folders]
     table = aggregate(["square"], methods, [out / "metrics.csv" for out, _ in folders],
-                      [out / "summary.json" for out, _ in folders], {},
-                      {"bootstrap_samples": 200, "confidence": 0.95, "seed": 0}, outputs,
+                      [out / "summary.json" for out, _ in folders], outputs, model_metas={},
+                      aggregation={"bootstrap_samples": 200, "confidence": 0.95, "seed": 0},
                       distribution={"real": real_npz, "features": [out / "features.npz" for out, _ in folders],
                                     "settings": DISTRIBUTION})
     return table.set_index("method"), outputs

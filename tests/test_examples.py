@@ -36,7 +36,7 @@ def on_path(monkeypatch):
 
 def test_the_example_trains_through_the_training_job_and_evaluates(tmp_path, records, on_path):  # noqa: F811
     out = tmp_path / "models" / "mine"
-    meta = training.train("mine", MODEL, SIZE, records["train"], records["val"], out, tmp_path / "state")
+    meta = training.train("mine", MODEL, SIZE, records["train"], records["val"], out, state_dir=tmp_path / "state")
     assert sorted(p.name for p in out.iterdir()) == ["history.csv", "meta.json", "model.keras", "snapshots"]
     assert (meta["kind"], meta["main_loss"], meta["steps"]) == (KIND, "hole_l1", 60)
     assert meta["hparams"] == {**models.module(KIND).DEFAULTS, "channels": 16}

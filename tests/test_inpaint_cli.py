@@ -102,6 +102,18 @@ def box_mask_like(hole: np.ndarray) -> bool:
     return bool(hole[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all())
 
 
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
+def test_mean_fill_paints_the_hole_with_the_mean_colour_of_the_known_pixels(name):
+    """The baseline fills through the networks' MeanFill layer; numpy's mean over the known pixels, to the bit."""
+    image = np.asarray(Image.fromarray(getattr(data, name)()).convert("RGB").resize((96, 96)), np.float32)[None] / 255
+    hole = protocol_mask(name, 96, "lama_thick", default_masks()["protocols"]["lama_thick"], 0)
+    hole = hole[None, ..., None].astype(np.float32)
+    known = 1.0 - hole
+    mean = np.sum(image * known, axis=(1, 2), keepdims=True) / np.sum(known, axis=(1, 2), keepdims=True)
+    assert 0.05 < hole.mean() < 0.95 and np.ptp(mean) > 0  # a real hole, and a colour, not a grey
+    np.testing.assert_array_equal(baselines.get("mean_fill")(image * known, hole), image * known + mean * hole)
+
+
 def test_mask_file_and_python_function(photo, tmp_path):
     image = np.asarray(Image.open(photo).convert("RGB"))
     mask = np.zeros(image.shape[:2], np.uint8)

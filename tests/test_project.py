@@ -1,8 +1,9 @@
 """The project's set-up: one dependency list in two places, every rule logged, benchmarked, enved, and
-every file linted and formatted."""
+every file linted and formatted, every library function short enough to read or saying why not."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -81,3 +82,41 @@ def test_snakefmt_would_change_no_workflow_file():
     result = subprocess.run([snakefmt, "--check", "--diff", *workflow_files], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+MAX_POSITIONAL, MAX_LINES = 6, 50
+REASONS = {"positional": "Many arguments because", "lines": "Long because"}  # the docstring's sentence that says why
+
+
+def oversized_functions(package: Path) -> list[str]:
+    """Every function of `package` with more than MAX_POSITIONAL positional arguments (self and cls not
+    counted) or more than MAX_LINES lines, unless its docstring states the reason with REASONS' phrase."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            names = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+            sizes = {"positional": len(names) - (names[:1] in (["self"], ["cls"])),
+                     "lines": node.end_lineno - node.lineno + 1}
+            doc = ast.get_docstring(node) or ""
+            for what, limit in (("positional", MAX_POSITIONAL), ("lines", MAX_LINES)):
+                if sizes[what] > limit and REASONS[what] not in doc:
+                    found.append(f"{path.relative_to(package.parent)}:{node.lineno} {node.name}: {sizes[what]} {what} "
+                                 f"(over {limit}; or say why in its docstring: {REASONS[what]!r} ...)")
+    return found
+
+
+def test_no_library_function_is_too_long_or_takes_too_many_positional_arguments_without_saying_why():
+    assert oversized_functions(ROOT / "src" / "inpaintbench") == []
+
+
+def test_the_size_check_finds_a_long_function_and_one_of_many_arguments_unless_they_say_why(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_LINES))
+    (tmp_path / "module.py").write_text(
+        f"def long():\n{body}\n\n\ndef long_ok():\n    '''Long because it is a test.'''\n{body}\n\n\n"
+        "def many(a, b, c, d, e, f, g):\n    pass\n\n\n"
+        "def six(a, b, c, d, e, f, *, g):\n    pass\n\n\n"
+        "class C:\n    def method(self, a, b, c, d, e, f):\n        pass\n")
+    found = oversized_functions(tmp_path)
+    assert [line.split(" ")[1] for line in found] == ["long:", "many:"]

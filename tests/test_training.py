@@ -52,7 +52,8 @@ def model_cfg(kind="gan_paper", **training_cfg):
 
 def run(tmp_path, records, name="gan_paper", cfg=None):
     return training.train(name, cfg or model_cfg(), SIZE, records["train"], records["val"],
-                          tmp_path / "models" / name, tmp_path / "state" / name, log_path=tmp_path / f"{name}.log")
+                          tmp_path / "models" / name, state_dir=tmp_path / "state" / name,
+                          log_path=tmp_path / f"{name}.log")
 
 
 def restored(kind, cfg, state):
@@ -117,7 +118,7 @@ def test_a_model_trains_on_fresh_masks_of_its_protocol_and_snapshots_its_fixed_o
     trained_on = {"protocol": "lama_thick", "recipe": recipe, "seed": 11}
     cfg = model_cfg("diffusion_paper", masks="lama_thick")
     meta = training.train("diffusion_paper", cfg, SIZE, records["train"], records["val"], tmp_path / "out",
-                          tmp_path / "state", log_path=tmp_path / "train.log", masks=trained_on)
+                          state_dir=tmp_path / "state", log_path=tmp_path / "train.log", masks=trained_on)
     assert meta["masks"] == trained_on and meta["config"]["training"]["masks"] == "lama_thick"
     assert "lama_thick masks (fresh per image per step)" in (tmp_path / "train.log").read_text()
     reference = np.load(tmp_path / "out" / "snapshots" / "reference.npz")
@@ -126,7 +127,7 @@ def test_a_model_trains_on_fresh_masks_of_its_protocol_and_snapshots_its_fixed_o
         [masks.protocol_mask(i, SIZE, "lama_thick", recipe, 11) for i in first_val]))
     with pytest.raises(ValueError, match=r"training.masks is 'square' but the masks given are protocol 'lama_thick'"):
         training.train("m", model_cfg("diffusion_paper"), SIZE, records["train"], records["val"], tmp_path / "o2",
-                       tmp_path / "s2", masks=trained_on)
+                       state_dir=tmp_path / "s2", masks=trained_on)
 
 
 def test_one_epoch_is_one_pass_over_the_train_split_by_default(tmp_path, records):
@@ -191,7 +192,8 @@ start_tensorflow()
 from inpaintbench.training import train
 args = json.loads(sys.argv[1])
 for name, cfg in args["cfgs"].items():
-    train(name, cfg, args["size"], args["train"], args["val"], f"{args['out']}/{name}", f"{args['out']}/state/{name}")
+    train(name, cfg, args["size"], args["train"], args["val"], f"{args['out']}/{name}",
+          state_dir=f"{args['out']}/state/{name}")
 """
 
 
@@ -233,7 +235,7 @@ TRAIN_SCRIPT = """
 import sys, json
 from inpaintbench.training import train
 args = json.loads(sys.argv[1])
-train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args["out"], args["state"],
+train(args["name"], args["cfg"], args["size"], args["train"], args["val"], args["out"], state_dir=args["state"],
       log_path=args["log"])
 """
 

@@ -205,7 +205,7 @@ def test_a_checkpoint_restores_exactly_whatever_the_number_of_replicas(tmp_path)
 
 def train(tmp_path, records, cfg, gpus):
     return training.train(cfg["kind"], cfg, SIZE, records["train"], records["val"], tmp_path / "out",
-                          tmp_path / "state", log_path=tmp_path / "train.log", gpus=gpus)
+                          state_dir=tmp_path / "state", log_path=tmp_path / "train.log", gpus=gpus)
 
 
 TWO_DEVICE_SCRIPT = """

@@ -327,8 +327,8 @@ def _per_protocol(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                       for protocol, table in tables.items()], ignore_index=True)
 
 
-def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries, model_metas: dict[str, str],
-              aggregation: dict, outputs: dict, logger=None, *, distribution: dict) -> pd.DataFrame:
+def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries, outputs: dict, *,
+              model_metas: dict[str, str], aggregation: dict, distribution: dict, logger=None) -> pd.DataFrame:
     """Write comparison.{csv,md,tex}, pairwise.csv, by_hole_size.csv and by_category.csv, every table per
     protocol; return the comparison. metrics_csvs and summaries hold every method of the first
     protocol, then of the second, and so on. `distribution` holds the test images' features file

@@ -26,10 +26,9 @@ class MeanFill(Inpainter):
     name = "mean_fill"
 
     def predict(self, damaged, masks, original=None, seed=None):
-        known = 1.0 - masks
-        total = np.maximum(np.sum(known, axis=(1, 2), keepdims=True), 1.0)
-        mean = np.sum(np.asarray(damaged) * known, axis=(1, 2), keepdims=True) / total
-        return np.broadcast_to(mean, np.shape(damaged))
+        from .models.layers import MeanFill as MeanColour
+
+        return MeanColour()([damaged, masks])
 
 
 class Biharmonic(Inpainter):

@@ -60,16 +60,11 @@ def _evaluation_walls(demo_run: dict) -> dict[str, float]:
     return {method: statistics.mean(walls) for method, walls in by_method.items()}
 
 
-def job_seconds(config: dict, demo_run: dict, throughput: dict, prepare: dict) -> dict:
-    """Seconds of every job of `config` on 2 cores: {"data": s, "train": {model: s},
-    "evaluate": {protocol/method: s}, "report": s}, with the per-unit figures they come from."""
+def _train_seconds(config: dict, demo_run: dict, throughput: dict) -> tuple[dict, dict]:
+    """({model: training job seconds}, {model: the step time, steps and start-up they come from}): the
+    paper models' steps from their measured throughput, the others' from the demo's training time."""
     demo = demo_run["config"]
-    if config["data"]["image_size"] != demo["data"]["image_size"]:
-        raise ConfigError(f"data.image_size {config['data']['image_size']}: the step times were measured at "
-                          f"{demo['data']['image_size']} px (bench/results/demo_run.json)")
-    demo_test = sum(row["split"] == "test" for row in build_manifest(demo["data"]).rows)
     trained = table_column(demo_run["comparison_markdown"], "Training (s)")
-    inference = table_column(demo_run["comparison_markdown"], "Inference (ms/image)")
     paper_rates = {row["kind"]: row["in_memory_images_per_s"] for row in throughput["models"]
                    if row["kind"] in PAPER_KINDS}
     units, train = {}, {}
@@ -94,6 +89,19 @@ def job_seconds(config: dict, demo_run: dict, throughput: dict, prepare: dict) -
                            f"{demo_steps} steps (demo_run.json, the model's meta)"}
         units[name].update(steps=steps, start_up_seconds=round(max(start_up, 0.0), 1))
         train[name] = max(start_up, 0.0) + steps * step
+    return train, units
+
+
+def job_seconds(config: dict, demo_run: dict, throughput: dict, prepare: dict) -> dict:
+    """Seconds of every job of `config` on 2 cores: {"data": s, "train": {model: s},
+    "evaluate": {protocol/method: s}, "report": s}, with the per-unit figures they come from."""
+    demo = demo_run["config"]
+    if config["data"]["image_size"] != demo["data"]["image_size"]:
+        raise ConfigError(f"data.image_size {config['data']['image_size']}: the step times were measured at "
+                          f"{demo['data']['image_size']} px (bench/results/demo_run.json)")
+    demo_test = sum(row["split"] == "test" for row in build_manifest(demo["data"]).rows)
+    inference = table_column(demo_run["comparison_markdown"], "Inference (ms/image)")
+    train, units = _train_seconds(config, demo_run, throughput)
     images = config["data"]["limit"] or PLACES365_VAL_IMAGES
     test = round(images * config["data"]["split"]["test"])
     test = min(test, config["evaluation"]["limit"] or test)

@@ -209,7 +209,7 @@ def grid_figure(rows: list[GridRow], methods: list[str], reads_answer=(), title:
     return figure
 
 
-def comparison_grid(methods: list[str], metrics_csvs, image_dirs, test_paths, image_size: int, path,
+def comparison_grid(methods: list[str], metrics_csvs, image_dirs, test_paths, image_size: int, path, *,
                     images: int, dpi: int, masks=None, reads_answer=()) -> list[str]:
     """Test images every method saved with the masks of `masks` (a MaskSource; default: the paper's
     square), in rows (grid_figure), each from another source photo while there are any (showcase_ids);

@@ -143,7 +143,7 @@ def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0,
     return out
 
 
-def inpaint_file(model, image_path, out_path, mask_path=None, box=None, seed: int = 0,
+def inpaint_file(model, image_path, out_path, *, mask_path=None, box=None, seed: int = 0,
                  let_model_read_the_answer: bool = False, **options) -> Path:
     """Read a photo and a mask (file or box), fill the hole, write the result atomically."""
     from .provenance import atomic_path

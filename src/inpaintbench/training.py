@@ -273,7 +273,7 @@ class _Interrupt:
 
 
 def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
-          out_dir, state_dir, log_path=None, threads: int | None = None, masks: dict | None = None,
+          out_dir, *, state_dir, log_path=None, threads: int | None = None, masks: dict | None = None,
           gpus: int = 1) -> dict:
     """Train model `name` from its config entry on up to `gpus` devices; write
     results/models/{name}/ and return its meta.

@@ -101,6 +101,21 @@ class _Progress:
             self.bar.close()
 
 
+def _open(url: str, offset: int, timeout: float):
+    """The response to a GET of `url` from byte `offset`, or None if the server has nothing after it (HTTP 416)."""
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        return _OPENER.open(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and offset:
+            return None
+        if error.code >= 500 or error.code in (408, 429):
+            raise _Transient(f"HTTP {error.code} {error.reason}") from error
+        raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+        raise _Transient(f"{getattr(error, 'reason', error)}") from error
+
+
 def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: bool, report) -> bool:
     """One request: append to `part` from its current length (or restart if Range is ignored).
 
@@ -112,17 +127,9 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
     if size is not None and offset > size:
         part.unlink()
         offset = 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        response = _OPENER.open(request, timeout=timeout)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and offset:
-            return True  # nothing after `offset`: the part is complete (verification decides)
-        if error.code >= 500 or error.code in (408, 429):
-            raise _Transient(f"HTTP {error.code} {error.reason}") from error
-        raise DownloadError(f"{url}: HTTP {error.code} {error.reason}") from error
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        raise _Transient(f"{getattr(error, 'reason', error)}") from error
+    response = _open(url, offset, timeout)
+    if response is None:
+        return True  # nothing after `offset`: the part is complete (verification decides)
     with response:
         if response.status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
@@ -159,7 +166,7 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, progress: 
     return mode == "ab"
 
 
-def fetch(url: str, dest: str | Path, md5: str | None, size: int | None = None, retries: int = 5,
+def fetch(url: str, dest: str | Path, md5: str | None, *, size: int | None = None, retries: int = 5,
           backoff: float = 1.0, progress: bool = True, report=_LOG.info, timeout: float = 60.0) -> Path:
     """Download `url` to `dest`, verified against `md5` (and `size` in bytes when given).
 

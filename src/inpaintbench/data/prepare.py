@@ -118,7 +118,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 
 def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int,
-                archive: str | None, out_dir: str | Path, report=print) -> dict:
+                archive: str | None, out_dir: str | Path, *, report=print) -> dict:
     """Decode and resize every `shards`-th image into one TFRecord file per split (masks are drawn
     when the shards are read, so no mask setting rebuilds them).
 

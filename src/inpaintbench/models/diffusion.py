@@ -315,8 +315,8 @@ class Inpainter(BaseInpainter):
         plausible fill; their mean is the posterior-mean estimate that PSNR and SSIM reward."""
         return self.predict_with_one_sample(damaged, masks, original=original, seed=seed, **options)[0]
 
-    def predict_with_one_sample(self, damaged, masks, original=None, seed=None, sampler=None, steps=None, eta=None,
-                                samples=None):
+    def predict_with_one_sample(self, damaged, masks, original=None, seed=None, *, sampler=None, steps=None,
+                                eta=None, samples=None):
         """(the mean of the samples, the first sample): the first is one the mean already drew, so the
         distribution metrics score a single sample at no extra cost (the same one `samples=1` draws).
         Both with the known pixels pasted in exactly."""

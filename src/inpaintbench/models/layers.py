@@ -86,7 +86,8 @@ class ResidualBlock(layers.Layer):
 class MeanFill(layers.Layer):
     """(damaged, mask) -> the damaged image with its hole filled by the mean colour of its known pixels.
 
-    Context Encoders and Iizuka et al. fill the hole with a mean value before the network sees it.
+    Context Encoders and Iizuka et al. fill the hole with a mean value before the network sees it;
+    the mean_fill baseline is this layer alone.
     """
 
     def call(self, inputs):
