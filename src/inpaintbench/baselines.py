@@ -3,8 +3,9 @@
 black       the damaged input as it is (the hole stays 0): the floor every method must beat;
 mean_fill   the hole filled with the mean colour of the image's known pixels;
 biharmonic  scikit-image's biharmonic inpainting (smooth continuation of the border);
-pyramid_fill  pull-push pyramid interpolation: the fixed fill the strong `gan` and `diffusion`
-            models start from and refine, so the table shows what their training adds.
+pyramid_fill  pull-push pyramid interpolation, averaged over grid offsets (models/layers.py): the
+            fixed fill the strong `gan` and `diffusion` models start from and refine, so the
+            table shows what their training adds.
 """
 
 from __future__ import annotations

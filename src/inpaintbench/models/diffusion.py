@@ -26,7 +26,7 @@ from keras import layers
 from . import check_image_size
 from .base import Inpainter as BaseInpainter
 from .base import Option
-from .layers import ResidualBlock, SinusoidalEmbedding, adam, prefill
+from .layers import ResidualBlock, SinusoidalEmbedding, adam, prefill, prefill_options
 from .replicas import masked_mean
 
 tfd = tfp.distributions
@@ -75,7 +75,7 @@ def noise_schedule(hparams) -> np.ndarray:
 class Diffusion:
     """The forward process and the reverse-step Gaussians of one noise schedule."""
 
-    def __init__(self, hparams):
+    def __init__(self, hparams, **fill_options):
         self.steps = int(hparams["timesteps"])
         alpha_bar = noise_schedule(hparams)
         # index t + 1; alpha_bar[0] = 1 stands for "no noise" (the step after t = 0)
@@ -87,7 +87,7 @@ class Diffusion:
         self.prior_var = float(hparams["prior_std"]) ** 2
         preconditioned = self.prediction == "eps" and self.prior_var > 0
         # float32 also under mixed precision; None when nothing needs the fill outside the U-Net
-        self.prefill = prefill(hparams["prefill"], dtype="float32") if preconditioned else None
+        self.prefill = prefill(hparams["prefill"], dtype="float32", **fill_options) if preconditioned else None
 
     def prefilled(self, damaged, masks):
         """The fixed hole fill in [-1, 1] that noise_estimate works around, or None if it does not."""
@@ -264,7 +264,7 @@ class Inpainter(BaseInpainter):
     def __init__(self, network, image_size: int, hparams: dict, paper_exact: bool = False):
         self.network, self.image_size, self.hparams = network, image_size, hparams
         self.name = "diffusion"
-        self.diffusion = Diffusion(hparams)
+        self.diffusion = Diffusion(hparams, **prefill_options(network))
         self._step = tf.function(self._reverse_step, reduce_retracing=True)
 
     def timesteps(self, sampler: str, steps: int | None) -> list[int]:

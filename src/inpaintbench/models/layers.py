@@ -12,6 +12,8 @@ from keras import layers, ops
 
 from .replicas import ReplicaDropout, ReplicaLossScaleOptimizer
 
+SHIFTS = 16  # grid offsets PyramidFill averages over: every offset of the strides 2..16 the networks use
+
 
 @keras.saving.register_keras_serializable(package="inpaintbench")
 class SinusoidalEmbedding(layers.Layer):
@@ -108,24 +110,55 @@ class PyramidFill(layers.Layer):
     Pull: halve the image repeatedly, averaging known pixels only; push: fill each level's hole
     with the bilinear upsampling of the coarser level. A smooth, parameter-free continuation of
     the border; the networks learn a residual on it.
+
+    The levels' cells all sit on one 2^k grid, whose borders show in the fill (blockiness 1.05 to
+    1.31 times a photo's at strides 2 to 16). With `shifts` = S (a power of two) the fill is the
+    mean of the pull-pushes of the image shifted diagonally by k = 0..S-1 unknown pixels, so each
+    axis sees every grid offset mod S and no border stays in place. The fill is linear in the
+    coarser level's, so the mean is taken level by level: each level pulls at offsets 0 and 1 and
+    averages the two pushes, which costs a few times the single pull-push, not S times. shifts=1
+    is the original fill, which a saved config without the key means (models trained with it
+    load unchanged).
     """
+
+    def __init__(self, shifts: int = SHIFTS, **kwargs):
+        super().__init__(**kwargs)
+        if int(shifts) < 1 or int(shifts) & (int(shifts) - 1):
+            raise ValueError(f"PyramidFill: shifts must be a power of two, got {shifts}")
+        self.shifts = int(shifts)
 
     def call(self, inputs):
         damaged, mask = inputs
-        return self._fill(damaged, 1.0 - mask)
+        return self._fill(damaged, 1.0 - mask, self.shifts)
 
-    def _fill(self, image, known):
-        size = image.shape[1]
-        if size is None or size < 2:
+    def _fill(self, image, known, shifts):
+        """The pull-push of `image`, averaged over the diagonal grid offsets 0..shifts-1."""
+        height, width = image.shape[1], image.shape[2]
+        if height is None or height < 2:
             return image
-        total = ops.average_pool(image * known, 2, 2, padding="valid")
-        weight = ops.average_pool(known, 2, 2, padding="valid")
-        coarse = self._fill(total / ops.maximum(weight, 1e-6), ops.cast(weight > 0, image.dtype))
-        upsampled = ops.image.resize(coarse, (size, image.shape[2]), interpolation="bilinear")
-        return image * known + upsampled * (1.0 - known)
+        pushes = []
+        for offset in range(min(shifts, 2)):
+            # an odd level: the original fill drops its last row/column, the shifted one pads an unknown one
+            bottom, right = ((height + offset) % 2, (width + offset) % 2) if self.shifts > 1 else (0, 0)
+            pad = [[0, 0], [offset, bottom], [offset, right], [0, 0]]
+            padded, padded_known = ops.pad(image, pad), ops.pad(known, pad)
+            total = ops.average_pool(padded * padded_known, 2, 2, padding="valid")
+            weight = ops.average_pool(padded_known, 2, 2, padding="valid")
+            coarse = self._fill(total / ops.maximum(weight, 1e-6), ops.cast(weight > 0, image.dtype),
+                                max(shifts // 2, 1))
+            upsampled = ops.image.resize(coarse, padded.shape[1:3], interpolation="bilinear")
+            pushes.append(upsampled[:, offset:offset + height, offset:offset + width])
+        return image * known + sum(pushes) / float(len(pushes)) * (1.0 - known)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "shifts": self.shifts}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{"shifts": 1, **config})
 
 
 PREFILLS = {"mean": MeanFill, "pyramid": PyramidFill}
@@ -136,6 +169,12 @@ def prefill(kind: str, **layer_kwargs):
     if kind not in PREFILLS:
         raise ValueError(f"hparams.prefill: {kind!r} is not one of {', '.join(PREFILLS)}")
     return PREFILLS[kind](**layer_kwargs)
+
+
+def prefill_options(network) -> dict:
+    """The options of the pull-push fill inside `network`, so a fill built beside a loaded model
+    matches the one it was trained with."""
+    return next(({"shifts": layer.shifts} for layer in network.layers if isinstance(layer, PyramidFill)), {})
 
 
 def adam(variables, learning_rate, **betas):
