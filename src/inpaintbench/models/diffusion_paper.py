@@ -76,15 +76,11 @@ def build_network(image_size: int, hparams, paper_exact: bool, seed: int = 0) ->
     return keras.Model(inputs, repaired, name="paper_diffusion")
 
 
-class Trainer(keras.Model):
+class Trainer(paper.Trainer):
     """Trains the network to repair the damaged image: MSE against the undamaged one, Adam."""
 
-    MAIN_LOSS = "repair_loss"
-
     def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
-        super().__init__(name="diffusion_paper_trainer")
-        keras.utils.set_random_seed(seed)
-        self.paper_exact = paper_exact
+        super().__init__("diffusion_paper_trainer", paper_exact, seed)
         self.network = build_network(image_size, hparams, paper_exact, seed)
         self.repair_optimizer = adam(self.network.trainable_variables, hparams["learning_rate"],
                                      beta_1=hparams["beta_1"])

@@ -85,15 +85,12 @@ def build_repair_generator(image_size: int, hparams, paper_exact: bool) -> keras
     return keras.Model(inputs, image, name="paper_repair_generator")
 
 
-class Trainer(keras.Model):
+class Trainer(paper.Trainer):
     """Trains the adversarial pair on noise and, beside it, the repair generator on the damaged images."""
 
-    MAIN_LOSS = "repair_loss"
-
     def __init__(self, image_size: int, hparams: dict, paper_exact: bool = False, seed: int = 0):
-        super().__init__(name="gan_paper_trainer")
-        keras.utils.set_random_seed(seed)
-        self.hparams, self.paper_exact = hparams, paper_exact
+        super().__init__("gan_paper_trainer", paper_exact, seed)
+        self.hparams = hparams
         self.generator = build_generator(image_size, hparams)
         self.discriminator = build_discriminator(image_size, hparams)
         self.repair_generator = build_repair_generator(image_size, hparams, paper_exact)

@@ -1,5 +1,5 @@
-"""What the paper's two models (gan_paper, diffusion_paper) share: the inputs their networks read
-and their Inpainter.
+"""What the paper's two models (gan_paper, diffusion_paper) share: the inputs their networks read,
+the base of their Trainers and their Inpainter.
 
 Honest (default): the damaged image and the mask. `paper_exact: true`: the original (undamaged)
 image and the damaged one, as the paper writes it; at test time that hands the model the answer,
@@ -25,6 +25,18 @@ def input_layers(image_size: int, paper_exact: bool) -> list:
 def inputs(original, damaged, masks, paper_exact: bool) -> list:
     """What the network reads, in the order of input_layers."""
     return [original, damaged] if paper_exact else [damaged, masks]
+
+
+class Trainer(keras.Model):
+    """What both paper models' Trainers share: the global seed set before any weight is drawn, the
+    paper-exact switch their train_step reads, and the loss they report, the repair MSE."""
+
+    MAIN_LOSS = "repair_loss"
+
+    def __init__(self, name: str, paper_exact: bool, seed: int):
+        super().__init__(name=name)
+        keras.utils.set_random_seed(seed)
+        self.paper_exact = paper_exact
 
 
 class Inpainter(BaseInpainter):
