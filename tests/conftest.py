@@ -67,10 +67,20 @@ def tiny_report(tiny_run, tmp_path_factory) -> Path:
 
 def pytest_collection_modifyitems(items):
     """A test that reads the tiny run waits for the whole workflow: mark it slow where it is collected,
-    so `pytest -m "not slow"` never starts the run."""
+    so `pytest -m "not slow"` never starts the run.
+
+    Under pytest-xdist (`--dist loadgroup`), one group per worker: every test of the tiny run in one
+    (its session fixture would otherwise run once per worker), the SLURM tests in one (one cluster),
+    and each other file's tests in its own (module fixtures, such as a trained model, built once)."""
     for item in items:
         if "tiny_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+            group = "tiny_run"
+        elif item.get_closest_marker("slurm"):
+            group = "slurm"
+        else:
+            group = item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="module")

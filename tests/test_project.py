@@ -39,7 +39,8 @@ def test_pyproject_and_conda_env_declare_the_same_dependencies():
     assert "9.0" in Requirement(next(d for d in project["dependencies"]
                                      if d.startswith("snakemake"))).specifier
     assert any(Requirement(d).extras == {"and-cuda"} for d in project["optional-dependencies"]["gpu"])
-    assert {"pytest", "ruff", "snakefmt"} <= requirements(project["optional-dependencies"]["test"]).keys()
+    test_extra = requirements(project["optional-dependencies"]["test"])
+    assert {"pytest", "pytest-xdist", "ruff", "snakefmt"} <= test_extra.keys()
 
 
 def rule_blocks() -> dict[str, str]:

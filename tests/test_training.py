@@ -155,7 +155,7 @@ def test_gpu_settings_mixed_precision_and_xla_also_run_on_cpu(tmp_path, records,
 def test_training_on_two_devices():
     """tests/two_devices.py in its own process: it splits the CPU into two logical devices, which
     must happen before TensorFlow starts (MirroredStrategy then runs two replicas, as on two GPUs)."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                              str(ROOT / "tests" / "two_devices.py")], cwd=ROOT, capture_output=True,
                             text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-3000:]
