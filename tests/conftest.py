@@ -71,16 +71,20 @@ def pytest_collection_modifyitems(items):
 
     Under pytest-xdist (`--dist loadgroup`), one group per worker: every test of the tiny run in one
     (its session fixture would otherwise run once per worker), the SLURM tests in one (one cluster),
-    and each other file's tests in its own (module fixtures, such as a trained model, built once)."""
+    and each other file's tests in its own (module fixtures, such as a trained model, built once).
+    The two long groups are collected first, so a worker starts each at once instead of last."""
+    groups = {}
     for item in items:
         if "tiny_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
-            group = "tiny_run"
+            groups[item] = "tiny_run"
         elif item.get_closest_marker("slurm"):
-            group = "slurm"
+            groups[item] = "slurm"
         else:
-            group = item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
+            groups[item] = item.path.name
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    first = ("tiny_run", "slurm")
+    items.sort(key=lambda item: first.index(groups[item]) if groups[item] in first else len(first))
 
 
 @pytest.fixture(scope="module")
