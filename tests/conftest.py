@@ -71,20 +71,16 @@ def pytest_collection_modifyitems(items):
 
     Under pytest-xdist (`--dist loadgroup`), one group per worker: every test of the tiny run in one
     (its session fixture would otherwise run once per worker), the SLURM tests in one (one cluster),
-    and each other file's tests in its own (module fixtures, such as a trained model, built once).
-    The two long groups are collected first, so a worker starts each at once instead of last."""
-    groups = {}
+    and each other file's tests in its own (module fixtures, such as a trained model, built once)."""
     for item in items:
         if "tiny_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
-            groups[item] = "tiny_run"
+            group = "tiny_run"
         elif item.get_closest_marker("slurm"):
-            groups[item] = "slurm"
+            group = "slurm"
         else:
-            groups[item] = item.path.name
-        item.add_marker(pytest.mark.xdist_group(groups[item]))
-    first = ("tiny_run", "slurm")
-    items.sort(key=lambda item: first.index(groups[item]) if groups[item] in first else len(first))
+            group = item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="module")
