@@ -386,7 +386,6 @@ def test_config_validation_names_the_key(tmp_path):
         assert load_config(ROOT / "config" / name)["data"]["image_size"] == 128
 
 
-
 def test_the_paper_models_blocks_written_once_are_each_models_own():
     """config.yaml writes the paper models' shared blocks once (YAML anchors and merge keys): each model
     reads them in full, with only its own keys changed, and editing one model's block leaves the others'."""
@@ -402,6 +401,7 @@ def test_the_paper_models_blocks_written_once_are_each_models_own():
     models["gan_paper"]["resources"]["threads"] = 1
     assert all(models[name]["training"]["epochs"] == 1000 and models[name]["resources"]["threads"] == 4
                for name in paper[1:])
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
