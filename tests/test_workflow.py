@@ -168,6 +168,7 @@ def test_the_report_front_page_shows_the_verdict_headline_tables_and_grids(tiny_
         verdict = html.unescape(re.search(r'<p class="ib-verdict">(.*?)</p>', section, flags=re.S).group(1))
         assert re.search(r"On hole PSNR, (gan|diffusion) .* p = ", verdict) and "On hole L1," in verdict
         assert "best classical baseline" in verdict and f"fewer than {MIN_IMAGES}" in verdict
+        assert "test images are crops of the same photos it trains on" in verdict  # tiny.yaml's data.source: demo
         for _, row in tables[tables["protocol"] == protocol].iterrows():  # every method's numbers, in the table
             cell = (f"<td>{row['hole_psnr']:.2f} [{row['hole_psnr_ci_low']:.2f}, "
                     f"{row['hole_psnr_ci_high']:.2f}]</td>")
