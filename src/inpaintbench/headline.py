@@ -172,7 +172,12 @@ def html_table(headers: list[str], cells: list[list[str]], css: str) -> str:
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+# Snakemake's report shows the front page in a window-high pane that centres its content vertically
+# (flex, items-center, overflow auto): a page taller than the window overflows above the pane's top,
+# where no scrollbar reaches, and opens in its middle. `.h-screen.items-center:has(.ib-front)` aligns
+# it to the top instead.
 STYLE = """<style>
+.h-screen.items-center:has(.ib-front) { align-items: flex-start; }
 .prose.max-w-lg:has(.ib-front) { max-width: 72rem; }
 .ib-front table { border-collapse: collapse; font-size: 0.8rem; margin: 0.5rem 0; }
 .ib-front th, .ib-front td { border-bottom: 1px solid #ccc; padding: 0.15rem 0.5rem; text-align: right; }
