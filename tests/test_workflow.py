@@ -205,7 +205,7 @@ def test_the_report_opens_at_its_top_with_the_title_and_the_first_verdict_in_vie
     the first protocol's verdict lie within the window (they opened about one screen above it)."""
     if browser.executable() is None:
         unavailable("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
-    parts = {"title": ".prose > p", "answer": ".ib-front h2", "what was run": ".ib-front > p",
+    parts = {"title": ".prose p", "answer": ".ib-front h2", "what was run": ".ib-front > p",
              "first verdict": ".ib-verdict"}
     view = browser.first_screen(tiny_report, parts)
     assert view["scrolled"] == 0, view
