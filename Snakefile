@@ -9,6 +9,7 @@ from snakemake.utils import min_version
 
 from inpaintbench.config import ConfigError, check_sources, read_yaml, shown_path, validate_config
 from inpaintbench.runtime import VERBOSE
+from inpaintbench.workflow import warn_on_stale_report
 
 min_version("9.0")
 
@@ -43,6 +44,10 @@ try:
     check_sources(config, CONFIG_SOURCE)
 except ConfigError as error:
     raise SystemExit(f"inpaintbench: error: {error}")
+
+
+# `snakemake --report` on results older than the config warns that the report shows the last run.
+warn_on_stale_report(workflow)
 
 
 include: "rules/common.smk"

@@ -59,9 +59,11 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_report(tiny_run, tmp_path_factory) -> Path:
-    """The tiny run's report (`snakemake --report`), built once for every test that reads it."""
+    """The tiny run's report (`snakemake --report`), built once for every test that reads it; what the
+    command printed (stdout, then stderr) is in report.out beside it."""
     report = tmp_path_factory.mktemp("tiny_report") / "report.html"
-    snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
+    result = snakemake(tiny_run, "--configfile", "tiny.yaml", "--report", str(report))
+    (report.parent / "report.out").write_text(result.stdout + result.stderr)
     return report
 
 

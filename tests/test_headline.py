@@ -120,15 +120,25 @@ def test_front_page_html_has_every_protocol_table_and_embedded_grid(tmp_path):
     per_run = {(p, m): frame for p in ("square", "lama_thick") for m, frame in per_image.items()}
     from PIL import Image
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "grid.png")
-    verdict_of = headline.verdicts(table, per_run, 0.95)
-    page = headline.front_page(table, verdict_of, {"square": tmp_path / "grid.png"},
-                               {"source": "demo", "image_size": 32}, 0.95)
+    data = {"source": "demo", "image_size": 32}
+    verdict_of = headline.verdicts(table, per_run, 0.95, data)
+    page = headline.front_page(table, verdict_of, {"square": tmp_path / "grid.png"}, data, 0.95)
     assert list(verdict_of) == ["square", "lama_thick"]
     assert page.count('<table class="ib-headline">') == 2 and page.count("data:image/png;base64,") == 1
     assert page.index("<h3>square masks</h3>") < page.index("<h3>lama_thick masks</h3>")
     assert "Data: demo images at 32 px, 40 test images. Mask protocols: square, lama_thick." in page
     assert "gan (gan, 1,000 parameters, 3/3 epochs, 1.0 min)" in page
     assert "<td>gan</td>" in page and verdict_of["square"][0].split(";")[0] in page
+
+
+@pytest.mark.parametrize("source", ["demo", "places365", "folder"])
+def test_only_the_demos_verdict_says_it_tests_on_crops_of_its_training_photos(source):
+    table, per_image = study(8, gan_shift=0.8)
+    verdict_of = headline.verdicts(table, {("square", m): frame for m, frame in per_image.items()}, 0.95,
+                                   {"source": source, "image_size": 32})
+    text = " ".join(verdict_of["square"])
+    assert f"Caveat: only 8 test images, fewer than {MIN_IMAGES}" in text
+    assert ("test images are crops of the same photos it trains on" in text) == (source == "demo")
 
 
 def test_comparison_html_renders_every_row(tmp_path):

@@ -113,6 +113,20 @@ def test_training_writes_the_model_folder(tmp_path, records):
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2, 3]
 
 
+def test_meta_records_the_resources_the_job_had_and_the_gpus_it_saw(tmp_path, records):
+    """Not the schema's defaults (threads 4, mem_mb 16000, runtime 720, gpus 1) that validation fills in."""
+    cfg = model_cfg("diffusion_paper", epochs=1, steps_per_epoch=1, snapshot_epochs=[])
+    meta = training.train("m", cfg, SIZE, records["train"], records["val"], tmp_path / "out",
+                          state_dir=tmp_path / "state", log_path=tmp_path / "train.log",
+                          threads=1, gpus=3, mem_mb=2000, runtime=10)
+    assert meta["config"]["resources"] == {"threads": 1, "gpus": 3, "mem_mb": 2000, "runtime": 10}
+    assert meta["gpus_seen"] == [] and meta["replicas"] == 1  # this machine has no GPU
+    assert "asked for 3 GPUs, training on 1 replica(s)" in (tmp_path / "train.log").read_text()
+    unknown = training.train("m", cfg, SIZE, records["train"], records["val"], tmp_path / "out2",
+                             state_dir=tmp_path / "state2")
+    assert unknown["config"]["resources"] == {"threads": None, "gpus": 1, "mem_mb": None, "runtime": None}
+
+
 def test_a_model_trains_on_fresh_masks_of_its_protocol_and_snapshots_its_fixed_ones(tmp_path, records):
     recipe = {**default_masks()["protocols"]["lama_thick"], "max_area": 0.3}
     trained_on = {"protocol": "lama_thick", "recipe": recipe, "seed": 11}

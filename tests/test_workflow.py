@@ -168,6 +168,7 @@ def test_the_report_front_page_shows_the_verdict_headline_tables_and_grids(tiny_
         verdict = html.unescape(re.search(r'<p class="ib-verdict">(.*?)</p>', section, flags=re.S).group(1))
         assert re.search(r"On hole PSNR, (gan|diffusion) .* p = ", verdict) and "On hole L1," in verdict
         assert "best classical baseline" in verdict and f"fewer than {MIN_IMAGES}" in verdict
+        assert "test images are crops of the same photos it trains on" in verdict  # tiny.yaml's data.source: demo
         for _, row in tables[tables["protocol"] == protocol].iterrows():  # every method's numbers, in the table
             cell = (f"<td>{row['hole_psnr']:.2f} [{row['hole_psnr_ci_low']:.2f}, "
                     f"{row['hole_psnr_ci_high']:.2f}]</td>")
@@ -197,6 +198,44 @@ def test_chromium_renders_the_report_front_page_with_every_headline_number(tiny_
             found = text.find(expected, position)
             assert found >= 0, (protocol, expected, text[position:position + 3000])
             position = found + len(expected)
+
+
+def test_the_report_opens_at_its_top_with_the_title_and_the_first_verdict_in_view(tiny_report):
+    """In a 1400x900 window just opened, nothing is scrolled and the report's title, what was run and
+    the first protocol's verdict lie within the window (they opened about one screen above it)."""
+    if browser.executable() is None:
+        unavailable("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+    parts = {"title": ".prose p", "answer": ".ib-front h2", "what was run": ".ib-front > p",
+             "first verdict": ".ib-verdict"}
+    view = browser.first_screen(tiny_report, parts)
+    assert view["scrolled"] == 0, view
+    for part in parts:
+        top, bottom = view[part]
+        assert 0 <= top < bottom <= browser.FIRST_SCREEN[1], (part, view)
+
+
+def test_a_report_of_results_older_than_the_config_warns_in_one_line(tiny_run, tiny_report, tmp_path):
+    """The up-to-date run's report warns of nothing; after a model's edit (a dry run plans its jobs,
+    test_editing_one_model_reruns_only_its_jobs) the report is still written, with one warning line."""
+    assert "inpaintbench: warning" not in (tiny_report.parent / "report.out").read_text()
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"]["gan"]["hparams"]["channels"] = 12
+    (tiny_run / "stale.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(tiny_run, "--configfile", "stale.yaml", "--report", str(tmp_path / "report.html"))
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if "inpaintbench: warning" in line]
+    assert warnings == ["inpaintbench: warning: the report describes the last run, not the current config: a run "
+                        "would plan 9 jobs (aggregate 1, all 1, comparison_figures 2, evaluate 2, front_page 1, "
+                        "model_figures 1, train 1); `snakemake -n` says why"]
+    assert (tmp_path / "report.html").stat().st_size > 0
+
+
+def test_each_models_meta_records_the_resources_its_job_had(tiny_run):
+    """Snakemake's threads and resources from tiny.yaml (threads 1, mem_mb 2000, runtime 10, gpus the
+    default 1), not the schema's defaults; and the GPUs TensorFlow saw (none on the test machines)."""
+    for model in MODELS:
+        meta = json.loads((tiny_run / f"results/models/{model}/meta.json").read_text())
+        assert meta["config"]["resources"] == {"threads": 1, "mem_mb": 2000, "runtime": 10, "gpus": 1}, model
+        assert meta["gpus_seen"] == [], model
 
 
 def test_editing_one_model_reruns_only_its_jobs(tiny_run):

@@ -3,8 +3,9 @@
 The report's front page shows what this module writes: which of the strong models (kinds `gan` and
 `diffusion`) fills holes better, by how much, whether a paired test says the difference is more
 than chance, how they stand against the best classical baseline, and the caveats (few test
-images; FID unavailable offline). Columns written by later stages (sharpness, fid, ...) are shown
-when the comparison table has them and left out when it does not.
+images; the demo's test images cut from its training photos; FID unavailable offline). Columns
+written by later stages (sharpness, fid, ...) are shown when the comparison table has them and left
+out when it does not.
 """
 
 from __future__ import annotations
@@ -171,7 +172,12 @@ def html_table(headers: list[str], cells: list[list[str]], css: str) -> str:
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+# Snakemake's report shows the front page in a window-high pane that centres its content vertically
+# (flex, items-center, overflow auto): a page taller than the window overflows above the pane's top,
+# where no scrollbar reaches, and opens in its middle. `.h-screen.items-center:has(.ib-front)` aligns
+# it to the top instead.
 STYLE = """<style>
+.h-screen.items-center:has(.ib-front) { align-items: flex-start; }
 .prose.max-w-lg:has(.ib-front) { max-width: 72rem; }
 .ib-front table { border-collapse: collapse; font-size: 0.8rem; margin: 0.5rem 0; }
 .ib-front th, .ib-front td { border-bottom: 1px solid #ccc; padding: 0.15rem 0.5rem; text-align: right; }
@@ -203,10 +209,20 @@ def image_tag(png, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
-def verdicts(table: pd.DataFrame, per_image: dict[tuple[str, str], pd.DataFrame], confidence: float):
-    """{protocol: its verdict's sentences}; per_image: {(protocol, method): per-image metric rows}."""
+def data_caveats(data: dict) -> list[str]:
+    """What the data itself takes from any verdict: the demo tests on crops of the photos it trains on."""
+    if data["source"] != "demo":
+        return []
+    return ["Caveat: the demo's test images are crops of the same photos it trains on (data.source: demo), so "
+            "its test split is not independent of its train split: this is not a benchmark result."]
+
+
+def verdicts(table: pd.DataFrame, per_image: dict[tuple[str, str], pd.DataFrame], confidence: float, data: dict):
+    """{protocol: its verdict's sentences}; per_image: {(protocol, method): per-image metric rows}; data:
+    the config's data slice (source, image_size)."""
     return {protocol: protocol_verdict(rows.set_index("method"),
                                        {m: frame for (p, m), frame in per_image.items() if p == protocol}, confidence)
+            + data_caveats(data)
             for protocol, rows in table.groupby("protocol", sort=False)}
 
 
@@ -249,7 +265,7 @@ def write_front_page(table_csv, metrics_csvs: dict[tuple[str, str], str], grids:
     table = read_table(table_csv)
     per_image = {run: pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=["", "nan", "NaN"])
                  for run, path in metrics_csvs.items()}
-    verdict = verdicts(table, per_image, page["confidence"])
+    verdict = verdicts(table, per_image, page["confidence"], page["data"])
     provenance.write_text(page_path, front_page(table, verdict, grids, page["data"], page["confidence"]))
     provenance.write_text(table_path, comparison_html(table, page["confidence"]))
     return verdict

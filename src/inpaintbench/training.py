@@ -93,12 +93,17 @@ def _switch(value, on_gpu: bool) -> bool:
     return on_gpu if value == "auto" else bool(value)
 
 
+def _gpu_names() -> list[str]:
+    """The GPUs TensorFlow sees, by their device names where it knows them."""
+    return [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")]
+
+
 def _device(replicas: int) -> tuple[str, bool]:
-    gpus = tf.config.list_physical_devices("GPU")
+    gpus = _gpu_names()
     if not gpus:
         return "CPU" if replicas == 1 else f"CPU x{replicas}", False
-    details = tf.config.experimental.get_device_details(gpus[0])
-    return f"GPU ({details.get('device_name', gpus[0].name)}) x{replicas}", True
+    return f"GPU ({gpus[0]}) x{replicas}", True
 
 
 def _strategy(gpus: int) -> tf.distribute.Strategy:
@@ -274,9 +279,13 @@ class _Interrupt:
 
 def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
           out_dir, *, state_dir, log_path=None, threads: int | None = None, masks: dict | None = None,
-          gpus: int = 1) -> dict:
+          gpus: int = 1, mem_mb: int | None = None, runtime: int | None = None) -> dict:
     """Train model `name` from its config entry on up to `gpus` devices; write
     results/models/{name}/ and return its meta.
+
+    `threads`, `gpus`, `mem_mb` and `runtime` are the job's resources (Snakemake's, which may differ
+    from the config's: threads are capped by --cores): meta.json records them as its config's
+    `resources`, None where the caller did not say.
 
     `masks` is the protocol it trains on, {protocol, recipe, seed} (train_config.training_masks).
     On the CPU, TensorFlow's op determinism is on: the same config and seed give bit-identical
@@ -301,7 +310,8 @@ def train(name: str, model_cfg: dict, image_size: int, train_paths, val_paths,
             _check_devices(name, training, gpus, replicas, logger)
             run = _Run(name=name, model_cfg=model_cfg, image_size=image_size, source=source, strategy=strategy,
                        device=device, mixed=mixed, jit=jit, logger=logger, out_dir=Path(out_dir),
-                       state_dir=Path(state_dir))
+                       state_dir=Path(state_dir),
+                       resources={"threads": threads, "gpus": gpus, "mem_mb": mem_mb, "runtime": runtime})
             return _Loop(run, list(train_paths), list(val_paths)).train()
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
@@ -322,6 +332,7 @@ class _Run:
     logger: logging.Logger
     out_dir: Path
     state_dir: Path
+    resources: dict  # the job's, not the schema's defaults _model_config fills in
 
     @property
     def kind(self) -> str:
@@ -532,7 +543,8 @@ def _write_outputs(run: _Run, trainer, history: list[dict], total_steps: int, st
     _replace_dir(run.state_dir / "snapshots", out_dir / "snapshots")
     final, source = history[-1], run.source
     meta = provenance.record(
-        run.model_cfg, name=run.name, kind=run.kind, image_size=run.image_size, hparams=run.hparams,
+        {**run.model_cfg, "resources": run.resources}, gpus_seen=_gpu_names(),
+        name=run.name, kind=run.kind, image_size=run.image_size, hparams=run.hparams,
         paper_exact=run.model_cfg["paper_exact"], seed=training["seed"],
         parameters=int(network.count_params()), device=run.device, replicas=run.strategy.num_replicas_in_sync,
         mixed_precision=run.mixed, jit_compile=run.jit,
