@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -426,24 +427,54 @@ def one_line_error(result) -> str:
     return lines[0]
 
 
-def test_config_errors_between_keys_stop_the_dry_run_in_one_line(workdir, tmp_path):
+DEMO = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+
+
+def demo_with(section: str, name: str | None = None, **keys) -> dict:
+    """The demo config with `keys` set in one section (in models.`name` for a model's keys)."""
+    config = copy.deepcopy(DEMO)
+    target = config[section][name] if name else config[section]
+    for key, value in keys.items():
+        if isinstance(value, dict):
+            target.setdefault(key, {}).update(value)
+        else:
+            target[key] = value
+    return config
+
+
+BETWEEN_KEYS = {
+    "odd_size": ({**DEMO, "data": {**DEMO["data"], "image_size": 100}},
+                 "key models.diffusion.hparams: data.image_size: image size 100 is not divisible by 16 = patch x "
+                 "2^(levels - 1) of hparams patch=4, channel_mults=[1, 2, 2]"),
+    "nothing": ({**DEMO, "models": {}, "evaluation": {**DEMO["evaluation"], "baselines": []}},
+                "keys models and evaluation.baselines: no enabled model and no baseline"),
+    "kind": ({**DEMO, "models": {"mine": {"kind": "mypackage.my_model"}}},
+             "key models.mine.kind: model kind 'mypackage.my_model' is not one of gan_paper, diffusion_paper, "
+             "gan, diffusion nor an importable module (No module named 'mypackage')"),
+    "paper_exact": (demo_with("models", "gan", paper_exact=True),
+                    "key models.gan.paper_exact: kind gan has no paper-exact variant (only gan_paper and "
+                    "diffusion_paper have)"),
+    "late_snapshot": (demo_with("models", "gan_paper", training={"snapshot_epochs": [1, 25, 60]}),
+                      "key models.gan_paper.training.snapshot_epochs: [60] beyond training.epochs=50"),
+    "sampling_steps": (demo_with("models", "diffusion", hparams={"timesteps": 50, "sampling_steps": 500}),
+                       "key models.diffusion.hparams.sampling_steps: 500 is above hparams.timesteps=50"),
+    "comparison_images": (demo_with("figures", comparison_images=9),
+                          "key figures.comparison_images: 9 rows, but evaluation.save_images=8 keeps only that "
+                          "many images per method"),
+}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BETWEEN_KEYS)
+def test_config_errors_between_keys_stop_the_dry_run_in_one_line(case, workdir, tmp_path):
     """Found before anything runs (the data stage included), by the library: not in a training job."""
-    demo = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
-    odd_size = {**demo, "data": {**demo["data"], "image_size": 100}}
-    nothing = {**demo, "models": {}, "evaluation": {**demo["evaluation"], "baselines": []}}
-    cases = {"odd_size": (odd_size, ("key models.diffusion.hparams: data.image_size: image size 100 is not divisible "
-                                     "by 16 = patch x 2^(levels - 1) of hparams patch=4, channel_mults=[1, 2, 2]")),
-             "nothing": (nothing, "keys models and evaluation.baselines: no enabled model and no baseline"),
-             "kind": ({**demo, "models": {"mine": {"kind": "mypackage.my_model"}}},
-                      "key models.mine.kind: model kind 'mypackage.my_model' is not one of gan_paper, diffusion_paper, "
-                      "gan, diffusion nor an importable module (No module named 'mypackage')")}
-    for name, (config, message) in cases.items():
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(config))
-        with pytest.raises(ConfigError, match=re.escape(message)):
-            load_config(path)
-        line = one_line_error(snakemake(workdir, "-n", "--configfile", str(path), check=False))
-        assert line.startswith(f"inpaintbench: error: {path}: ") and message in line
+    config, message = BETWEEN_KEYS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+    line = one_line_error(snakemake(workdir, "-n", "--configfile", str(path), check=False))
+    assert line.startswith(f"inpaintbench: error: {path}: ") and message in line
 
 
 def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
