@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import tarfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -508,6 +509,35 @@ def test_a_failing_data_job_writes_its_error_into_its_log(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     log = (workdir / "results/logs/data/manifest.log").read_text().splitlines()
     assert [line.split(" ", 2)[2] for line in log] == ["ERROR ValueError: data source 'folder': found no images"]
+    assert not (workdir / "results/data/manifest.csv").exists()
+
+
+def test_the_split_check_needs_a_test_image_always_and_a_train_image_when_a_model_trains():
+    fractions = {"train": 0.8, "val": 0.1, "test": 0.1}
+    prepare.check_split_sizes(Counter(test=1), fractions, needs_train=False)
+    prepare.check_split_sizes(Counter(train=1, test=1), fractions, needs_train=True)
+    with pytest.raises(ValueError, match=r"leaves the train split empty \(of 2 images: train 0, val 1, test 1\)"):
+        prepare.check_split_sizes(Counter(val=1, test=1), fractions, needs_train=True)
+
+
+@pytest.mark.bad_input
+def test_a_split_that_leaves_the_test_split_empty_stops_the_run_in_the_manifest_job(tmp_path):
+    """One photo: one failed job (the manifest's) with one line naming data.split and the counts; no
+    shard is written and no training starts (13 jobs failed one after another before)."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(skdata.astronaut()).save(folder / "one.png")
+    config = {"data": {**DATA, "source": "folder", "folder": str(folder), "image_size": SIZE}, "masks": MASKS,
+              "models": {"gan_paper": {"kind": "gan_paper"}}}
+    (workdir / "one.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "1", "--configfile", "one.yaml", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    log = (workdir / "results/logs/data/manifest.log").read_text().splitlines()
+    assert log[-1].split(" ", 2)[2] == ("ERROR ValueError: data.split {'test': 0.25, 'train': 0.5, 'val': 0.25} "
+                                        "leaves the test split empty (of 1 images: train 1, val 0, test 0): "
+                                        "add images or change data.split")
+    assert sorted(p.name for p in (workdir / "results/logs").rglob("*.log")) == ["manifest.log"]
     assert not (workdir / "results/data/manifest.csv").exists()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 
 import numpy as np
@@ -92,3 +93,28 @@ def test_the_examples_hparams_are_checked_against_its_defaults(on_path):
     with pytest.raises(ConfigError, match=r"^my.yaml: key models.mine.hparams: hparams of kind my_model: "
                                           r"unknown key\(s\) width$"):
         validate_config(config_with({"kind": KIND, "hparams": {"width": 8}}), "my.yaml")
+
+
+BROKEN_MODULES = {  # a module of your own as it may be broken, and what the one line says of it
+    "syntax_error": ("DEFAULTS = {'channels': 8\n", ", line 1: not valid Python: "),
+    "raises_on_import": ("raise RuntimeError('needs a GPU')\nDEFAULTS = {}\n",
+                         ": importing it raised RuntimeError: needs a GPU"),
+    "defaults_not_literal": ("import math\n\nDEFAULTS = dict(channels=8, scale=math.pi)\n",
+                             ", line 3: DEFAULTS is not a literal (write it out as {key: value, ...}"),
+}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BROKEN_MODULES)
+def test_a_broken_model_module_is_one_line_naming_its_file_and_the_model(case, tmp_path):
+    """`inpaintbench check-config` (which imports kinds of your own) exits 2 with one line, no traceback."""
+    source, message = BROKEN_MODULES[case]
+    (tmp_path / f"broken_{case}.py").write_text(source)
+    config = tmp_path / "my.yaml"
+    config.write_text(yaml.safe_dump(config_with({"kind": f"broken_{case}"})))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "inpaintbench.cli", "check-config", str(config)],
+                            capture_output=True, text=True, env=env, check=False, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr.count("\n")) == (2, "", 1), result.stderr
+    expected = f"inpaintbench: error: {config}: key models.mine.kind: {tmp_path / f'broken_{case}.py'}{message}"
+    assert result.stderr.startswith(expected), result.stderr

@@ -117,8 +117,8 @@ def check_split_sizes(counts: Counter, fractions: dict, needs_train: bool) -> No
     empty = [split for split in needed if not counts[split]]
     if empty:
         sizes = ", ".join(f"{split} {counts[split]}" for split in SPLITS)
-        raise ValueError(f"data.split {fractions} leaves the {' and '.join(empty)} split empty for the "
-                         f"{sum(counts.values())} images present ({sizes}): add images or change data.split")
+        raise ValueError(f"data.split {fractions} leaves the {' and '.join(empty)} split empty (of "
+                         f"{sum(counts.values())} images: {sizes}): add images or change data.split")
 
 
 def manifest_frame(listing: sources.Listing) -> pd.DataFrame:
