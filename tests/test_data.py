@@ -113,6 +113,7 @@ def check_awkward_images(found: dict[str, dict]) -> None:
     assert np.abs(found["palette"]["image"].astype(int) - found["colour"]["image"]).mean() < 12
 
 
+@pytest.mark.bad_input
 def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_path):
     parent = tmp_path / "parent"
     work = parent / "work"
@@ -142,6 +143,7 @@ def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_pa
         "parent/work/out"}
 
 
+@pytest.mark.bad_input
 @pytest.mark.slow
 def test_awkward_archive_through_the_workflow(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
@@ -186,6 +188,7 @@ def small_tar(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.bad_input
 def test_user_archive_is_checked_against_data_md5(tmp_path):
     archive = tmp_path / "val_256.tar"
     md5 = small_tar(archive)
@@ -200,6 +203,7 @@ def test_user_archive_is_checked_against_data_md5(tmp_path):
     assert f"{archive}: md5 is {md5}, expected {wrong} (data.md5)" in str(error.value)
 
 
+@pytest.mark.bad_input
 @pytest.mark.slow
 def test_user_archive_with_another_md5_stops_the_data_stage_and_writes_nothing(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
@@ -228,6 +232,7 @@ def test_user_archive_with_another_md5_stops_the_data_stage_and_writes_nothing(t
     assert "rule manifest:" in plan.stdout + plan.stderr  # a changed data.md5 is checked again
 
 
+@pytest.mark.bad_input
 def test_a_text_file_named_jpg_and_a_tiny_image_are_skipped_with_readable_reasons(tmp_path):
     """The reason says what is wrong (not Pillow's `<_io.BytesIO object at 0x...>`); the minimum side
     is a quarter of data.image_size (8 px at 32)."""
@@ -378,12 +383,18 @@ def bad_configs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return paths
 
 
-def test_config_validation_names_the_key(tmp_path):
-    paths = bad_configs(tmp_path)
-    with pytest.raises(ConfigError, match=r"unknown key data\.colour \(known here: source, url, "):
-        load_config(paths["unknown"])
-    with pytest.raises(ConfigError, match=r"key data\.image_size: 'big' is not of type 'integer'"):
-        load_config(paths["wrong_type"])
+BAD_KEYS = {"unknown": "unknown key data.colour (known here: source, url, ",
+            "wrong_type": "key data.image_size: 'big' is not of type 'integer'"}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BAD_KEYS)
+def test_config_validation_names_the_key(case, tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(BAD_KEYS[case])):
+        load_config(bad_configs(tmp_path)[case])
+
+
+def test_the_shipped_configs_are_valid():
     for name in ("config.yaml", "demo.yaml"):
         assert load_config(ROOT / "config" / name)["data"]["image_size"] == 128
 
@@ -410,15 +421,15 @@ def workdir(tmp_path_factory) -> Path:
     return copy_workflow(tmp_path_factory.mktemp("data_workflow"))
 
 
-def test_snakemake_rejects_bad_configs_naming_the_key_in_one_line(workdir, tmp_path):
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BAD_KEYS)
+def test_snakemake_rejects_bad_configs_naming_the_key_in_one_line(case, workdir, tmp_path):
     """The library's message alone: no schema dump, no traceback of the Snakefile."""
-    paths = bad_configs(tmp_path)
-    for name, message in (("unknown", "unknown key data.colour (known here: source, url, "),
-                          ("wrong_type", "key data.image_size: 'big' is not of type 'integer'")):
-        result = snakemake(workdir, "-n", "--configfile", str(paths[name]), check=False)
-        assert result.returncode != 0 and result.stdout == ""
-        lines = [line for line in result.stderr.splitlines() if not line.startswith("Using workflow specific profile")]
-        assert len(lines) == 1 and lines[0].startswith(f"inpaintbench: error: {paths[name]}: ") and message in lines[0]
+    path = bad_configs(tmp_path)[case]
+    result = snakemake(workdir, "-n", "--configfile", str(path), check=False)
+    assert result.returncode != 0 and result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("Using workflow specific profile")]
+    assert len(lines) == 1 and lines[0].startswith(f"inpaintbench: error: {path}: ") and BAD_KEYS[case] in lines[0]
 
 
 def one_line_error(result) -> str:
@@ -478,6 +489,7 @@ def test_config_errors_between_keys_stop_the_dry_run_in_one_line(case, workdir, 
     assert line.startswith(f"inpaintbench: error: {path}: ") and message in line
 
 
+@pytest.mark.bad_input
 def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     """In the default config (read by the Snakefile) and, through `inpaintbench check-config`, in any
     config; a --configfile Snakemake reads itself, before the workflow, without naming the line."""
@@ -495,6 +507,7 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     assert check.stderr.startswith(f"inpaintbench: error: {default}, line {broken + 2}, ")
 
 
+@pytest.mark.bad_input
 @pytest.mark.slow
 def test_a_failing_data_job_writes_its_error_into_its_log(tmp_path):
     """The cause is in the job's own log (where a SLURM user looks), as one line, and no traceback shows."""
@@ -512,6 +525,7 @@ def test_a_failing_data_job_writes_its_error_into_its_log(tmp_path):
     assert not (workdir / "results/data/manifest.csv").exists()
 
 
+@pytest.mark.bad_input
 def test_the_split_check_needs_a_test_image_always_and_a_train_image_when_a_model_trains():
     fractions = {"train": 0.8, "val": 0.1, "test": 0.1}
     prepare.check_split_sizes(Counter(test=1), fractions, needs_train=False)

@@ -72,6 +72,25 @@ def test_snakemake_plans_training_and_evaluating_the_example_with_it_on_pythonpa
         assert re.search(rf"rule evaluate:.*?wildcards: protocol={protocol}, method=mine\b", plan, flags=re.S)
 
 
+@pytest.mark.slow
+def test_the_readme_example_without_snapshot_epochs_runs_the_default_target_to_the_end(tmp_path, monkeypatch):
+    """README's own-model config as written sets no snapshot_epochs: the report gets its training curves,
+    a snapshots figure saying there are none and a front-page note, not a failed model_figures job."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["models"] = {"mine": {"kind": KIND, "hparams": {"channels": 8, "layers": 2},
+                                 "training": {"batch_size": 8, "epochs": 2, "steps_per_epoch": 2},
+                                 "resources": config["models"]["gan"]["resources"]}}
+    config["evaluation"].update(protocols=["square"], baselines=["black"])
+    workdir = copy_workflow(tmp_path / "run")
+    (workdir / "mine.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLES), prepend=os.pathsep)
+    snakemake(workdir, "--cores", "2", "--configfile", "mine.yaml")
+    figures = workdir / "results/figures/mine"
+    assert sorted(p.name for p in figures.iterdir()) == ["snapshots.png", "training_curves.png"]
+    page = (workdir / "results/report/front_page.html").read_text()
+    assert "No training snapshots (training.snapshot_epochs is empty) of: mine." in page
+
+
 def config_with(model: dict) -> dict:
     return {"data": {"image_size": SIZE}, "masks": {}, "models": {"mine": model}}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 import threading
 
 import numpy as np
@@ -159,11 +160,14 @@ def test_no_server_means_unavailable_in_one_line(keras_home, monkeypatch):
     assert not (keras_home / "models" / features.WEIGHTS_FILE).exists()
 
 
-def test_a_missing_or_foreign_weights_file_is_unavailable(weights_file, tmp_path):
-    with pytest.raises(features.WeightsUnavailable, match="no such file"):
-        features.load_extractor(str(tmp_path / "nowhere.h5"))
-    with pytest.raises(features.WeightsUnavailable, match=f"md5 is {weights_file[1]}, not the {features.WEIGHTS_MD5}"):
-        features.load_extractor(str(weights_file[0]))
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", ["missing", "folder", "foreign"])
+def test_a_missing_folder_or_foreign_weights_file_is_unavailable(case, weights_file, tmp_path):
+    path, message = {"missing": (tmp_path / "nowhere.h5", "nowhere.h5: no such file"),
+                     "folder": (tmp_path, f"{tmp_path}: is a folder, not the {features.WEIGHTS_FILE} file"),
+                     "foreign": (weights_file[0], f"md5 is {weights_file[1]}, not the {features.WEIGHTS_MD5}")}[case]
+    with pytest.raises(features.WeightsUnavailable, match=re.escape(message)):
+        features.load_extractor(str(path))
 
 
 def test_a_file_with_the_right_hash_that_keras_cannot_read_is_unavailable(tmp_path, monkeypatch):

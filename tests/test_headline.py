@@ -131,6 +131,15 @@ def test_front_page_html_has_every_protocol_table_and_embedded_grid(tmp_path):
     assert "<td>gan</td>" in page and verdict_of["square"][0].split(";")[0] in page
 
 
+def test_the_front_page_notes_the_models_trained_without_snapshots():
+    table, per_image = study(40, gan_shift=0.8)
+    verdict_of = headline.verdicts(table, {("square", m): frame for m, frame in per_image.items()}, 0.95)
+    data = {"source": "demo", "image_size": 32}
+    note = "No training snapshots (training.snapshot_epochs is empty) of: gan."
+    assert note in headline.front_page(table, verdict_of, {}, data, 0.95, ["gan"])
+    assert "No training snapshots" not in headline.front_page(table, verdict_of, {}, data, 0.95, [])
+
+
 def test_comparison_html_renders_every_row(tmp_path):
     from inpaintbench.aggregate import DISPLAY, DISTRIBUTION_COLUMNS, PAPER_COLUMNS, distribution_columns
     table, _ = study(8, gan_shift=0.8)
