@@ -95,20 +95,26 @@ def config_with(model: dict) -> dict:
     return {"data": {"image_size": SIZE}, "masks": {}, "models": {"mine": model}}
 
 
-def test_a_kind_that_is_neither_built_in_nor_importable_is_one_line_naming_the_key(monkeypatch):
+@pytest.mark.bad_input
+@pytest.mark.parametrize("kind, why", [(KIND, "no module named 'my_model' on the Python path"),  # examples/ not on it
+                                       ("mypackage.my_model", "No module named 'mypackage'")])
+def test_a_kind_that_is_neither_built_in_nor_importable_is_one_line_naming_the_key(kind, why, monkeypatch):
     monkeypatch.delitem(sys.modules, KIND, raising=False)  # as in a process without examples/ on the path
-    for kind, why in ((KIND, "no module named 'my_model' on the Python path"),  # examples/ not on the path
-                      ("mypackage.my_model", "No module named 'mypackage'")):
-        with pytest.raises(ConfigError) as error:
-            validate_config(config_with({"kind": kind}), "my.yaml")
-        assert str(error.value) == (f"my.yaml: key models.mine.kind: model kind {kind!r} is not one of gan_paper, "
-                                    f"diffusion_paper, gan, diffusion nor an importable module ({why})")
+    with pytest.raises(ConfigError) as error:
+        validate_config(config_with({"kind": kind}), "my.yaml")
+    assert str(error.value) == (f"my.yaml: key models.mine.kind: model kind {kind!r} is not one of gan_paper, "
+                                f"diffusion_paper, gan, diffusion nor an importable module ({why})")
+
+
+@pytest.mark.bad_input
+def test_a_kind_that_is_no_module_path_is_one_line_naming_the_key():
     with pytest.raises(ConfigError, match=r"my.yaml: key models.mine.kind: .* does not match"):
         validate_config(config_with({"kind": "my-model"}), "my.yaml")
 
 
+@pytest.mark.bad_input
 def test_the_examples_hparams_are_checked_against_its_defaults(on_path):
-    assert validate_config(config_with(MODEL))["models"]["mine"]["kind"] == KIND
+    assert validate_config(config_with(MODEL))["models"]["mine"]["kind"] == KIND  # and a good one passes
     with pytest.raises(ConfigError, match=r"^my.yaml: key models.mine.hparams: hparams of kind my_model: "
                                           r"unknown key\(s\) width$"):
         validate_config(config_with({"kind": KIND, "hparams": {"width": 8}}), "my.yaml")

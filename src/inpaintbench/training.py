@@ -396,9 +396,6 @@ class _Loop:
 
     def __init__(self, run: _Run, train_paths: list, val_paths: list):
         training, epochs = run.training, run.training["epochs"]
-        late = [e for e in training["snapshot_epochs"] if e > epochs]
-        if late:
-            raise ValueError(f"{run.name}: training.snapshot_epochs {late} are beyond training.epochs={epochs}")
         self.run, self.train_paths = run, train_paths
         self.steps_per_epoch = _steps_per_epoch(training, train_paths)
         self.total_steps = epochs * self.steps_per_epoch
