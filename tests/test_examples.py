@@ -143,3 +143,18 @@ def test_a_broken_model_module_is_one_line_naming_its_file_and_the_model(case, t
     assert (result.returncode, result.stdout, result.stderr.count("\n")) == (2, "", 1), result.stderr
     expected = f"inpaintbench: error: {config}: key models.mine.kind: {tmp_path / f'broken_{case}.py'}{message}"
     assert result.stderr.startswith(expected), result.stderr
+
+
+@pytest.mark.bad_input
+def test_a_module_that_raises_on_import_fails_its_training_job_in_one_line_naming_the_model(
+        tmp_path, records, monkeypatch):  # noqa: F811
+    """Validation does not import a module (no TensorFlow in the Snakefile): its training job names it."""
+    (tmp_path / "raises_on_import.py").write_text(BROKEN_MODULES["raises_on_import"][0])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError) as error:
+        training.train("mine", {**MODEL, "kind": "raises_on_import", "hparams": {}}, SIZE, records["train"],
+                       records["val"], tmp_path / "out", state_dir=tmp_path / "state", log_path=tmp_path / "mine.log")
+    message = f"mine: {tmp_path / 'raises_on_import.py'}: importing it raised RuntimeError: needs a GPU"
+    assert str(error.value) == message
+    assert (tmp_path / "mine.log").read_text().splitlines()[-1].endswith(f"ERROR ValueError: {message}")
+    assert not (tmp_path / "out").exists()
