@@ -158,3 +158,16 @@ def test_a_module_that_raises_on_import_fails_its_training_job_in_one_line_namin
     assert str(error.value) == message
     assert (tmp_path / "mine.log").read_text().splitlines()[-1].endswith(f"ERROR ValueError: {message}")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.bad_input
+def test_a_package_that_raises_on_import_is_one_line_naming_the_model(tmp_path, monkeypatch):
+    """Finding `mypackage.my_model` imports `mypackage`: its error is the config check's one line."""
+    (tmp_path / "failing_package").mkdir()
+    (tmp_path / "failing_package" / "__init__.py").write_text("raise RuntimeError('no\\nCUDA')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as error:
+        validate_config(config_with({"kind": "failing_package.my_model"}), "my.yaml")
+    assert str(error.value) == ("my.yaml: key models.mine.kind: model kind 'failing_package.my_model' is not one of "
+                                "gan_paper, diffusion_paper, gan, diffusion nor an importable module (importing its "
+                                "package raised RuntimeError: no CUDA)")

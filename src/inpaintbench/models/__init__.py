@@ -38,6 +38,7 @@ def module_name(kind: str) -> str:
 
 
 def _unknown(kind: str, why) -> ValueError:
+    why = " ".join(str(why).split())  # one line, whatever the module's error says
     return ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)} nor an importable module ({why})")
 
 
