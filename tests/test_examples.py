@@ -120,6 +120,21 @@ def test_the_examples_hparams_are_checked_against_its_defaults(on_path):
         validate_config(config_with({"kind": KIND, "hparams": {"width": 8}}), "my.yaml")
 
 
+def check_config(config: dict, folder, python_path) -> subprocess.CompletedProcess:
+    """`inpaintbench check-config` of `config` written in `folder`, `python_path` on PYTHONPATH."""
+    path = folder / "my.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(python_path), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "inpaintbench.cli", "check-config", str(path)],
+                          capture_output=True, text=True, env=env, check=False, cwd=folder)
+
+
+def test_check_config_imports_the_example_without_tensorflows_start_up_lines(tmp_path):
+    result = check_config(config_with(MODEL), tmp_path, EXAMPLES)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"{tmp_path / 'my.yaml'}: valid; models: mine; ")
+
+
 BROKEN_MODULES = {  # a module of your own as it may be broken, and what the one line says of it
     "syntax_error": ("DEFAULTS = {'channels': 8\n", ", line 1: not valid Python: "),
     "raises_on_import": ("raise RuntimeError('needs a GPU')\nDEFAULTS = {}\n",
@@ -136,10 +151,7 @@ def test_a_broken_model_module_is_one_line_naming_its_file_and_the_model(case, t
     source, message = BROKEN_MODULES[case]
     (tmp_path / f"broken_{case}.py").write_text(source)
     config = tmp_path / "my.yaml"
-    config.write_text(yaml.safe_dump(config_with({"kind": f"broken_{case}"})))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-m", "inpaintbench.cli", "check-config", str(config)],
-                            capture_output=True, text=True, env=env, check=False, cwd=tmp_path)
+    result = check_config(config_with({"kind": f"broken_{case}"}), tmp_path, tmp_path)
     assert (result.returncode, result.stdout, result.stderr.count("\n")) == (2, "", 1), result.stderr
     expected = f"inpaintbench: error: {config}: key models.mine.kind: {tmp_path / f'broken_{case}.py'}{message}"
     assert result.stderr.startswith(expected), result.stderr

@@ -156,13 +156,14 @@ def check_imports(config: dict, source: str = "config") -> None:
     """Each enabled model kind of your own imports (TensorFlow loads; `inpaintbench check-config` only:
     the workflow's validation stays free of it, and a training job names the error the same way)."""
     from .models import KINDS, module
+    from .runtime import start_tensorflow
 
-    for name in enabled_models(config):
-        kind = config["models"][name]["kind"]
-        if kind in KINDS:
-            continue
+    own = [name for name in enabled_models(config) if config["models"][name]["kind"] not in KINDS]
+    if own:
+        start_tensorflow()  # before a module loads it: its start-up lines stay off the terminal
+    for name in own:
         try:
-            module(kind)
+            module(config["models"][name]["kind"])
         except ValueError as error:
             raise ConfigError(f"{source}: key models.{name}.kind: {error}") from error
 
