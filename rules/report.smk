@@ -140,6 +140,7 @@ rule front_page:
             {
                 "data": {key: config["data"][key] for key in ("source", "image_size")},
                 "confidence": config["aggregation"]["confidence"],
+                "without_snapshots": [m for m in MODELS if not config["models"][m]["training"]["snapshot_epochs"]],
             }
         ),
     script:

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from inpaintbench.config import enabled_models
 from inpaintbench.data import prepare
 from inpaintbench.logs import exit_on_error, get_logger
 from inpaintbench.provenance import atomic_path
@@ -16,7 +17,8 @@ with exit_on_error(logger):
         if not categories:
             logger.warning("no scene categories known: the category column stays empty")
     listing = prepare.build_manifest(sm.params.data, archive=sm.input.archive or None,
-                                     categories=categories, archive_md5=sm.params.archive_md5)
+                                     categories=categories, archive_md5=sm.params.archive_md5,
+                                     needs_train=bool(enabled_models(sm.config)))
     for item in listing.skipped:
         logger.warning(f"skipped {item['source']}: {item['reason']}")
     frame = prepare.manifest_frame(listing)

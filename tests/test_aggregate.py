@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from inpaintbench.aggregate import by_hole_size, comparison_row, hole_size_bin, hole_size_label
+from inpaintbench.aggregate import MIN_IMAGES, by_hole_size, comparison_row, hole_size_bin, hole_size_label, table_note
 
 
 def test_the_field_bins_include_their_upper_edge_and_keep_holes_above_half():
@@ -40,3 +40,13 @@ def test_the_comparison_row_says_on_how_many_images_hole_ssim_rests():
     assert row["hole_ssim"] == 0.4 and row["hole_ssim_ci_low"] >= 0.3 and row["hole_ssim_ci_high"] <= 0.5
     none = comparison_row("lama_thin", "black", rows([0.2] * 2, [np.nan, np.nan]), summary, None, aggregation)
     assert none["hole_ssim_n"] == 0 and math.isnan(none["hole_ssim"]) and math.isnan(none["hole_ssim_ci_low"])
+
+
+def test_the_captions_notes_on_missing_weights_and_few_images_are_whole_sentences():
+    """Each ends with its full stop: the (few) note is not glued to the reason the weights are missing."""
+    table = pd.DataFrame({"few_images": [True, False], "distribution_status": ["unavailable"] * 2,
+                          "distribution_reason": ["fid: w.h5: no such file (evaluation.distribution.weights)"] * 2})
+    note = table_note(table, 0.95)
+    assert note.endswith(" Unavailable: w.h5: no such file (evaluation.distribution.weights). Rows marked (few) "
+                         f"rest on fewer than {MIN_IMAGES} test images, too few for a meaningful interval or test: "
+                         "read them as a demonstration, not a result."), note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -9,6 +10,7 @@ import re
 import subprocess
 import sys
 import tarfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +113,7 @@ def check_awkward_images(found: dict[str, dict]) -> None:
     assert np.abs(found["palette"]["image"].astype(int) - found["colour"]["image"]).mean() < 12
 
 
+@pytest.mark.bad_input
 def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_path):
     parent = tmp_path / "parent"
     work = parent / "work"
@@ -140,6 +143,7 @@ def test_awkward_archive_good_images_through_bad_reported_nothing_outside(tmp_pa
         "parent/work/out"}
 
 
+@pytest.mark.bad_input
 @pytest.mark.slow
 def test_awkward_archive_through_the_workflow(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
@@ -184,6 +188,7 @@ def small_tar(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.bad_input
 def test_user_archive_is_checked_against_data_md5(tmp_path):
     archive = tmp_path / "val_256.tar"
     md5 = small_tar(archive)
@@ -198,6 +203,7 @@ def test_user_archive_is_checked_against_data_md5(tmp_path):
     assert f"{archive}: md5 is {md5}, expected {wrong} (data.md5)" in str(error.value)
 
 
+@pytest.mark.bad_input
 @pytest.mark.slow
 def test_user_archive_with_another_md5_stops_the_data_stage_and_writes_nothing(tmp_path):
     workdir = copy_workflow(tmp_path / "workflow")
@@ -226,6 +232,7 @@ def test_user_archive_with_another_md5_stops_the_data_stage_and_writes_nothing(t
     assert "rule manifest:" in plan.stdout + plan.stderr  # a changed data.md5 is checked again
 
 
+@pytest.mark.bad_input
 def test_a_text_file_named_jpg_and_a_tiny_image_are_skipped_with_readable_reasons(tmp_path):
     """The reason says what is wrong (not Pillow's `<_io.BytesIO object at 0x...>`); the minimum side
     is a quarter of data.image_size (8 px at 32)."""
@@ -376,12 +383,18 @@ def bad_configs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return paths
 
 
-def test_config_validation_names_the_key(tmp_path):
-    paths = bad_configs(tmp_path)
-    with pytest.raises(ConfigError, match=r"unknown key data\.colour \(known here: source, url, "):
-        load_config(paths["unknown"])
-    with pytest.raises(ConfigError, match=r"key data\.image_size: 'big' is not of type 'integer'"):
-        load_config(paths["wrong_type"])
+BAD_KEYS = {"unknown": "unknown key data.colour (known here: source, url, ",
+            "wrong_type": "key data.image_size: 'big' is not of type 'integer'"}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BAD_KEYS)
+def test_config_validation_names_the_key(case, tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(BAD_KEYS[case])):
+        load_config(bad_configs(tmp_path)[case])
+
+
+def test_the_shipped_configs_are_valid():
     for name in ("config.yaml", "demo.yaml"):
         assert load_config(ROOT / "config" / name)["data"]["image_size"] == 128
 
@@ -408,15 +421,15 @@ def workdir(tmp_path_factory) -> Path:
     return copy_workflow(tmp_path_factory.mktemp("data_workflow"))
 
 
-def test_snakemake_rejects_bad_configs_naming_the_key_in_one_line(workdir, tmp_path):
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BAD_KEYS)
+def test_snakemake_rejects_bad_configs_naming_the_key_in_one_line(case, workdir, tmp_path):
     """The library's message alone: no schema dump, no traceback of the Snakefile."""
-    paths = bad_configs(tmp_path)
-    for name, message in (("unknown", "unknown key data.colour (known here: source, url, "),
-                          ("wrong_type", "key data.image_size: 'big' is not of type 'integer'")):
-        result = snakemake(workdir, "-n", "--configfile", str(paths[name]), check=False)
-        assert result.returncode != 0 and result.stdout == ""
-        lines = [line for line in result.stderr.splitlines() if not line.startswith("Using workflow specific profile")]
-        assert len(lines) == 1 and lines[0].startswith(f"inpaintbench: error: {paths[name]}: ") and message in lines[0]
+    path = bad_configs(tmp_path)[case]
+    result = snakemake(workdir, "-n", "--configfile", str(path), check=False)
+    assert result.returncode != 0 and result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("Using workflow specific profile")]
+    assert len(lines) == 1 and lines[0].startswith(f"inpaintbench: error: {path}: ") and BAD_KEYS[case] in lines[0]
 
 
 def one_line_error(result) -> str:
@@ -426,26 +439,57 @@ def one_line_error(result) -> str:
     return lines[0]
 
 
-def test_config_errors_between_keys_stop_the_dry_run_in_one_line(workdir, tmp_path):
+DEMO = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+
+
+def demo_with(section: str, name: str | None = None, **keys) -> dict:
+    """The demo config with `keys` set in one section (in models.`name` for a model's keys)."""
+    config = copy.deepcopy(DEMO)
+    target = config[section][name] if name else config[section]
+    for key, value in keys.items():
+        if isinstance(value, dict):
+            target.setdefault(key, {}).update(value)
+        else:
+            target[key] = value
+    return config
+
+
+BETWEEN_KEYS = {
+    "odd_size": ({**DEMO, "data": {**DEMO["data"], "image_size": 100}},
+                 "key models.diffusion.hparams: data.image_size: image size 100 is not divisible by 16 = patch x "
+                 "2^(levels - 1) of hparams patch=4, channel_mults=[1, 2, 2]"),
+    "nothing": ({**DEMO, "models": {}, "evaluation": {**DEMO["evaluation"], "baselines": []}},
+                "keys models and evaluation.baselines: no enabled model and no baseline"),
+    "kind": ({**DEMO, "models": {"mine": {"kind": "mypackage.my_model"}}},
+             "key models.mine.kind: model kind 'mypackage.my_model' is not one of gan_paper, diffusion_paper, "
+             "gan, diffusion nor an importable module (No module named 'mypackage')"),
+    "paper_exact": (demo_with("models", "gan", paper_exact=True),
+                    "key models.gan.paper_exact: kind gan has no paper-exact variant (only gan_paper and "
+                    "diffusion_paper have)"),
+    "late_snapshot": (demo_with("models", "gan_paper", training={"snapshot_epochs": [1, 25, 60]}),
+                      "key models.gan_paper.training.snapshot_epochs: [60] beyond training.epochs=50"),
+    "sampling_steps": (demo_with("models", "diffusion", hparams={"timesteps": 50, "sampling_steps": 500}),
+                       "key models.diffusion.hparams.sampling_steps: 500 is above hparams.timesteps=50"),
+    "comparison_images": (demo_with("figures", comparison_images=9),
+                          "key figures.comparison_images: 9 rows, but evaluation.save_images=8 keeps only that "
+                          "many images per method"),
+}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BETWEEN_KEYS)
+def test_config_errors_between_keys_stop_the_dry_run_in_one_line(case, workdir, tmp_path):
     """Found before anything runs (the data stage included), by the library: not in a training job."""
-    demo = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
-    odd_size = {**demo, "data": {**demo["data"], "image_size": 100}}
-    nothing = {**demo, "models": {}, "evaluation": {**demo["evaluation"], "baselines": []}}
-    cases = {"odd_size": (odd_size, ("key models.diffusion.hparams: data.image_size: image size 100 is not divisible "
-                                     "by 16 = patch x 2^(levels - 1) of hparams patch=4, channel_mults=[1, 2, 2]")),
-             "nothing": (nothing, "keys models and evaluation.baselines: no enabled model and no baseline"),
-             "kind": ({**demo, "models": {"mine": {"kind": "mypackage.my_model"}}},
-                      "key models.mine.kind: model kind 'mypackage.my_model' is not one of gan_paper, diffusion_paper, "
-                      "gan, diffusion nor an importable module (No module named 'mypackage')")}
-    for name, (config, message) in cases.items():
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(config))
-        with pytest.raises(ConfigError, match=re.escape(message)):
-            load_config(path)
-        line = one_line_error(snakemake(workdir, "-n", "--configfile", str(path), check=False))
-        assert line.startswith(f"inpaintbench: error: {path}: ") and message in line
+    config, message = BETWEEN_KEYS[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+    line = one_line_error(snakemake(workdir, "-n", "--configfile", str(path), check=False))
+    assert line.startswith(f"inpaintbench: error: {path}: ") and message in line
 
 
+@pytest.mark.bad_input
 def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     """In the default config (read by the Snakefile) and, through `inpaintbench check-config`, in any
     config; a --configfile Snakemake reads itself, before the workflow, without naming the line."""
@@ -463,6 +507,7 @@ def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
     assert check.stderr.startswith(f"inpaintbench: error: {default}, line {broken + 2}, ")
 
 
+@pytest.mark.bad_input
 @pytest.mark.slow
 def test_a_failing_data_job_writes_its_error_into_its_log(tmp_path):
     """The cause is in the job's own log (where a SLURM user looks), as one line, and no traceback shows."""
@@ -477,6 +522,36 @@ def test_a_failing_data_job_writes_its_error_into_its_log(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     log = (workdir / "results/logs/data/manifest.log").read_text().splitlines()
     assert [line.split(" ", 2)[2] for line in log] == ["ERROR ValueError: data source 'folder': found no images"]
+    assert not (workdir / "results/data/manifest.csv").exists()
+
+
+@pytest.mark.bad_input
+def test_the_split_check_needs_a_test_image_always_and_a_train_image_when_a_model_trains():
+    fractions = {"train": 0.8, "val": 0.1, "test": 0.1}
+    prepare.check_split_sizes(Counter(test=1), fractions, needs_train=False)
+    prepare.check_split_sizes(Counter(train=1, test=1), fractions, needs_train=True)
+    with pytest.raises(ValueError, match=r"leaves the train split empty \(of 2 images: train 0, val 1, test 1\)"):
+        prepare.check_split_sizes(Counter(val=1, test=1), fractions, needs_train=True)
+
+
+@pytest.mark.bad_input
+def test_a_split_that_leaves_the_test_split_empty_stops_the_run_in_the_manifest_job(tmp_path):
+    """One photo: one failed job (the manifest's) with one line naming data.split and the counts; no
+    shard is written and no training starts (13 jobs failed one after another before)."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(skdata.astronaut()).save(folder / "one.png")
+    config = {"data": {**DATA, "source": "folder", "folder": str(folder), "image_size": SIZE}, "masks": MASKS,
+              "models": {"gan_paper": {"kind": "gan_paper"}}}
+    (workdir / "one.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "--cores", "1", "--configfile", "one.yaml", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    log = (workdir / "results/logs/data/manifest.log").read_text().splitlines()
+    assert log[-1].split(" ", 2)[2] == ("ERROR ValueError: data.split {'test': 0.25, 'train': 0.5, 'val': 0.25} "
+                                        "leaves the test split empty (of 1 images: train 1, val 0, test 0): "
+                                        "add images or change data.split")
+    assert sorted(p.name for p in (workdir / "results/logs").rglob("*.log")) == ["manifest.log"]
     assert not (workdir / "results/data/manifest.csv").exists()
 
 

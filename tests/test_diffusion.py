@@ -124,16 +124,25 @@ def test_ema_network_lags_the_trained_one(trained):
     assert max(differences) > 0
 
 
-def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="schedule: 'quadratic'"):
-        diffusion.noise_schedule(hparams(schedule="quadratic"))
-    with pytest.raises(ValueError, match="not divisible"):
-        diffusion.build_unet(33, hparams())
-    with pytest.raises(ValueError, match="paper_exact"):
-        models.build_trainer("diffusion", 32, TINY, paper_exact=True)
+def _samples_zero():
     inpainter = diffusion.Inpainter(diffusion.build_unet(32, hparams()), 32, hparams(), False)
-    with pytest.raises(ValueError, match="diffusion: option samples=0 must be at least 1"):
-        inpainter(np.zeros((1, 32, 32, 3), np.float32), np.ones((1, 32, 32, 1), np.float32), samples=0)
+    inpainter(np.zeros((1, 32, 32, 3), np.float32), np.ones((1, 32, 32, 1), np.float32), samples=0)
+
+
+BAD_SETTINGS = {
+    "schedule": (lambda: diffusion.noise_schedule(hparams(schedule="quadratic")), "schedule: 'quadratic'"),
+    "image_size": (lambda: diffusion.build_unet(33, hparams()), "not divisible"),
+    "paper_exact": (lambda: models.build_trainer("diffusion", 32, TINY, paper_exact=True), "paper_exact"),
+    "samples": (_samples_zero, "diffusion: option samples=0 must be at least 1"),
+}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_bad_settings_are_named(case):
+    build, message = BAD_SETTINGS[case]
+    with pytest.raises(ValueError, match=message):
+        build()
 
 
 def test_x0_prediction_trains_and_samples(batch):

@@ -153,6 +153,7 @@ def test_server_error_is_retried(server, archive, tmp_path):
     assert len(server.requests) == 2 and dest.read_bytes() == archive
 
 
+@pytest.mark.bad_input
 def test_wrong_md5_is_an_error_and_nothing_lands(server, archive, tmp_path):
     dest = tmp_path / "val_256.tar"
     url = server.url("val_256.tar")
@@ -180,6 +181,7 @@ def test_wrong_md5_after_a_cut_transfer_restarts_once_then_fails(server, archive
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.bad_input
 def test_404_is_an_immediate_clear_error(server, tmp_path):
     url = server.url("missing.tar")
     with pytest.raises(download.DownloadError, match="HTTP 404") as error:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 import threading
 
 import numpy as np
@@ -141,6 +142,7 @@ def test_a_damaged_cached_file_is_fetched_again(weights_file, keras_home, server
     assert any("fetching the file again" in line for line in lines)
 
 
+@pytest.mark.bad_input
 def test_a_served_file_with_another_hash_is_unavailable_and_nothing_lands_in_the_cache(keras_home, server):
     with pytest.raises(features.WeightsUnavailable, match="md5 mismatch") as error:
         features.load_extractor("imagenet")  # the served file is not Keras's (WEIGHTS_MD5 left as published)
@@ -159,13 +161,17 @@ def test_no_server_means_unavailable_in_one_line(keras_home, monkeypatch):
     assert not (keras_home / "models" / features.WEIGHTS_FILE).exists()
 
 
-def test_a_missing_or_foreign_weights_file_is_unavailable(weights_file, tmp_path):
-    with pytest.raises(features.WeightsUnavailable, match="no such file"):
-        features.load_extractor(str(tmp_path / "nowhere.h5"))
-    with pytest.raises(features.WeightsUnavailable, match=f"md5 is {weights_file[1]}, not the {features.WEIGHTS_MD5}"):
-        features.load_extractor(str(weights_file[0]))
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", ["missing", "folder", "foreign"])
+def test_a_missing_folder_or_foreign_weights_file_is_unavailable(case, weights_file, tmp_path):
+    path, message = {"missing": (tmp_path / "nowhere.h5", "nowhere.h5: no such file"),
+                     "folder": (tmp_path, f"{tmp_path}: is a folder, not the {features.WEIGHTS_FILE} file"),
+                     "foreign": (weights_file[0], f"md5 is {weights_file[1]}, not the {features.WEIGHTS_MD5}")}[case]
+    with pytest.raises(features.WeightsUnavailable, match=re.escape(message)):
+        features.load_extractor(str(path))
 
 
+@pytest.mark.bad_input
 def test_a_file_with_the_right_hash_that_keras_cannot_read_is_unavailable(tmp_path, monkeypatch):
     path = tmp_path / "broken.h5"
     path.write_bytes(b"not HDF5 at all")
@@ -174,12 +180,14 @@ def test_a_file_with_the_right_hash_that_keras_cannot_read_is_unavailable(tmp_pa
         features.load_extractor(str(path))
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("spec", [None, "", "  "])
 def test_no_spec_asks_for_random_weights(spec):
     with pytest.raises(ValueError, match="evaluation.distribution.weights: 'imagenet' or a path"):
         features.load_extractor(spec)
 
 
+@pytest.mark.bad_input
 def test_no_config_asks_for_random_weights(tmp_path):
     raw = yaml.safe_load(TINY_CONFIG.read_text())
     assert load_config(TINY_CONFIG)["evaluation"]["distribution"]["weights"].endswith(features.WEIGHTS_FILE)

@@ -129,6 +129,17 @@ def test_ten_methods_differ_in_colour_and_marker():
     assert len({style["color"] for style in styles}) == len({style["marker"] for style in styles}) == 10
 
 
+def test_a_model_trained_without_snapshots_gets_a_figure_saying_so(tmp_path):
+    """Its training wrote an empty snapshots/ folder (README's own-model example): no crash of the report."""
+    (tmp_path / "snapshots").mkdir()
+    assert figures.snapshot_figure("mine", tmp_path / "snapshots", tmp_path / "snapshots.png", DPI) == []
+    pixels = np.asarray(Image.open(tmp_path / "snapshots.png").convert("L"))
+    assert pixels.shape[1] > 3 * pixels.shape[0] and (pixels < 128).any()  # a line of text
+    np.savez(tmp_path / "snapshots" / "epoch_00001.npz", inpainted=np.zeros((1, SIDE, SIDE, 3), np.uint8))
+    with pytest.raises(FileNotFoundError, match="reference.npz: no snapshot reference images"):
+        figures.snapshot_figure("mine", tmp_path / "snapshots", tmp_path / "snapshots.png", DPI)
+
+
 def test_training_curves_are_a_readable_size_with_labelled_axes(tmp_path):
     history = pd.DataFrame({"epoch": [1, 2, 3], "step": [10, 20, 30], "loss": [0.3, 0.2, 0.15],
                             "seconds": [1.0, 1.0, 1.0], "images_per_s": [160.0, 160.0, 160.0]})

@@ -79,17 +79,24 @@ def test_export_round_trips_through_a_safe_mode_load(trained, batch, tmp_path):
                                gan.Inpainter(trainer.export(), 32, TINY)(damaged, masks), atol=1e-6)
 
 
-def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="adversarial_loss: 'wasserstein'"):
-        models.build_trainer("gan", 32, {**TINY, "adversarial_loss": "wasserstein"})
-    with pytest.raises(ValueError, match="unknown key"):
-        models.build_trainer("gan", 32, {**TINY, "width": 3})
-    with pytest.raises(ValueError, match="paper_exact"):
-        models.build_trainer("gan", 32, TINY, paper_exact=True)
-    with pytest.raises(ValueError, match="not divisible"):
-        gan.build_generator(34, models.resolve_hparams("gan", TINY))
+BAD_SETTINGS = {
+    "adversarial_loss": (lambda: models.build_trainer("gan", 32, {**TINY, "adversarial_loss": "wasserstein"}),
+                         "adversarial_loss: 'wasserstein'"),
+    "unknown_key": (lambda: models.build_trainer("gan", 32, {**TINY, "width": 3}), "unknown key"),
+    "paper_exact": (lambda: models.build_trainer("gan", 32, TINY, paper_exact=True), "paper_exact"),
+    "image_size": (lambda: gan.build_generator(34, models.resolve_hparams("gan", TINY)), "not divisible"),
+}
 
 
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_bad_settings_are_named(case):
+    build, message = BAD_SETTINGS[case]
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+@pytest.mark.bad_input
 @pytest.mark.parametrize("kind,key,value", [("gan", "widht", 8), ("gan", "adversarial_loss", "wgan"),
                                             ("diffusion", "schedule", "quadratic"), ("diffusion", "eta", 2.0)])
 def test_schema_rejects_bad_hparams(kind, key, value):
@@ -206,6 +213,7 @@ def test_pyramid_fill_continues_a_ramp_better_than_the_mean():
     assert errors["pyramid"] < 0.5 * errors["mean"]
 
 
+@pytest.mark.bad_input
 def test_unknown_prefill_is_named():
     with pytest.raises(ValueError, match="prefill: 'zeros'"):
         layers.prefill("zeros")

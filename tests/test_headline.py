@@ -141,6 +141,15 @@ def test_only_the_demos_verdict_says_it_tests_on_crops_of_its_training_photos(so
     assert ("test images are crops of the same photos it trains on" in text) == (source == "demo")
 
 
+def test_the_front_page_notes_the_models_trained_without_snapshots():
+    table, per_image = study(40, gan_shift=0.8)
+    data = {"source": "demo", "image_size": 32}
+    verdict_of = headline.verdicts(table, {("square", m): frame for m, frame in per_image.items()}, 0.95, data)
+    note = "No training snapshots (training.snapshot_epochs is empty) of: gan."
+    assert note in headline.front_page(table, verdict_of, {}, data, 0.95, ["gan"])
+    assert "No training snapshots" not in headline.front_page(table, verdict_of, {}, data, 0.95, [])
+
+
 def test_comparison_html_renders_every_row(tmp_path):
     from inpaintbench.aggregate import DISPLAY, DISTRIBUTION_COLUMNS, PAPER_COLUMNS, distribution_columns
     table, _ = study(8, gan_shift=0.8)

@@ -138,6 +138,7 @@ def _error(capsys, *args):
     return capsys.readouterr().err
 
 
+@pytest.mark.bad_input
 def test_unreadable_image(tmp_path, capsys):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image at all")
@@ -147,6 +148,7 @@ def test_unreadable_image(tmp_path, capsys):
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.bad_input
 def test_mask_of_another_size(photo, tmp_path, capsys):
     mask_path = tmp_path / "small_mask.png"
     Image.fromarray(np.full((10, 10), 255, np.uint8)).save(mask_path)
@@ -155,6 +157,7 @@ def test_mask_of_another_size(photo, tmp_path, capsys):
     assert "small_mask.png" in err and "10x10" in err and "384x303" in err
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("fill, message", [(0, "empty"), (255, "whole image")])
 def test_empty_and_full_masks(photo, tmp_path, capsys, fill, message):
     size = Image.open(photo).size
@@ -165,12 +168,14 @@ def test_empty_and_full_masks(photo, tmp_path, capsys, fill, message):
     assert message in err
 
 
+@pytest.mark.bad_input
 def test_box_outside_the_image(photo, tmp_path, capsys):
     err = _error(capsys, "--model", "black", "--image", str(photo), "--box", "350,10,100,20",
                  "--out", str(tmp_path / "o.png"))
     assert "350,10,100,20" in err and "not inside the 384x303 image" in err
 
 
+@pytest.mark.bad_input
 def test_folder_without_a_model(photo, tmp_path, capsys):
     empty = tmp_path / "not_a_model"
     empty.mkdir()
@@ -179,6 +184,7 @@ def test_folder_without_a_model(photo, tmp_path, capsys):
     assert "not_a_model" in err and "holds no trained model" in err
 
 
+@pytest.mark.bad_input
 def test_option_a_model_does_not_take(tiny_run, photo, tmp_path, capsys):
     err = _error(capsys, "--model", str(tiny_run / "results" / "models" / "gan_paper"), "--image",
                  str(photo), "--box", "1,1,5,5", "--steps", "5", "--out", str(tmp_path / "o.png"))
@@ -186,6 +192,7 @@ def test_option_a_model_does_not_take(tiny_run, photo, tmp_path, capsys):
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.bad_input
 def test_model_file_cannot_run_code(photo, tmp_path):
     """A .keras file with a Lambda layer (arbitrary Python) is refused by safe-mode loading."""
     import keras
@@ -201,6 +208,7 @@ def test_model_file_cannot_run_code(photo, tmp_path):
         load_inpainter(model_dir)
 
 
+@pytest.mark.bad_input
 def test_a_paper_exact_model_refuses_a_users_photo_unless_told(tiny_run, photo, tmp_path, capsys):
     """It reads the undamaged image: on a user's photo that is the answer, handed over."""
     model = str(tiny_run / "results" / "models" / "gan_paper_exact")
@@ -221,6 +229,7 @@ def _tiny_diffusion():
     return diffusion.Inpainter(diffusion.build_unet(16, hparams), 16, hparams)
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("method, options, message", [
     ("black", {"steps": 5}, "black: takes no option steps (its options: none)"),
     ("biharmonic", {"samples": 2}, "biharmonic: takes no option samples (its options: none)"),
@@ -245,14 +254,17 @@ def test_one_rule_for_every_methods_options(method, options, message):
     assert inpainter(images * (1 - masks), masks, steps=None, samples=None).shape == images.shape  # None: not given
 
 
-def test_option_errors_name_the_model_once(tiny_run, photo, tmp_path, capsys):
-    diffusion_dir = str(tiny_run / "results" / "models" / "diffusion")
-    err = _error(capsys, "--model", diffusion_dir, "--image", str(photo), "--box", "1,1,5,5", "--steps", "0",
+@pytest.mark.bad_input
+@pytest.mark.parametrize("model, message", [
+    ("diffusion", "diffusion: option steps=0 must be within 1..50"),
+    ("mean_fill", "mean_fill: takes no option steps (its options: none)"),
+])
+def test_option_errors_name_the_model_once(model, message, tiny_run, photo, tmp_path, capsys):
+    model = str(tiny_run / "results" / "models" / model) if model == "diffusion" else model
+    steps = "0" if message.startswith("diffusion") else "5"
+    err = _error(capsys, "--model", model, "--image", str(photo), "--box", "1,1,5,5", "--steps", steps,
                  "--out", str(tmp_path / "o.png"))
-    assert err == "inpaintbench: error: diffusion: option steps=0 must be within 1..50\n"
-    err = _error(capsys, "--model", "mean_fill", "--image", str(photo), "--box", "1,1,5,5", "--steps", "5",
-                 "--out", str(tmp_path / "o.png"))
-    assert err == "inpaintbench: error: mean_fill: takes no option steps (its options: none)\n"
+    assert err == f"inpaintbench: error: {message}\n"
     assert not (tmp_path / "o.png").exists()
 
 
@@ -266,8 +278,11 @@ def png_header_only(path, width: int, height: int) -> None:
                      + chunk(b"IEND", b""))
 
 
-def test_bad_inputs_are_one_line_errors(photo, tmp_path, capsys):
-    """Exit 2, one line naming the input at fault, nothing written, no traceback."""
+BAD_CLI_INPUTS = ("bomb", "out_folder", "fake_model", "unknown_baseline", "box_outside")
+
+
+def bad_cli_inputs(photo, tmp_path) -> dict[str, tuple[list[str], str]]:
+    """{case: (the command's arguments, the start of its one line)}; every case named in BAD_CLI_INPUTS."""
     out = str(tmp_path / "o.png")
     bomb = tmp_path / "bomb.png"
     png_header_only(bomb, 40000, 40000)
@@ -278,21 +293,31 @@ def test_bad_inputs_are_one_line_errors(photo, tmp_path, capsys):
     (fake / "model.keras").write_bytes(np.random.default_rng(0).bytes(4096))
     (fake / "meta.json").write_text(json.dumps({"kind": "gan", "image_size": 32, "hparams": {}}))
     photo_args = ["--image", str(photo), "--box", "1,1,5,5"]
-    cases = [
-        (["--model", "black", "--image", str(bomb), "--box", "1,1,5,5", "--out", out],
-         f"{bomb}: cannot read the image: too many pixels (a possible decompression bomb)"),
-        (["--model", "black", *photo_args, "--out", str(folder)],
-         f"--out {folder}: is a folder; --out names the image file to write"),
-        (["--model", str(fake), *photo_args, "--out", out],
-         f"{fake / 'model.keras'}: not a Keras model file (a .keras file is a zip archive)"),
-        (["--model", "biharmonc", *photo_args, "--out", out],
-         "--model biharmonc: no such model folder, and not a baseline (black, mean_fill, biharmonic, pyramid_fill)"),
-        (["--model", "black", "--image", str(photo), "--box", "-10,5,20,20", "--out", out],
-         "--box -10,5,20,20: not inside the 384x303 image"),
-    ]
-    for args, message in cases:
-        err = _error(capsys, *args)
-        assert err.startswith(f"inpaintbench: error: {message}") and err.count("\n") == 1, err
+    return {
+        "bomb": (["--model", "black", "--image", str(bomb), "--box", "1,1,5,5", "--out", out],
+                 f"{bomb}: cannot read the image: too many pixels (a possible decompression bomb)"),
+        "out_folder": (["--model", "black", *photo_args, "--out", str(folder)],
+                       f"--out {folder}: is a folder; --out names the image file to write"),
+        "fake_model": (["--model", str(fake), *photo_args, "--out", out],
+                       f"{fake / 'model.keras'}: not a Keras model file (a .keras file is a zip archive)"),
+        "unknown_baseline": (["--model", "biharmonc", *photo_args, "--out", out],
+                             "--model biharmonc: no such model folder, and not a baseline (black, mean_fill, "
+                             "biharmonic, pyramid_fill)"),
+        "box_outside": (["--model", "black", "--image", str(photo), "--box", "-10,5,20,20", "--out", out],
+                        "--box -10,5,20,20: not inside the 384x303 image"),
+    }
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("case", BAD_CLI_INPUTS)
+def test_bad_inputs_are_one_line_errors(case, photo, tmp_path, capsys):
+    """Exit 2, one line naming the input at fault, nothing written, no traceback."""
+    cases = bad_cli_inputs(photo, tmp_path)
+    assert set(cases) == set(BAD_CLI_INPUTS)
+    args, message = cases[case]
+    err = _error(capsys, *args)
+    assert err.startswith(f"inpaintbench: error: {message}") and err.count("\n") == 1, err
+    folder = tmp_path / "existing_folder"
     assert not (tmp_path / "o.png").exists() and folder.is_dir() and not any(folder.iterdir())
 
 

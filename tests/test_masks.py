@@ -159,6 +159,7 @@ def test_mixed_is_half_strokes_half_boxes():
     assert 0.4 < share < 0.6
 
 
+@pytest.mark.bad_input
 def test_a_recipe_that_cannot_be_met_is_an_error_naming_it():
     recipe = {**PROTOCOLS["lama_thick"], "max_area": 0.001}
     with pytest.raises(ValueError, match="max_area=0.001"):
@@ -229,7 +230,7 @@ def config_with(**changes) -> dict:
     return config
 
 
-def test_protocol_config_defaults_overrides_and_errors_naming_the_key():
+def test_protocol_config_defaults_and_overrides():
     config = validate_config(config_with(**{"masks.protocols": {"lama_thick": {"boxes": {"margin": 0}},
                                                                  "mine": {"generator": "boxes", "margin": 0,
                                                                           "size": [5, 9], "times": [1, 2]}}}))
@@ -238,13 +239,20 @@ def test_protocol_config_defaults_overrides_and_errors_naming_the_key():
     assert protocols["lama_thin"] == PROTOCOLS["lama_thin"] and protocols["mine"]["generator"] == "boxes"
     assert config["evaluation"]["protocols"] == ["square", "lama_thin", "lama_thick"]
     assert config["models"]["m"]["training"]["masks"] == "square"
-    bad = {
-        "evaluation.protocols": (["square", "wide"], r"key evaluation\.protocols: no protocol 'wide'"),
-        "models.m.training": ({"masks": "wide"}, r"key models\.m\.training\.masks: no protocol 'wide'"),
-        "masks.protocols": ({"strokes": {"width": [40, 12]}}, r"key masks\.protocols\.strokes\.width: lower bound"),
-        "masks.kind": ("random", r"unknown key masks\.kind \(known here: seed, protocols\)"),
-        "aggregation.hole_size_bins": (5, r"unknown key aggregation\.hole_size_bins \(known here: bootstrap_samples"),
-    }
-    for key, (value, message) in bad.items():
-        with pytest.raises(ConfigError, match=message):
-            validate_config(config_with(**{key: value}))
+
+
+BAD_PROTOCOL_KEYS = {
+    "evaluation.protocols": (["square", "wide"], r"key evaluation\.protocols: no protocol 'wide'"),
+    "models.m.training": ({"masks": "wide"}, r"key models\.m\.training\.masks: no protocol 'wide'"),
+    "masks.protocols": ({"strokes": {"width": [40, 12]}}, r"key masks\.protocols\.strokes\.width: lower bound"),
+    "masks.kind": ("random", r"unknown key masks\.kind \(known here: seed, protocols\)"),
+    "aggregation.hole_size_bins": (5, r"unknown key aggregation\.hole_size_bins \(known here: bootstrap_samples"),
+}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("key", BAD_PROTOCOL_KEYS)
+def test_protocol_config_errors_name_the_key(key):
+    value, message = BAD_PROTOCOL_KEYS[key]
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config_with(**{key: value}))

@@ -130,16 +130,21 @@ def test_diffusion_bottleneck_is_optional_and_sizes_follow_the_image():
     assert narrow.count_params() == honest_in * 32 + 32 + 32 * image + image
 
 
-def test_hparams_schema_rejects_unknown_keys_and_bad_values():
-    def model(kind, hparams):
-        return {"data": {}, "masks": {}, "models": {"m": {"kind": kind, "hparams": hparams}}}
+def one_model(kind, hparams):
+    return {"data": {}, "masks": {}, "models": {"m": {"kind": kind, "hparams": hparams}}}
 
-    validate_config(model("gan_paper", SMALL["gan_paper"]))
-    validate_config(model("diffusion_paper", {"hidden_units": None, "noise_std": 0.0}))
-    with pytest.raises(ConfigError, match="models.m.hparams"):
-        validate_config(model("gan_paper", {"generator_unit": [8]}))
-    with pytest.raises(ConfigError, match="models.m.hparams.noise_std"):
-        validate_config(model("diffusion_paper", {"noise_std": -1}))
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("kind, hparams, key", [("gan_paper", {"generator_unit": [8]}, "models.m.hparams"),
+                                                ("diffusion_paper", {"noise_std": -1}, "models.m.hparams.noise_std")])
+def test_hparams_schema_rejects_unknown_keys_and_bad_values(kind, hparams, key):
+    with pytest.raises(ConfigError, match=key):
+        validate_config(one_model(kind, hparams))
+
+
+def test_hparams_schema_takes_every_default_and_nothing_else():
+    validate_config(one_model("gan_paper", SMALL["gan_paper"]))
+    validate_config(one_model("diffusion_paper", {"hidden_units": None, "noise_std": 0.0}))
     for kind in SMALL:  # every default is configurable, and nothing else
         assert set(load_schema()["$defs"][f"hparams_{kind}"]["properties"]) == set(models.module(kind).DEFAULTS)
     for kind in models.KINDS:  # what the config check reads from the source is what the module holds

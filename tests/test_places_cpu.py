@@ -50,6 +50,7 @@ def test_the_header_sizes_and_record_are_the_estimate_recomputed_from_the_benchm
     assert result["two_cores_seconds"] >= result["projected_seconds"]
 
 
+@pytest.mark.bad_input
 def test_the_estimate_refuses_jobs_on_more_threads_than_were_measured():
     config = load_config(CONFIG_FILE)
     measured = RECORDS[0]["config"]["models"]["diffusion"]["resources"]["threads"]
@@ -58,6 +59,7 @@ def test_the_estimate_refuses_jobs_on_more_threads_than_were_measured():
         cpu_estimate.job_threads(config, RECORDS[0])
 
 
+@pytest.mark.bad_input
 def test_the_estimate_refuses_a_model_its_measured_step_times_do_not_describe():
     config = load_config(CONFIG_FILE)
     config["models"]["diffusion"]["hparams"]["channels"] = 96

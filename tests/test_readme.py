@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import subprocess
+import sys
 
 from conftest import ROOT
 from inpaintbench.aggregate import from_markdown
@@ -34,3 +37,16 @@ def test_the_readme_quotes_the_recorded_demo_time():
     record = json.loads(demo_run.RESULT.read_text())
     assert f"{record['total_seconds']:.1f} s" in readme
     assert f"{record['total_seconds'] / 60:.0f} min" in readme.split("```bash")[1]  # the install command's comment
+
+
+def test_the_readme_quotes_how_many_bad_inputs_the_suite_tries():
+    """The reliability paragraph's count is the number of test cases marked bad_input (collection only)."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "bad_input", "-n", "0",
+                             "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, check=False)
+    counted = re.search(r"^(\d+)(?:/\d+)? tests? collected", result.stdout, flags=re.MULTILINE)
+    assert counted, result.stdout[-2000:] + result.stderr[-2000:]
+    cases = int(counted.group(1))
+    quoted = re.search(r"\*\*Bad inputs\.\*\* The suite tries (\d+) bad inputs", (ROOT / "README.md").read_text())
+    assert quoted and int(quoted.group(1)) == cases, (
+        f"README.md, 'Bad inputs.': write 'The suite tries {cases} bad inputs' (pytest collects {cases} "
+        f"bad_input cases), not {quoted.group(1) if quoted else 'no count'}")

@@ -302,6 +302,7 @@ def places(config: dict, archive) -> dict:
     return config
 
 
+@pytest.mark.bad_input
 def test_a_missing_archive_stops_the_run_naming_it(tiny_run):
     """Switching to Places365 with an archive that is not there: one line naming it, nothing planned."""
     config = places(tiny_config(), "/some/missing.tar")

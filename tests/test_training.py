@@ -176,11 +176,13 @@ def test_training_on_two_devices():
     assert " passed" in result.stdout and "skipped" not in result.stdout, result.stdout[-2000:]
 
 
+@pytest.mark.bad_input
 def test_bad_snapshot_epochs_are_named(tmp_path, records):
-    with pytest.raises(ValueError, match=r"snapshot_epochs \[7\] are beyond training.epochs=3"):
+    with pytest.raises(ValueError, match=r"models.gan_paper.training.snapshot_epochs: \[7\] beyond training.epochs=3"):
         run(tmp_path, records, cfg=model_cfg(snapshot_epochs=[1, 7]))
 
 
+@pytest.mark.bad_input
 def test_a_batch_larger_than_the_train_split_is_an_error_naming_both(tmp_path, records):
     """24 train images and a batch of 25: the pipeline would repeat images inside a batch."""
     with pytest.raises(ValueError, match=r"training.batch_size=25 is larger than the train split \(24 images\)"):

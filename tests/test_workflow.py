@@ -270,7 +270,7 @@ def test_a_test_split_too_small_for_intervals_is_marked_and_warned(tiny_run, com
     assert pairs["few_images"].all()
     markdown = (tiny_run / "results/tables/comparison.md").read_text()
     latex = (tiny_run / "results/tables/comparison.tex").read_text()
-    note = f"(few): fewer than {MIN_IMAGES} test images, too few for a meaningful interval or test"
+    note = f"Rows marked (few) rest on fewer than {MIN_IMAGES} test images, too few for a meaningful interval or test"
     assert note in markdown and note in latex
     log = (tiny_run / "results/logs/report/aggregate.log").read_text()
     for protocol in PROTOCOLS:

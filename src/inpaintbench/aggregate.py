@@ -253,8 +253,8 @@ def few_images_note(table: pd.DataFrame) -> str:
     """The caption's warning when a method has too few test images for its intervals to mean much."""
     if not table["few_images"].any():
         return ""
-    return (f" (few): fewer than {MIN_IMAGES} test images, too few for a meaningful interval or test; "
-            "read those rows as a demonstration, not a result.")
+    return (f" Rows marked (few) rest on fewer than {MIN_IMAGES} test images, too few for a meaningful interval "
+            "or test: read them as a demonstration, not a result.")
 
 
 def distribution_note(table: pd.DataFrame) -> str:
@@ -265,7 +265,7 @@ def distribution_note(table: pd.DataFrame) -> str:
             "published values.")
     unavailable = table.loc[table["distribution_status"] == "unavailable", "distribution_reason"]
     if len(unavailable):
-        note += f" Unavailable: {unavailable.iloc[0].split(': ', 1)[-1]}"
+        note += f" Unavailable: {unavailable.iloc[0].split(': ', 1)[-1].rstrip('.')}."
     return note
 
 

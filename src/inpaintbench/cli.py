@@ -45,20 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check-config", parents=[verbose], help="check workflow configs as the workflow does",
         description="Check each config file as the workflow would (YAML syntax with its line, the schema, "
-                    "the rules between keys, the data source) without running anything.")
+                    "the rules between keys, the data source, and that each model kind of your own imports) "
+                    "without running anything.")
     check.add_argument("configs", nargs="+", metavar="CONFIG", help="a config file (YAML)")
     return parser
 
 
 def check_configs(paths) -> int:
     """Print each config's verdict; 2 if any is invalid."""
-    from .config import ConfigError, check_sources, enabled_models, load_config
+    from .config import ConfigError, check_imports, check_sources, enabled_models, load_config
 
     status = 0
     for path in paths:
         try:
             config = load_config(path)
             check_sources(config, path)
+            check_imports(config, path)
         except ConfigError as error:
             print(f"inpaintbench: error: {error}", file=sys.stderr)
             status = 2

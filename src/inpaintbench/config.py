@@ -19,6 +19,7 @@ import yaml
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 BASELINES = ("black", "mean_fill", "biharmonic", "pyramid_fill")
+PAPER_KINDS = ("gan_paper", "diffusion_paper")  # the kinds with a paper-exact variant (paper_exact: true)
 
 
 class ConfigError(ValueError):
@@ -90,6 +91,10 @@ def check_consistency(config: dict, source: str = "config") -> None:
         raise ConfigError(f"{source}: keys models and evaluation.baselines: no enabled model and no "
                           "baseline, so there is nothing to evaluate")
     _check_models(config, source)
+    figures, evaluation = config["figures"], config["evaluation"]
+    if figures["comparison_images"] > evaluation["save_images"]:
+        raise ConfigError(f"{source}: key figures.comparison_images: {figures['comparison_images']} rows, but "
+                          f"evaluation.save_images={evaluation['save_images']} keeps only that many images per method")
 
 
 def _check_recipe(recipe: dict, where: str) -> None:
@@ -113,13 +118,13 @@ def default_masks() -> dict:
 def _check_models(config: dict, source: str) -> None:
     """Each enabled model's kind is a module that can be found, its hparams are ones the kind has, and
     it takes data.image_size; all read from the sources, without importing them (no TensorFlow needed)."""
-    from .models import check_image_size, resolve_hparams, source_file
+    from .models import check_image_size, hparam_defaults, resolve_hparams
 
     size = config["data"]["image_size"]
     for name in enabled_models(config):
         model = config["models"][name]
         try:
-            source_file(model["kind"])
+            hparam_defaults(model["kind"])
         except ValueError as error:
             raise ConfigError(f"{source}: key models.{name}.kind: {error}") from error
         try:
@@ -130,6 +135,37 @@ def _check_models(config: dict, source: str) -> None:
             check_image_size(model["kind"], size, hparams)
         except ValueError as error:
             raise ConfigError(f"{source}: key models.{name}.hparams: data.image_size: {error}") from error
+        _check_model_keys(name, model, hparams, f"{source}: key models.{name}")
+
+
+def _check_model_keys(name: str, model: dict, hparams: dict, where: str) -> None:
+    """The rules between one model's keys that would otherwise fail its training job, minutes in."""
+    if model["paper_exact"] and model["kind"] not in PAPER_KINDS:
+        raise ConfigError(f"{where}.paper_exact: kind {model['kind']} has no paper-exact variant "
+                          f"(only {' and '.join(PAPER_KINDS)} have)")
+    training = model["training"]
+    late = [epoch for epoch in training["snapshot_epochs"] if epoch > training["epochs"]]
+    if late:
+        raise ConfigError(f"{where}.training.snapshot_epochs: {late} beyond training.epochs={training['epochs']}")
+    if "sampling_steps" in hparams and "timesteps" in hparams and hparams["sampling_steps"] > hparams["timesteps"]:
+        raise ConfigError(f"{where}.hparams.sampling_steps: {hparams['sampling_steps']} is above "
+                          f"hparams.timesteps={hparams['timesteps']} (DDIM samples at most every step)")
+
+
+def check_imports(config: dict, source: str = "config") -> None:
+    """Each enabled model kind of your own imports (TensorFlow loads; `inpaintbench check-config` only:
+    the workflow's validation stays free of it, and a training job names the error the same way)."""
+    from .models import KINDS, module
+    from .runtime import start_tensorflow
+
+    own = [name for name in enabled_models(config) if config["models"][name]["kind"] not in KINDS]
+    if own:
+        start_tensorflow()  # before a module loads it: its start-up lines stay off the terminal
+    for name in own:
+        try:
+            module(config["models"][name]["kind"])
+        except ValueError as error:
+            raise ConfigError(f"{source}: key models.{name}.kind: {error}") from error
 
 
 def check_sources(config: dict, source: str = "config") -> None:

@@ -66,6 +66,8 @@ def resolve_weights(spec: str, report=_LOG.info) -> Path:
     if spec == "imagenet":
         return _cached_weights(report)
     path = Path(spec).expanduser()
+    if path.is_dir():
+        raise WeightsUnavailable(f"{path}: is a folder, not the {WEIGHTS_FILE} file (evaluation.distribution.weights)")
     if not path.is_file():
         raise WeightsUnavailable(f"{path}: no such file (evaluation.distribution.weights)")
     actual = download.md5sum(path)

@@ -80,12 +80,16 @@ def snapshot_epochs(snapshot_dir) -> list[tuple[int, Path]]:
 
 
 def snapshot_figure(model: str, snapshot_dir, path, dpi: int, rows: int = 4) -> list[int]:
-    """Original | damaged | first | middle | last snapshot epoch; returns the epochs shown."""
+    """Original | damaged | first | middle | last snapshot epoch; returns the epochs shown (none: a model
+    trained without training.snapshot_epochs gets a figure that says so, and its other figures)."""
     snapshot_dir = Path(snapshot_dir)
     reference_path = snapshot_dir / "reference.npz"
-    if not reference_path.is_file():
-        raise FileNotFoundError(f"{reference_path}: no snapshot reference images (training.snapshot_epochs empty?)")
     epochs = snapshot_epochs(snapshot_dir)
+    if not reference_path.is_file() and not epochs:
+        _no_snapshots_figure(model, path, dpi)
+        return []
+    if not reference_path.is_file():
+        raise FileNotFoundError(f"{reference_path}: no snapshot reference images")
     if not epochs:
         raise FileNotFoundError(f"{snapshot_dir}: no epoch_*.npz snapshot")
     chosen = sorted({0, len(epochs) // 2, len(epochs) - 1})
@@ -107,6 +111,13 @@ def snapshot_figure(model: str, snapshot_dir, path, dpi: int, rows: int = 4) -> 
     figure.suptitle(f"{model}: inpainting of fixed validation images during training", fontsize=9)
     save(figure, path, dpi)
     return [epoch for epoch, _ in shown]
+
+
+def _no_snapshots_figure(model: str, path, dpi: int) -> None:
+    figure = plt.figure(figsize=(4.8, 0.8))
+    figure.text(0.5, 0.5, f"{model}: no snapshots (its training.snapshot_epochs is empty)", ha="center",
+                va="center", fontsize=9)
+    save(figure, path, dpi)
 
 
 def _losses(history: pd.DataFrame) -> list[str]:

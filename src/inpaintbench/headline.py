@@ -227,10 +227,13 @@ def verdicts(table: pd.DataFrame, per_image: dict[tuple[str, str], pd.DataFrame]
 
 
 def front_page(table: pd.DataFrame, verdict: dict[str, list[str]], grids: dict[str, str], data: dict,
-               confidence: float) -> str:
+               confidence: float, without_snapshots=()) -> str:
     """The report's front page (an HTML fragment): what was run, then per protocol the verdict, the
-    headline table and the comparison grid."""
+    headline table and the comparison grid; a note naming the models trained without snapshots."""
     parts = ['<div class="ib-front">', STYLE, "<h2>The answer</h2>", f"<p>{html.escape(run_summary(table, data))}</p>"]
+    if without_snapshots:
+        parts.append(f'<p class="ib-note">No training snapshots (training.snapshot_epochs is empty) of: '
+                     f'{html.escape(", ".join(without_snapshots))}.</p>')
     for protocol, rows in table.groupby("protocol", sort=False):
         parts.append(f"<h3>{html.escape(protocol)} masks</h3>")
         parts.append(f'<p class="ib-verdict">{html.escape(" ".join(verdict[protocol]))}</p>')
@@ -260,12 +263,13 @@ def read_table(path) -> pd.DataFrame:
 def write_front_page(table_csv, metrics_csvs: dict[tuple[str, str], str], grids: dict[str, str], page: dict,
                      page_path, table_path) -> dict[str, list[str]]:
     """Write the front page and the comparison table's HTML from comparison.csv, the per-image CSVs
-    ({(protocol, method): path}) and the grids ({protocol: png}); `page` holds the data slice and the
-    confidence. Returns each protocol's verdict."""
+    ({(protocol, method): path}) and the grids ({protocol: png}); `page` holds the data slice, the
+    confidence and the models without snapshots. Returns each protocol's verdict."""
     table = read_table(table_csv)
     per_image = {run: pd.read_csv(path, dtype={"id": str}, keep_default_na=False, na_values=["", "nan", "NaN"])
                  for run, path in metrics_csvs.items()}
     verdict = verdicts(table, per_image, page["confidence"], page["data"])
-    provenance.write_text(page_path, front_page(table, verdict, grids, page["data"], page["confidence"]))
+    provenance.write_text(page_path, front_page(table, verdict, grids, page["data"], page["confidence"],
+                                                page["without_snapshots"]))
     provenance.write_text(table_path, comparison_html(table, page["confidence"]))
     return verdict

@@ -407,16 +407,16 @@ class _Loop:
 
     def __init__(self, run: _Run, train_paths: list, val_paths: list):
         training, epochs = run.training, run.training["epochs"]
-        late = [e for e in training["snapshot_epochs"] if e > epochs]
-        if late:
-            raise ValueError(f"{run.name}: training.snapshot_epochs {late} are beyond training.epochs={epochs}")
         self.run, self.train_paths = run, train_paths
         self.steps_per_epoch = _steps_per_epoch(training, train_paths)
         self.total_steps = epochs * self.steps_per_epoch
         keras.utils.set_random_seed(training["seed"])
         with run.strategy.scope():  # variables mirrored on every replica, optimizers summing their gradients
-            self.trainer = models.build_trainer(run.kind, run.image_size, run.hparams, run.model_cfg["paper_exact"],
-                                                training["seed"])
+            try:
+                self.trainer = models.build_trainer(run.kind, run.image_size, run.hparams,
+                                                    run.model_cfg["paper_exact"], training["seed"])
+            except ValueError as error:  # e.g. a module of your own that does not import: name the model
+                raise ValueError(f"{run.name}: {error}") from error
         self.checkpoints = _Checkpoints(run, self.trainer)
         self.start = int(self.checkpoints.step)
         self.history = _read_history(run.state_dir / "history.csv", self.start // self.steps_per_epoch)

@@ -84,11 +84,12 @@ def write_categories(path: str | Path, url: str | None, md5: str | None,
 
 def build_manifest(data_cfg: dict, archive: str | None = None,
                    categories: dict[str, str] | None = None,
-                   archive_md5: str | None = None) -> sources.Listing:
+                   archive_md5: str | None = None, needs_train: bool = True) -> sources.Listing:
     """List the source's images, keep the first `limit`, and give each its split.
 
     `archive_md5`, if given, is checked first: a user's archive that is not the expected one
-    stops the data stage before anything is written.
+    stops the data stage before anything is written. `needs_train`: some model trains, so the
+    train split must not be empty (the test split never may).
     """
     source = data_cfg["source"]
     if source == "places365":
@@ -105,7 +106,19 @@ def build_manifest(data_cfg: dict, archive: str | None = None,
         raise ValueError(f"data source {source!r}: found no images")
     for row in listing.rows:
         row["split"] = split_of(row["id"], data_cfg["seed"], data_cfg["split"])
+    check_split_sizes(Counter(row["split"] for row in listing.rows), data_cfg["split"], needs_train)
     return listing
+
+
+def check_split_sizes(counts: Counter, fractions: dict, needs_train: bool) -> None:
+    """A ValueError naming data.split and the counts if it leaves a split the run needs empty: found
+    by the manifest job, before any shard is written or any model trains."""
+    needed = ("train", "test") if needs_train else ("test",)
+    empty = [split for split in needed if not counts[split]]
+    if empty:
+        sizes = ", ".join(f"{split} {counts[split]}" for split in SPLITS)
+        raise ValueError(f"data.split {fractions} leaves the {' and '.join(empty)} split empty (of "
+                         f"{sum(counts.values())} images: {sizes}): add images or change data.split")
 
 
 def manifest_frame(listing: sources.Listing) -> pd.DataFrame:

@@ -38,7 +38,12 @@ def module_name(kind: str) -> str:
 
 
 def _unknown(kind: str, why) -> ValueError:
+    why = " ".join(str(why).split())  # one line, whatever the module's error says
     return ValueError(f"model kind {kind!r} is not one of {', '.join(KINDS)} nor an importable module ({why})")
+
+
+def _one_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
 
 
 def module(kind: str):
@@ -49,6 +54,8 @@ def module(kind: str):
         return importlib.import_module(module_name(kind))
     except ModuleNotFoundError as error:
         raise _unknown(kind, error) from error
+    except Exception as error:  # a module of your own may raise anything on import
+        raise ValueError(f"{source_file(kind)}: importing it raised {_one_line(error)}") from error
 
 
 def source_file(kind: str) -> Path:
@@ -57,6 +64,8 @@ def source_file(kind: str) -> Path:
         spec = importlib.util.find_spec(module_name(kind))
     except (ImportError, ValueError) as error:
         raise _unknown(kind, error) from error
+    except Exception as error:  # a parent package of your own that raises on import
+        raise _unknown(kind, f"importing its package raised {_one_line(error)}") from error
     if spec is None:
         raise _unknown(kind, f"no module named {kind!r} on the Python path")
     if not (spec.origin or "").endswith(".py"):
@@ -68,9 +77,17 @@ def _literal(kind: str, name: str):
     """The literal the kind's module assigns to `name`, read from the source without importing it
     (the Snakefile and the figures stay free of the seconds TensorFlow takes to load); None if none."""
     source = source_file(kind)
-    for node in ast.parse(source.read_text()).body:
+    try:
+        tree = ast.parse(source.read_text(), filename=str(source))
+    except SyntaxError as error:
+        raise ValueError(f"{source}, line {error.lineno}: not valid Python: {error.msg}") from error
+    for node in tree.body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
-            return ast.literal_eval(node.value)
+            try:
+                return ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, RecursionError) as error:
+                raise ValueError(f"{source}, line {node.lineno}: {name} is not a literal (write it out as "
+                                 f"{{key: value, ...}}, without calls or names)") from error
     return None
 
 
