@@ -304,3 +304,40 @@ def test_the_command_prints_no_tensorflow_start_up_lines(photo, tmp_path):
                             capture_output=True, text=True, check=False,
                             env={k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE)})
     assert result.returncode == 0 and result.stdout == f"{out}\n" and result.stderr == ""
+
+
+def _untrained(kind: str, size: int = 16):
+    """An untrained honest model of `kind` at `size` px: its fill is a function of its input alone."""
+    if kind == "diffusion":
+        return _tiny_diffusion()
+    small = {"gan": {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8, "disc_layers": 2},
+             "gan_paper": {"generator_units": [8], "discriminator_units": [8], "repair_units": [16], "noise_dim": 4},
+             "diffusion_paper": {"hidden_units": 16}}[kind]
+    hparams = models.resolve_hparams(kind, small)
+    network = models.build_trainer(kind, size, hparams, seed=0).export()
+    return models.module(kind).Inpainter(network, size, hparams)
+
+
+def _box_and_stroke(shape) -> np.ndarray:
+    """A small box (fits a 16 px model's window at the photo's scale), a long stroke (does not) and a
+    corner box at the image's edge."""
+    hole = np.zeros(shape[:2], bool)
+    hole[40:45, 60:66] = True
+    hole[150:154, 20:400] = True
+    hole[-3:, -4:] = True
+    return hole
+
+
+@pytest.mark.parametrize("kind", [*models.KINDS, *baselines.BASELINES])
+def test_the_fill_never_depends_on_what_is_under_the_hole(kind):
+    """Random noise under the hole, twice: bit-identical outputs, also where the hole is scaled down."""
+    image = data.chelsea()
+    hole = _box_and_stroke(image.shape)
+    method = _untrained(kind) if kind in models.KINDS else baselines.get(kind)
+    outputs = []
+    for seed in (1, 2):
+        hidden = image.copy()
+        hidden[hole] = np.random.default_rng(seed).integers(0, 256, (hole.sum(), 3))
+        outputs.append(inpaint_image(method, hidden, hole, seed=0))
+        np.testing.assert_array_equal(outputs[-1][~hole], image[~hole])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
