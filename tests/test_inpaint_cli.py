@@ -15,10 +15,12 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from conftest import save_model
 from inpaintbench import baselines, cli, models
 from inpaintbench.config import default_masks
+from inpaintbench.data.images import to_uint8
 from inpaintbench.data.masks import protocol_mask
-from inpaintbench.inpaint import InpaintError, hole_of_box, inpaint_file, inpaint_image, load_inpainter
+from inpaintbench.inpaint import InpaintError, hole_of_box, inpaint_file, inpaint_image, load_inpainter, windows
 from inpaintbench.runtime import VERBOSE
 
 BOX = (150, 90, 70, 50)  # x, y, w, h
@@ -341,3 +343,45 @@ def test_the_fill_never_depends_on_what_is_under_the_hole(kind):
         outputs.append(inpaint_image(method, hidden, hole, seed=0))
         np.testing.assert_array_equal(outputs[-1][~hole], image[~hole])
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_a_part_that_fits_is_filled_at_the_photos_own_scale():
+    """The model reads its image size of the photo around the part, pixel for pixel, blanked: the fill is
+    exactly its output on that crop (no scaling on the way in or out)."""
+    image = data.chelsea()
+    hole = np.zeros(image.shape[:2], bool)
+    hole[100:105, 200:206] = True
+    method = _untrained("gan")
+    (window,) = windows(hole, 16)
+    assert window.scale(16) == (1.0, 1.0) and (window.bottom - window.top, window.right - window.left) == (16, 16)
+    crop, crop_hole = image[window.slices] / np.float32(255), hole[window.slices][..., None].astype(np.float32)
+    expected = method((crop * (1 - crop_hole))[None], crop_hole[None])[0]
+    np.testing.assert_array_equal(inpaint_image(method, image, hole)[hole], to_uint8(expected)[hole[window.slices]])
+
+
+def test_float_images_come_back_as_float_with_the_known_pixels_as_given():
+    image = (data.chelsea() / np.float32(255)).astype(np.float32)
+    hole = _box_and_stroke(image.shape)
+    out = inpaint_image(_untrained("gan"), image, hole)
+    assert out.dtype == np.float32 and np.array_equal(out[~hole], image[~hole]) and 0 <= out.min() <= out.max() <= 1
+    assert np.abs(out[hole] - image[hole]).mean() < 0.5
+
+
+def test_the_command_says_when_a_part_is_filled_at_a_smaller_scale(photo, tmp_path, capsys):
+    """A stroke longer than the 32 px model's window is scaled down, and one line says by how much;
+    a small box is not, and nothing is said."""
+    folder = tmp_path / "gan"
+    folder.mkdir()
+    hparams = models.resolve_hparams("gan", {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8,
+                                              "disc_layers": 2})
+    save_model(models.build_trainer("gan", 32, hparams, seed=0), folder, "gan", hparams)
+    stroke = np.zeros((303, 384), np.uint8)
+    stroke[150:156, 20:120] = 255  # 100 px long: a window of 250 px, scale 32 / 250
+    Image.fromarray(stroke).save(tmp_path / "stroke.png")
+    common = ["inpaint", "--model", str(folder), "--image", str(photo)]
+    assert cli.main([*common, "--mask", str(tmp_path / "stroke.png"), "--out", str(tmp_path / "a.png")]) == 0
+    assert capsys.readouterr().err == ("inpaintbench: note: gan: 1 of 1 part(s) of the hole filled at scale 0.13 "
+                                       "of the photo (the model works at 32 px, a part at most 40% of its "
+                                       "window's side)\n")
+    assert cli.main([*common, "--box", "100,100,8,8", "--out", str(tmp_path / "b.png")]) == 0
+    assert capsys.readouterr().err == ""
