@@ -321,11 +321,12 @@ def _untrained(kind: str, size: int = 16):
 
 
 def _box_and_stroke(shape) -> np.ndarray:
-    """A small box (fits a 16 px model's window at the photo's scale), a long stroke (does not) and a
-    corner box at the image's edge."""
+    """A small box and a long thin stroke (filled at the photo's scale by a 16 px model), a thick box
+    (scaled down) and a box at the image's corner."""
     hole = np.zeros(shape[:2], bool)
     hole[40:45, 60:66] = True
     hole[150:154, 20:400] = True
+    hole[200:230, 100:140] = True
     hole[-3:, -4:] = True
     return hole
 
@@ -368,20 +369,36 @@ def test_float_images_come_back_as_float_with_the_known_pixels_as_given():
 
 
 def test_the_command_says_when_a_part_is_filled_at_a_smaller_scale(photo, tmp_path, capsys):
-    """A stroke longer than the 32 px model's window is scaled down, and one line says by how much;
-    a small box is not, and nothing is said."""
+    """A blob too thick for the 32 px model's window is scaled down, and one line says by how much;
+    a long thin stroke is not, and nothing is said."""
     folder = tmp_path / "gan"
     folder.mkdir()
     hparams = models.resolve_hparams("gan", {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8,
                                               "disc_layers": 2})
     save_model(models.build_trainer("gan", 32, hparams, seed=0), folder, "gan", hparams)
     stroke = np.zeros((303, 384), np.uint8)
-    stroke[150:156, 20:120] = 255  # 100 px long: a window of 250 px, scale 32 / 250
+    stroke[150:156, 20:320] = 255  # 6 px thick: cells of 12 px in 32 px windows at the photo's scale
     Image.fromarray(stroke).save(tmp_path / "stroke.png")
     common = ["inpaint", "--model", str(folder), "--image", str(photo)]
     assert cli.main([*common, "--mask", str(tmp_path / "stroke.png"), "--out", str(tmp_path / "a.png")]) == 0
-    assert capsys.readouterr().err == ("inpaintbench: note: gan: 1 of 1 part(s) of the hole filled at scale 0.13 "
-                                       "of the photo (the model works at 32 px, a part at most 40% of its "
-                                       "window's side)\n")
-    assert cli.main([*common, "--box", "100,100,8,8", "--out", str(tmp_path / "b.png")]) == 0
     assert capsys.readouterr().err == ""
+    assert cli.main([*common, "--box", "100,100,40,40", "--out", str(tmp_path / "b.png")]) == 0  # a 100 px window
+    assert capsys.readouterr().err == ("inpaintbench: note: gan: 1 of 1 window(s) filled at scale 0.32 of the photo "
+                                       "(the model works at 32 px; a part thicker than 40% of its window is "
+                                       "scaled down)\n")
+
+
+def test_a_long_thin_stroke_is_filled_at_the_photos_scale_piece_by_piece():
+    """Windows of the model's size centred on cells of the stroke, each hole pixel pasted from one window."""
+    hole = _box_and_stroke((300, 451))
+    found = windows(hole, 16)
+    pasted = np.zeros(hole.shape, int)
+    for window in found:
+        pasted[window.slices] += window.part
+    np.testing.assert_array_equal(pasted, hole.astype(int))
+    scales = {(w.top, w.left): w.scale(16) for w in found}
+    stroke = [w for w in found if w.part.any() and 150 <= w.top + np.nonzero(w.part)[0].min() < 154]
+    assert len(stroke) >= 380 // 6 and all(scales[(w.top, w.left)] == (1.0, 1.0) for w in stroke)
+    thick = [w for w in found if w.part.any() and 200 <= w.top + np.nonzero(w.part)[0].min() < 230]
+    # 30 px thick (its deepest pixel 15 px from a known one): cells of 30 px in windows of 75 px
+    assert len(thick) == 2 and all(w.scale(16) == (16 / 75, 16 / 75) for w in thick)

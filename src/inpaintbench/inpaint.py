@@ -1,11 +1,11 @@
 """Fill holes in your own photos with a trained model or a baseline, at any image size.
 
-A trained model works at its training resolution. Each connected part of the hole is filled in a
-square window of the model's image size around it, at the photo's own pixel scale; a part too large
-for that (more than 1/CONTEXT of the window's side, the share a training hole covers) gets a larger
-window scaled down to the model's size. The hole is blanked before any scaling and the scaled mask
-marks hole wherever a hole pixel enters a scaled pixel, so the pixels under the hole never reach a
-model. Every pixel outside the hole is returned exactly as it came in.
+A trained model works at its training resolution. The hole is filled piece by piece, each piece in
+a square window of the model's image size around it at the photo's own pixel scale; only a part of
+the hole too thick for that (more than 1/CONTEXT of the window's side, the share a training hole
+covers) gets a larger window scaled down to the model's size (windows). The hole is blanked before
+any scaling and the scaled mask marks hole wherever a hole pixel enters a scaled pixel, so the
+pixels under the hole never reach a model. Every pixel outside the hole is returned exactly as it came in.
 """
 
 from __future__ import annotations
@@ -118,18 +118,42 @@ def context_side(rows: slice, cols: slice, image_size: int | None) -> int:
     return max(math.ceil(max(rows.stop - rows.start, cols.stop - cols.start) * CONTEXT), image_size or 0)
 
 
-def windows(mask: np.ndarray, image_size: int | None) -> list[Window]:
-    """The windows that fill `mask`: one per connected part (8-neighbours) for a model of `image_size`,
-    one around the whole hole for a baseline (it works at any size and scale)."""
-    if not image_size:
-        labels, boxes = mask.astype(np.int32), ndimage.find_objects(mask.astype(np.int32))
-    else:
-        labels, _ = ndimage.label(mask, structure=np.ones((3, 3)))
-        boxes = ndimage.find_objects(labels)
+def _cells(labels: np.ndarray, label: int, rows: slice, cols: slice, cell: int, side: int) -> list[Window]:
+    """Part `label` of `labels` cut into cells of `cell` px along its box, each with a window of `side` px
+    centred on it, into which the part's pixels in the cell are pasted."""
     found = []
-    for label, (rows, cols) in enumerate(boxes, start=1):
-        top, left, bottom, right = window_around(rows, cols, mask.shape, context_side(rows, cols, image_size))
-        found.append(Window(top, left, bottom, right, labels[top:bottom, left:right] == label))
+    for top in range(rows.start, rows.stop, cell):
+        for left in range(cols.start, cols.stop, cell):
+            cell_rows, cell_cols = slice(top, min(top + cell, rows.stop)), slice(left, min(left + cell, cols.stop))
+            inside = labels[cell_rows, cell_cols] == label
+            if inside.any():
+                y0, x0, y1, x1 = window_around(cell_rows, cell_cols, labels.shape, side)
+                part = np.zeros((y1 - y0, x1 - x0), bool)
+                part[top - y0:cell_rows.stop - y0, left - x0:cell_cols.stop - x0] = inside
+                found.append(Window(y0, x0, y1, x1, part))
+    return found
+
+
+def windows(mask: np.ndarray, image_size: int | None) -> list[Window]:
+    """The windows that fill `mask`; each hole pixel is pasted from exactly one.
+
+    A baseline (it works at any size): one window around the whole hole. A model of `image_size`:
+    each connected part (8-neighbours) is cut into cells of 1/CONTEXT of a window's side, each filled
+    in a window centred on it, as a training hole sits in its image. The window is the model's size
+    at the photo's scale unless the part is thicker than a cell (twice its deepest pixel's distance
+    to a known one): then it grows to CONTEXT times that thickness and is scaled down to the model's
+    size. A long thin stroke is thus filled at the photo's scale, a large blob scaled as it must be.
+    """
+    if not image_size:
+        ((rows, cols),) = ndimage.find_objects(mask.astype(np.int8))
+        top, left, bottom, right = window_around(rows, cols, mask.shape, context_side(rows, cols, None))
+        return [Window(top, left, bottom, right, mask[top:bottom, left:right])]
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    depths = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=np.arange(1, count + 1))
+    found = []
+    for label, ((rows, cols), depth) in enumerate(zip(ndimage.find_objects(labels), np.atleast_1d(depths)), start=1):
+        cell = max(int(image_size / CONTEXT), math.ceil(2 * depth))
+        found += _cells(labels, label, rows, cols, cell, max(image_size, math.ceil(cell * CONTEXT)))
     return found
 
 
@@ -181,8 +205,8 @@ def _note_scales(method, found: list[Window]) -> None:
     if scales:
         shown = ", ".join(f"{y:.2f}" if y == x else f"{y:.2f} x {x:.2f} (rows x columns)"
                           for y, x in sorted(set(scales)))
-        NOTES.info("%s: %d of %d part(s) of the hole filled at scale %s of the photo (the model works at %d px, "
-                   "a part at most %.0f%% of its window's side)", method.name, len(scales), len(found), shown,
+        NOTES.info("%s: %d of %d window(s) filled at scale %s of the photo (the model works at %d px; a part "
+                   "thicker than %.0f%% of its window is scaled down)", method.name, len(scales), len(found), shown,
                    method.image_size, 100 / CONTEXT)
 
 
