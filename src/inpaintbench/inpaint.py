@@ -113,11 +113,6 @@ def window_around(rows: slice, cols: slice, shape, side: int) -> tuple[int, int,
     return top, left, top + region_h, left + region_w
 
 
-def context_side(rows: slice, cols: slice, image_size: int | None) -> int:
-    """The window side for a hole of rows x cols: CONTEXT times its side, at least the model's size."""
-    return max(math.ceil(max(rows.stop - rows.start, cols.stop - cols.start) * CONTEXT), image_size or 0)
-
-
 def _cells(labels: np.ndarray, label: int, rows: slice, cols: slice, cell: int, side: int) -> list[Window]:
     """Part `label` of `labels` cut into cells of `cell` px along its box, each with a window of `side` px
     centred on it, into which the part's pixels in the cell are pasted."""
@@ -146,7 +141,8 @@ def windows(mask: np.ndarray, image_size: int | None) -> list[Window]:
     """
     if not image_size:
         ((rows, cols),) = ndimage.find_objects(mask.astype(np.int8))
-        top, left, bottom, right = window_around(rows, cols, mask.shape, context_side(rows, cols, None))
+        side = math.ceil(max(rows.stop - rows.start, cols.stop - cols.start) * CONTEXT)
+        top, left, bottom, right = window_around(rows, cols, mask.shape, side)
         return [Window(top, left, bottom, right, mask[top:bottom, left:right])]
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     depths = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=np.arange(1, count + 1))
