@@ -384,8 +384,8 @@ def test_the_command_says_when_a_part_is_filled_at_a_smaller_scale(photo, tmp_pa
     assert capsys.readouterr().err == ""
     assert cli.main([*common, "--box", "100,100,40,40", "--out", str(tmp_path / "b.png")]) == 0  # a 100 px window
     assert capsys.readouterr().err == ("inpaintbench: note: gan: 1 of 1 window(s) filled at scale 0.32 of the photo "
-                                       "(the model works at 32 px; a part thicker than 40% of its window is "
-                                       "scaled down)\n")
+                                       "(the model works at 32 px; a window is scaled to it where a part is "
+                                       "thicker than 40% of it or the photo is smaller)\n")
 
 
 def test_a_long_thin_stroke_is_filled_at_the_photos_scale_piece_by_piece():

@@ -201,9 +201,9 @@ def _note_scales(method, found: list[Window]) -> None:
     if scales:
         shown = ", ".join(f"{y:.2f}" if y == x else f"{y:.2f} x {x:.2f} (rows x columns)"
                           for y, x in sorted(set(scales)))
-        NOTES.info("%s: %d of %d window(s) filled at scale %s of the photo (the model works at %d px; a part "
-                   "thicker than %.0f%% of its window is scaled down)", method.name, len(scales), len(found), shown,
-                   method.image_size, 100 / CONTEXT)
+        NOTES.info("%s: %d of %d window(s) filled at scale %s of the photo (the model works at %d px; a window "
+                   "is scaled to it where a part is thicker than %.0f%% of it or the photo is smaller)",
+                   method.name, len(scales), len(found), shown, method.image_size, 100 / CONTEXT)
 
 
 def fill_windows(method, pixels: np.ndarray, mask: np.ndarray, found: list[Window], seed: int = 0,
