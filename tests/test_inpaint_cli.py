@@ -15,10 +15,12 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from conftest import save_model
 from inpaintbench import baselines, cli, models
 from inpaintbench.config import default_masks
+from inpaintbench.data.images import to_uint8
 from inpaintbench.data.masks import protocol_mask
-from inpaintbench.inpaint import InpaintError, hole_of_box, inpaint_file, inpaint_image, load_inpainter
+from inpaintbench.inpaint import InpaintError, hole_of_box, inpaint_file, inpaint_image, load_inpainter, windows
 from inpaintbench.runtime import VERBOSE
 
 BOX = (150, 90, 70, 50)  # x, y, w, h
@@ -329,3 +331,99 @@ def test_the_command_prints_no_tensorflow_start_up_lines(photo, tmp_path):
                             capture_output=True, text=True, check=False,
                             env={k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE)})
     assert result.returncode == 0 and result.stdout == f"{out}\n" and result.stderr == ""
+
+
+def _untrained(kind: str, size: int = 16):
+    """An untrained honest model of `kind` at `size` px: its fill is a function of its input alone."""
+    if kind == "diffusion":
+        return _tiny_diffusion()
+    small = {"gan": {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8, "disc_layers": 2},
+             "gan_paper": {"generator_units": [8], "discriminator_units": [8], "repair_units": [16], "noise_dim": 4},
+             "diffusion_paper": {"hidden_units": 16}}[kind]
+    hparams = models.resolve_hparams(kind, small)
+    network = models.build_trainer(kind, size, hparams, seed=0).export()
+    return models.module(kind).Inpainter(network, size, hparams)
+
+
+def _box_and_stroke(shape) -> np.ndarray:
+    """A small box and a long thin stroke (filled at the photo's scale by a 16 px model), a thick box
+    (scaled down) and a box at the image's corner."""
+    hole = np.zeros(shape[:2], bool)
+    hole[40:45, 60:66] = True
+    hole[150:154, 20:400] = True
+    hole[200:230, 100:140] = True
+    hole[-3:, -4:] = True
+    return hole
+
+
+@pytest.mark.parametrize("kind", [*models.KINDS, *baselines.BASELINES])
+def test_the_fill_never_depends_on_what_is_under_the_hole(kind):
+    """Random noise under the hole, twice: bit-identical outputs, also where the hole is scaled down."""
+    image = data.chelsea()
+    hole = _box_and_stroke(image.shape)
+    method = _untrained(kind) if kind in models.KINDS else baselines.get(kind)
+    outputs = []
+    for seed in (1, 2):
+        hidden = image.copy()
+        hidden[hole] = np.random.default_rng(seed).integers(0, 256, (hole.sum(), 3))
+        outputs.append(inpaint_image(method, hidden, hole, seed=0))
+        np.testing.assert_array_equal(outputs[-1][~hole], image[~hole])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_a_part_that_fits_is_filled_at_the_photos_own_scale():
+    """The model reads its image size of the photo around the part, pixel for pixel, blanked: the fill is
+    exactly its output on that crop (no scaling on the way in or out)."""
+    image = data.chelsea()
+    hole = np.zeros(image.shape[:2], bool)
+    hole[100:105, 200:206] = True
+    method = _untrained("gan")
+    (window,) = windows(hole, 16)
+    assert window.scale(16) == (1.0, 1.0) and (window.bottom - window.top, window.right - window.left) == (16, 16)
+    crop, crop_hole = image[window.slices] / np.float32(255), hole[window.slices][..., None].astype(np.float32)
+    expected = method((crop * (1 - crop_hole))[None], crop_hole[None])[0]
+    np.testing.assert_array_equal(inpaint_image(method, image, hole)[hole], to_uint8(expected)[hole[window.slices]])
+
+
+def test_float_images_come_back_as_float_with_the_known_pixels_as_given():
+    image = (data.chelsea() / np.float32(255)).astype(np.float32)
+    hole = _box_and_stroke(image.shape)
+    out = inpaint_image(_untrained("gan"), image, hole)
+    assert out.dtype == np.float32 and np.array_equal(out[~hole], image[~hole]) and 0 <= out.min() <= out.max() <= 1
+    assert np.abs(out[hole] - image[hole]).mean() < 0.5
+
+
+def test_the_command_says_when_a_part_is_filled_at_a_smaller_scale(photo, tmp_path, capsys):
+    """A blob too thick for the 32 px model's window is scaled down, and one line says by how much;
+    a long thin stroke is not, and nothing is said."""
+    folder = tmp_path / "gan"
+    folder.mkdir()
+    hparams = models.resolve_hparams("gan", {"channels": 8, "depth": 2, "dilations": [2], "disc_channels": 8,
+                                              "disc_layers": 2})
+    save_model(models.build_trainer("gan", 32, hparams, seed=0), folder, "gan", hparams)
+    stroke = np.zeros((303, 384), np.uint8)
+    stroke[150:156, 20:320] = 255  # 6 px thick: cells of 12 px in 32 px windows at the photo's scale
+    Image.fromarray(stroke).save(tmp_path / "stroke.png")
+    common = ["inpaint", "--model", str(folder), "--image", str(photo)]
+    assert cli.main([*common, "--mask", str(tmp_path / "stroke.png"), "--out", str(tmp_path / "a.png")]) == 0
+    assert capsys.readouterr().err == ""
+    assert cli.main([*common, "--box", "100,100,40,40", "--out", str(tmp_path / "b.png")]) == 0  # a 100 px window
+    assert capsys.readouterr().err == ("inpaintbench: note: gan: 1 of 1 window(s) filled at scale 0.32 of the photo "
+                                       "(the model works at 32 px; a window is scaled to it where a part is "
+                                       "thicker than 40% of it or the photo is smaller)\n")
+
+
+def test_a_long_thin_stroke_is_filled_at_the_photos_scale_piece_by_piece():
+    """Windows of the model's size centred on cells of the stroke, each hole pixel pasted from one window."""
+    hole = _box_and_stroke((300, 451))
+    found = windows(hole, 16)
+    pasted = np.zeros(hole.shape, int)
+    for window in found:
+        pasted[window.slices] += window.part
+    np.testing.assert_array_equal(pasted, hole.astype(int))
+    scales = {(w.top, w.left): w.scale(16) for w in found}
+    stroke = [w for w in found if w.part.any() and 150 <= w.top + np.nonzero(w.part)[0].min() < 154]
+    assert len(stroke) >= 380 // 6 and all(scales[(w.top, w.left)] == (1.0, 1.0) for w in stroke)
+    thick = [w for w in found if w.part.any() and 200 <= w.top + np.nonzero(w.part)[0].min() < 230]
+    # 30 px thick (its deepest pixel 15 px from a known one): cells of 30 px in windows of 75 px
+    assert len(thick) == 2 and all(w.scale(16) == (16 / 75, 16 / 75) for w in thick)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -83,6 +84,15 @@ def _box_values_joined(argv: list[str]) -> list[str]:
     return joined
 
 
+def _print_notes(logger: logging.Logger) -> None:
+    """`logger`'s messages on stderr, one line each, as notes (not errors: the command goes on)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("inpaintbench: note: %(message)s"))
+    logger.handlers = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(_box_values_joined(sys.argv[1:] if argv is None else list(argv)))
     if args.verbose:
@@ -90,8 +100,9 @@ def main(argv=None) -> int:
     if args.command == "check-config":
         return check_configs(args.configs)
     start_tensorflow()
-    from .inpaint import InpaintError, inpaint_file
+    from .inpaint import NOTES, InpaintError, inpaint_file
 
+    _print_notes(NOTES)
     options = {key: value for key, value in (("steps", args.steps), ("sampler", args.sampler),
                                              ("samples", args.samples)) if value is not None}
     try:
