@@ -347,7 +347,7 @@ def _write_photos(folder: Path) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name, suffix, mode", [
     ("dark16.png", ".png", "I;16"), ("dark16.tif", ".tif", "I;16"), ("grey.png", ".png", "L"),
     ("grey_alpha.png", ".png", "LA"), ("rgba.png", ".png", "RGBA"), ("rgba.png", ".webp", "RGBA"),
-    ("rgba.png", ".tif", "RGBA")])
+    ("rgba.png", ".tif", "RGBA"), ("dark16.png", ".pgm", "I")])
 def test_a_photo_keeps_its_depth_grey_and_alpha(tmp_path, capsys, name, suffix, mode):
     """16-bit stays 16-bit and as dark (not stretched to its maximum), grey stays grey, alpha is untouched
     everywhere, and every other pixel outside the hole is as given."""
@@ -359,7 +359,7 @@ def test_a_photo_keeps_its_depth_grey_and_alpha(tmp_path, capsys, name, suffix, 
     written = Image.open(out)
     after = np.asarray(written)
     hole = hole_of_box(BOX, given.shape)
-    assert written.mode == mode and after.dtype == given.dtype
+    assert written.mode == mode  # PGM's 16 bits read back as Pillow's 32-bit integers
     np.testing.assert_array_equal(after[~hole], given[~hole])
     if mode in ("LA", "RGBA"):
         np.testing.assert_array_equal(after[..., -1], given[..., -1])
@@ -407,6 +407,21 @@ def test_a_16_bit_colour_png_is_read_at_8_bits_with_a_note(tmp_path, capsys):
                    "without alpha only)\n")
     hole = hole_of_box((10, 10, 8, 8), deep.shape)
     np.testing.assert_array_equal(np.asarray(Image.open(out))[~hole], (deep // 257).astype(np.uint8)[~hole])
+
+
+def test_a_32_bit_float_photo_is_read_as_16_bit_grey_with_a_note(tmp_path, capsys):
+    """Float pixels are [0, 1] by convention: kept as 16-bit, and one line says what beyond it was clipped."""
+    values = np.linspace(0.0, 2.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    image = tmp_path / "float.tif"
+    Image.fromarray(values).save(image)
+    out = tmp_path / "out.png"
+    _, err = _filled(capsys, "--model", "mean_fill", "--image", str(image), "--box", "2,2,5,5", "--out", str(out))
+    assert err == f"inpaintbench: note: {image}: 32-bit float pixels (0..2) read as 16-bit grey ([0, 1] kept)\n"
+    hole = hole_of_box((2, 2, 5, 5), values.shape)
+    written = Image.open(out)
+    assert written.mode == "I;16"
+    expected = np.round(np.clip(values, 0, 1) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(np.asarray(written)[~hole], expected[~hole])
 
 
 @pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".gif", "GIF")])

@@ -24,7 +24,7 @@ class InpaintError(ValueError):
 HALF_8, HALF_16 = 128, 32768  # the mask's hole: at least half of white (255, 65535)
 # What each output format keeps exactly, as Pillow writes it (WebP written lossless).
 HOLDS = {"PNG": {"I;16", "L", "LA", "RGB", "RGBA"}, "TIFF": {"I;16", "L", "LA", "RGB", "RGBA"},
-         "WEBP": {"RGB", "RGBA"}, "BMP": {"L", "RGB"}, "PPM": {"L", "RGB"},
+         "WEBP": {"RGB", "RGBA"}, "BMP": {"L", "RGB"}, "PPM": {"I;16", "L", "RGB"},
          "JPEG": {"L", "RGB"}, "GIF": {"L", "RGB"}}
 LOSSY = {"JPEG", "GIF"}  # JPEG compresses with loss; GIF quantizes to a palette of 256 colours
 SAVE_OPTIONS = {"WEBP": {"lossless": True, "exact": True}, "JPEG": {"quality": 95}}
@@ -91,8 +91,10 @@ def read_photo(path: str | Path) -> Photo:
     notes = [f"{path}: 16 bits a channel read as 8 (Pillow keeps 16 bits of grey without alpha only)"
              ] if deep_colour else []
     if image.mode in DEEP_GREY_MODES:
-        if image.mode not in ("I;16", "I;16L", "I;16B", "I;16N"):
-            notes.append(f"{path}: {image.mode} pixels read as 16-bit grey")
+        low, high = np.min(image), np.max(image)
+        if image.mode == "F" or low < 0 or high > WHITE_16:
+            kind, kept = ("float", "[0, 1]") if image.mode == "F" else ("integer", f"0..{WHITE_16}")
+            notes.append(f"{path}: 32-bit {kind} pixels ({low:g}..{high:g}) read as 16-bit grey ({kept} kept)")
         return Photo(grey_16(image), None, notes, orientation)
     if image.mode in KEPT_AS:
         kept = "RGBA" if image.mode == "P" and "transparency" in image.info else KEPT_AS[image.mode]
