@@ -259,6 +259,28 @@ def test_a_text_file_named_jpg_and_a_tiny_image_are_skipped_with_readable_reason
     assert summary["skipped_by_reason"] == {"not an image": 1, "too small": 2}
 
 
+def test_a_dark_16_bit_photo_keeps_its_brightness_in_the_shards(tmp_path):
+    """16-bit PNG and TIFF (and 32-bit integer TIFF) are scaled by 65535, float TIFF read as [0, 1], so
+    they give the very pixels of their 8-bit twin (not stretched to their own maximum, which made this
+    photo, at most 16% of white, 6x brighter)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    dark = (np.asarray(Image.fromarray(skdata.camera()).resize((48, 48)), np.uint32) * 40).astype(np.uint16)
+    Image.fromarray(dark).save(folder / "png16.png")
+    Image.fromarray(dark).save(folder / "tiff16.tif")
+    Image.fromarray(dark.astype(np.int32)).save(folder / "int32.tif")  # Pillow mode I
+    Image.fromarray((dark / 65535).astype(np.float32)).save(folder / "float.tif")  # mode F, read as [0, 1]
+    Image.fromarray(np.round(dark / 65535 * 255).astype(np.uint8)).save(folder / "dark8.png")
+    assert Image.open(folder / "png16.png").mode == Image.open(folder / "tiff16.tif").mode == "I;16"
+    manifest = prepare.manifest_frame(prepare.build_manifest({**DATA, "source": "folder", "folder": str(folder)}))
+    prepare.write_shard(manifest, 0, 1, SIZE, None, tmp_path / "out")
+    found = records(tmp_path / "out")
+    assert 30 < found["dark8"]["image"].max() < 45
+    np.testing.assert_array_equal(found["png16"]["image"], found["dark8"]["image"])
+    for name in ("tiff16", "int32", "float"):
+        np.testing.assert_array_equal(found[name]["image"], found["dark8"]["image"])
+
+
 def test_folder_source_recursive_with_category_per_subfolder(tmp_path):
     folder = tmp_path / "photos"
     (folder / "cats" / "tabby").mkdir(parents=True)

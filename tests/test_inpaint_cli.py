@@ -122,7 +122,7 @@ def test_mask_file_and_python_function(photo, tmp_path):
     mask[40:80, 300:360] = 255
     mask_path = tmp_path / "mask.png"
     Image.fromarray(mask).save(mask_path)
-    out = inpaint_file("mean_fill", photo, tmp_path / "out.png", mask_path=mask_path)
+    out = inpaint_file("mean_fill", photo, tmp_path / "out.png", mask_path=mask_path).path
     after = np.asarray(Image.open(out))
     assert np.array_equal(after[mask == 0], image[mask == 0])
     direct = inpaint_image(load_inpainter("mean_fill"), image, mask > 0)
@@ -231,6 +231,20 @@ def _tiny_diffusion():
     return diffusion.Inpainter(diffusion.build_unet(16, hparams), 16, hparams)
 
 
+def test_inpaint_image_returns_the_dtype_it_was_given():
+    """uint8, or float32 in [0, 1] (how 16-bit photos go in): the same fill, every other pixel as given."""
+    method = _tiny_diffusion()
+    image8 = np.asarray(Image.fromarray(data.astronaut()).resize((40, 30)))
+    image32 = image8 / np.float32(255)
+    hole = hole_of_box((10, 8, 12, 9), image8.shape)
+    out8 = inpaint_image(method, image8, hole, steps=2, samples=1)
+    out32 = inpaint_image(method, image32, hole, steps=2, samples=1)
+    assert out8.dtype == np.uint8 and out32.dtype == np.float32
+    np.testing.assert_array_equal(out32[~hole], image32[~hole])
+    np.testing.assert_array_equal(out8, np.round(out32 * 255).astype(np.uint8))
+    assert not np.array_equal(out8[hole], image8[hole])
+
+
 @pytest.mark.bad_input
 @pytest.mark.parametrize("method, options, message", [
     ("black", {"steps": 5}, "black: takes no option steps (its options: none)"),
@@ -324,13 +338,14 @@ def test_bad_inputs_are_one_line_errors(case, photo, tmp_path, capsys):
 
 
 def test_the_command_prints_no_tensorflow_start_up_lines(photo, tmp_path):
-    """Only the output path on stdout and nothing on stderr, unless --verbose."""
+    """Only the hole's size and the output path on stdout and nothing on stderr, unless --verbose."""
     out = tmp_path / "filled.png"
     result = subprocess.run([sys.executable, "-m", "inpaintbench.cli", "inpaint", "--model", "pyramid_fill",
                              "--image", str(photo), "--box", "1,1,5,5", "--out", str(out)],
                             capture_output=True, text=True, check=False,
                             env={k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", VERBOSE)})
-    assert result.returncode == 0 and result.stdout == f"{out}\n" and result.stderr == ""
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == f"hole: 25 px, 0.02% of the image\n{out}\n"
 
 
 def _untrained(kind: str, size: int = 16):
@@ -427,3 +442,184 @@ def test_a_long_thin_stroke_is_filled_at_the_photos_scale_piece_by_piece():
     thick = [w for w in found if w.part.any() and 200 <= w.top + np.nonzero(w.part)[0].min() < 230]
     # 30 px thick (its deepest pixel 15 px from a known one): cells of 30 px in windows of 75 px
     assert len(thick) == 2 and all(w.scale(16) == (16 / 75, 16 / 75) for w in thick)
+
+
+def _filled(capsys, *args):
+    """(stdout, stderr) of a successful inpaint command."""
+    assert cli.main(["inpaint", *args]) == 0
+    return capsys.readouterr()
+
+
+def _write_photos(folder: Path) -> dict[str, np.ndarray]:
+    """Photos in the formats a user has, each with its pixels (and alpha) as the file holds them."""
+    coins = data.coins()  # 303 x 384 grey
+    pixels = {
+        "dark16.png": (coins.astype(np.uint32) * 40).astype(np.uint16),  # at most 16% of white
+        "dark16.tif": (coins.astype(np.uint32) * 40).astype(np.uint16),
+        "grey.png": coins,
+        "grey_alpha.png": np.dstack([coins, np.tile(np.linspace(0, 255, 384).astype(np.uint8), (303, 1))]),
+        "rgba.png": np.dstack([np.asarray(Image.fromarray(data.astronaut()).resize((384, 303))),
+                               np.tile(np.linspace(255, 0, 384).astype(np.uint8), (303, 1))]),
+    }
+    modes = {2: None, 3: "LA", 4: "RGBA"}
+    for name, array in pixels.items():
+        Image.fromarray(array, modes[array.shape[-1]] if array.ndim == 3 else None).save(folder / name)
+    return pixels
+
+
+@pytest.mark.parametrize("name, suffix, mode", [
+    ("dark16.png", ".png", "I;16"), ("dark16.tif", ".tif", "I;16"), ("grey.png", ".png", "L"),
+    ("grey_alpha.png", ".png", "LA"), ("rgba.png", ".png", "RGBA"), ("rgba.png", ".webp", "RGBA"),
+    ("rgba.png", ".tif", "RGBA"), ("dark16.png", ".pgm", "I")])
+def test_a_photo_keeps_its_depth_grey_and_alpha(tmp_path, capsys, name, suffix, mode):
+    """16-bit stays 16-bit and as dark (not stretched to its maximum), grey stays grey, alpha is untouched
+    everywhere, and every other pixel outside the hole is as given."""
+    given = _write_photos(tmp_path)[name]
+    out = tmp_path / f"out{suffix}"
+    _, err = _filled(capsys, "--model", "mean_fill", "--image", str(tmp_path / name), "--box", ",".join(map(str, BOX)),
+                     "--out", str(out))
+    assert err == ""
+    written = Image.open(out)
+    after = np.asarray(written)
+    hole = hole_of_box(BOX, given.shape)
+    assert written.mode == mode  # PGM's 16 bits read back as Pillow's 32-bit integers
+    np.testing.assert_array_equal(after[~hole], given[~hole])
+    if mode in ("LA", "RGBA"):
+        np.testing.assert_array_equal(after[..., -1], given[..., -1])
+    colour = after[..., :-1] if mode in ("LA", "RGBA") else after
+    assert not np.array_equal(colour[hole], (given[..., :-1] if mode in ("LA", "RGBA") else given)[hole])
+    # the mean fill of a dark photo is as dark as the pixels it is the mean of
+    assert abs(float(colour[hole].mean()) - float(colour[~hole].mean())) < 0.2 * float(colour.max())
+
+
+@pytest.mark.parametrize("name, suffix, notes", [
+    ("dark16.png", ".webp", ["16-bit written as 8-bit (WEBP as written holds 8 bits a channel); .png or .tif keep "
+                             "16 bits", "grey written as RGB (WEBP as written has no grey mode)"]),
+    ("rgba.png", ".bmp", ["alpha channel dropped (BMP as written has none); .png, .tif or .webp keep it"]),
+    ("grey_alpha.png", ".webp", ["grey written as RGB (WEBP as written has no grey mode)"]),
+])
+def test_what_an_output_format_cannot_hold_is_a_note_per_conversion(tmp_path, capsys, name, suffix, notes):
+    given = _write_photos(tmp_path)[name]
+    out = tmp_path / f"out{suffix}"
+    _, err = _filled(capsys, "--model", "mean_fill", "--image", str(tmp_path / name), "--box", ",".join(map(str, BOX)),
+                     "--out", str(out))
+    assert err.splitlines() == [f"inpaintbench: note: {out}: {note}" for note in notes]
+    after = np.asarray(Image.open(out)).astype(np.float64)
+    expected = given / 257.0 if given.dtype == np.uint16 else given
+    expected = expected[..., :-1] if name == "rgba.png" else expected  # BMP: RGB
+    hole = hole_of_box(BOX, given.shape)
+    if "grey written as RGB" in notes[-1]:  # three equal channels, then alpha if any
+        assert (after[..., 0] == after[..., 1]).all() and (after[..., 1] == after[..., 2]).all()
+        after = after[..., 0] if after.shape[-1] == 3 else after[..., [0, 3]]
+    assert np.abs(after[~hole] - expected[~hole]).max() <= 0.5
+
+
+def test_a_16_bit_colour_png_is_read_at_8_bits_with_a_note(tmp_path, capsys):
+    """Pillow reads 16-bit colour at 8 bits (the high byte): said in one line, not silently."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    deep = (np.asarray(Image.fromarray(data.astronaut()).resize((64, 48)), np.uint16) * 257).astype(">u2")
+    rows = b"".join(b"\0" + row.tobytes() for row in deep)
+    image = tmp_path / "deep.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 48, 16, 2, 0, 0, 0))
+                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    out = tmp_path / "out.png"
+    _, err = _filled(capsys, "--model", "mean_fill", "--image", str(image), "--box", "10,10,8,8", "--out", str(out))
+    assert err == (f"inpaintbench: note: {image}: 16 bits a channel read as 8 (Pillow keeps 16 bits of grey "
+                   "without alpha only)\n")
+    hole = hole_of_box((10, 10, 8, 8), deep.shape)
+    np.testing.assert_array_equal(np.asarray(Image.open(out))[~hole], (deep // 257).astype(np.uint8)[~hole])
+
+
+def test_a_32_bit_float_photo_is_read_as_16_bit_grey_with_a_note(tmp_path, capsys):
+    """Float pixels are [0, 1] by convention: kept as 16-bit, and one line says what beyond it was clipped."""
+    values = np.linspace(0.0, 2.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    image = tmp_path / "float.tif"
+    Image.fromarray(values).save(image)
+    out = tmp_path / "out.png"
+    _, err = _filled(capsys, "--model", "mean_fill", "--image", str(image), "--box", "2,2,5,5", "--out", str(out))
+    assert err == f"inpaintbench: note: {image}: 32-bit float pixels (0..2) read as 16-bit grey ([0, 1] kept)\n"
+    hole = hole_of_box((2, 2, 5, 5), values.shape)
+    written = Image.open(out)
+    assert written.mode == "I;16"
+    expected = np.round(np.clip(values, 0, 1) * 65535).astype(np.uint16)
+    np.testing.assert_array_equal(np.asarray(written)[~hole], expected[~hole])
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".gif", "GIF")])
+def test_a_lossy_output_format_is_written_with_a_warning_counting_the_pixels_it_changed(photo, tmp_path, capsys,
+                                                                                        suffix, fmt):
+    """The user named the format, so it is written, and one line says how many pixels outside the hole
+    it changed (counted in the file written) and to write a PNG to keep them."""
+    out = tmp_path / f"out{suffix}"
+    image = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()[:303, :384]).save(image)
+    _, err = _filled(capsys, "--model", "mean_fill", "--image", str(image), "--box", ",".join(map(str, BOX)),
+                     "--out", str(out))
+    given = data.astronaut()[:303, :384]
+    hole = hole_of_box(BOX, given.shape)
+    changed = int(((np.asarray(Image.open(out).convert("RGB")) != given).any(axis=-1) & ~hole).sum())
+    assert changed > 10000
+    assert err == (f"inpaintbench: warning: {out}: {fmt} changed {changed} pixels outside the hole on writing "
+                   "(it is lossy); write a .png to keep every pixel outside the hole as it was\n")
+
+
+def _mask_files(folder: Path) -> dict[str, int]:
+    """Masks as users draw them, each meaning the 60 x 40 box at (100, 50) of a 384 x 303 photo."""
+    box = np.zeros((303, 384), bool)
+    box[50:90, 100:160] = True
+    white_on_black = np.where(box, 255, 0).astype(np.uint8)
+    Image.fromarray(white_on_black).save(folder / "jpeg_noise.jpg", quality=30)
+    opaque = np.zeros((303, 384, 4), np.uint8)
+    opaque[..., 3] = 255
+    opaque[box, :3] = 255
+    Image.fromarray(opaque, "RGBA").save(folder / "opaque_rgba.png")
+    strokes = np.zeros((303, 384, 4), np.uint8)
+    strokes[..., :3] = 255  # a transparent white background, as a drawing program leaves it
+    strokes[box] = (0, 0, 0, 255)  # the hole painted opaque black
+    Image.fromarray(strokes, "RGBA").save(folder / "drawn_on_transparent.png")
+    deep = np.where(box, 65535, 30000).astype(np.uint16)  # the background under half of 16-bit white
+    Image.fromarray(deep).save(folder / "mask16.png")
+    return int(box.sum())
+
+
+@pytest.mark.parametrize("mask", ["jpeg_noise.jpg", "opaque_rgba.png", "drawn_on_transparent.png", "mask16.png"])
+def test_the_hole_is_where_the_mask_is_at_least_half_white_or_opaque_if_it_has_transparency(photo, tmp_path, capsys,
+                                                                                           mask):
+    """JPEG noise is no hole, a mask drawn on a transparent background is its opaque part, and 16-bit
+    masks are halved at 32768; the command prints the hole's size."""
+    area = _mask_files(tmp_path)
+    out = tmp_path / "out.png"
+    printed, _ = _filled(capsys, "--model", "black", "--image", str(photo), "--mask", str(tmp_path / mask),
+                         "--out", str(out))
+    assert printed == f"hole: {area} px, {area / (384 * 303):.2%} of the image\n{out}\n"
+    after = np.asarray(Image.open(out))
+    assert (after[50:90, 100:160] == 0).all()
+    assert (after != np.asarray(Image.open(photo))).any(axis=-1).sum() == area
+
+
+@pytest.mark.bad_input
+def test_a_mask_of_the_photos_unrotated_size_says_the_exif_tag_turned_the_photo(photo, tmp_path, capsys):
+    """A phone photo stored 384 x 303 with EXIF orientation 6 shows (and reads) as 303 x 384."""
+    turned = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(photo).save(turned, exif=exif)
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.full((303, 384), 255, np.uint8)).save(mask)
+    err = _error(capsys, "--model", "black", "--image", str(turned), "--mask", str(mask),
+                 "--out", str(tmp_path / "o.png"))
+    assert err == (f"inpaintbench: error: {mask}: mask is 384x303 px but the image is 303x384 px as displayed: "
+                   "its EXIF orientation tag (6) has it rotated 90° clockwise; draw the mask on the photo as a "
+                   "viewer shows it, or turn the mask the same way\n")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.bad_input
+def test_an_output_format_the_command_does_not_write_is_refused(photo, tmp_path, capsys):
+    err = _error(capsys, "--model", "black", "--image", str(photo), "--box", "1,1,5,5",
+                 "--out", str(tmp_path / "o.pdf"))
+    assert err == (f"inpaintbench: error: --out {tmp_path / 'o.pdf'}: the command writes BMP, GIF, JPEG, PNG, PPM, "
+                   "TIFF, WEBP, not PDF\n")
+    assert not (tmp_path / "o.pdf").exists()

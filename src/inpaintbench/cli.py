@@ -25,16 +25,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inpaint = commands.add_parser(
         "inpaint", parents=[verbose], help="fill a hole in a photo with a trained model or a baseline",
-        description="Fill the hole given by --mask or --box. Only pixels inside the hole change.")
+        description="Fill the hole given by --mask or --box. Only pixels inside the hole change, "
+                    "unless the output format is lossy (JPEG, GIF): then a warning counts the others changed.")
     inpaint.add_argument("--model", required=True,
                          help="a trained model folder (results/models/NAME) or a baseline: "
                               "black, mean_fill, biharmonic, pyramid_fill")
     inpaint.add_argument("--image", required=True, help="the photo, any size and format Pillow reads")
     where = inpaint.add_mutually_exclusive_group(required=True)
-    where.add_argument("--mask", help="an image of the photo's size; non-zero pixels are the hole")
+    where.add_argument("--mask", help="an image of the photo's size: the hole is where it is at least half "
+                                      "white (luminance >= 128 of 255), or, if it has transparent pixels, "
+                                      "where it is opaque (alpha >= 128)")
     where.add_argument("--box", help="the hole as x,y,w,h in pixels, inside the photo")
-    inpaint.add_argument("--out", required=True, help="the image file to write (PNG unless the "
-                                                      "suffix names another format)")
+    inpaint.add_argument("--out", required=True, help="the image file to write: PNG unless the suffix names "
+                                                      "TIFF, WebP, BMP, PPM or (lossy, with a warning) JPEG, GIF")
     inpaint.add_argument("--steps", type=int, help="diffusion models: DDIM sampling steps")
     inpaint.add_argument("--sampler", choices=["ddim", "ddpm"], help="diffusion models: sampler")
     inpaint.add_argument("--samples", type=int, help="diffusion models: samples averaged (default: the "
@@ -106,13 +109,18 @@ def main(argv=None) -> int:
     options = {key: value for key, value in (("steps", args.steps), ("sampler", args.sampler),
                                              ("samples", args.samples)) if value is not None}
     try:
-        out = inpaint_file(args.model, args.image, args.out, mask_path=args.mask, box=args.box,
+        done = inpaint_file(args.model, args.image, args.out, mask_path=args.mask, box=args.box,
                            seed=args.seed, let_model_read_the_answer=args.let_model_read_the_answer,
                            **options)
     except InpaintError as error:
         print(f"inpaintbench: error: {error}", file=sys.stderr)
         return 2
-    print(out)
+    for note in done.notes:
+        print(f"inpaintbench: note: {note}", file=sys.stderr)
+    for warning in done.warnings:
+        print(f"inpaintbench: warning: {warning}", file=sys.stderr)
+    print(f"hole: {done.hole_pixels} px, {done.hole_pixels / done.image_pixels:.2%} of the image")
+    print(done.path)
     return 0
 
 

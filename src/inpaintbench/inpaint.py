@@ -20,8 +20,9 @@ from PIL import Image
 from scipy import ndimage
 
 from . import baselines, models
-from .data.images import BadImage, load, to_rgb, to_uint8
+from .data.images import to_uint8
 from .data.masks import box_mask
+from .photos import InpaintError, output_format, read_mask, read_photo, write_photo
 
 # The hole covers 35-50% of the side in training; a window of ~2.5x the hole's side matches.
 CONTEXT = 2.5
@@ -29,8 +30,15 @@ BATCH = 8  # windows per model call
 NOTES = logging.getLogger("inpaintbench.inpaint")  # one line each; the CLI prints them
 
 
-class InpaintError(ValueError):
-    """Bad input to the inpaint command; the message names the file or value at fault."""
+@dataclass
+class Inpainted:
+    """What inpaint_file wrote: the file, the hole's size, and notes on formats and lossy writing."""
+
+    path: Path
+    hole_pixels: int
+    image_pixels: int
+    notes: list[str]
+    warnings: list[str]
 
 
 def load_inpainter(model: str | Path):
@@ -44,26 +52,6 @@ def load_inpainter(model: str | Path):
         return models.load(model)
     except models.ModelLoadError as error:
         raise InpaintError(str(error)) from error
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """uint8 RGB (H, W, 3) of any image file, EXIF orientation applied."""
-    try:
-        return np.asarray(to_rgb(load(path)), dtype=np.uint8)
-    except BadImage as error:
-        raise InpaintError(f"{path}: cannot read the image: {error}") from error
-
-
-def read_mask(path: str | Path, shape) -> np.ndarray:
-    """bool (H, W) from a mask image: any non-zero pixel is hole."""
-    try:
-        mask = np.asarray(load(path).convert("L")) > 0
-    except BadImage as error:
-        raise InpaintError(f"{path}: cannot read the mask: {error}") from error
-    if mask.shape != tuple(shape[:2]):
-        raise InpaintError(f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} px but the image is "
-                           f"{shape[1]}x{shape[0]} px")
-    return mask
 
 
 def hole_of_box(box: str | tuple, shape) -> np.ndarray:
@@ -250,29 +238,25 @@ def inpaint_image(method, image: np.ndarray, mask: np.ndarray, seed: int = 0,
     _note_scales(method, found)
     filled = fill_windows(method, pixels, mask, found, seed=seed, **options)
     out = image.copy()
-    out[mask] = to_uint8(filled[mask]) if image.dtype == np.uint8 else filled[mask].astype(image.dtype)
+    fill = np.clip(filled[mask], 0.0, 1.0)
+    out[mask] = to_uint8(fill) if image.dtype == np.uint8 else fill.astype(image.dtype)
     return out
 
 
 def inpaint_file(model, image_path, out_path, *, mask_path=None, box=None, seed: int = 0,
-                 let_model_read_the_answer: bool = False, **options) -> Path:
-    """Read a photo and a mask (file or box), fill the hole, write the result atomically."""
-    from .provenance import atomic_path
-
+                 let_model_read_the_answer: bool = False, **options) -> Inpainted:
+    """Read a photo and a mask (file or box), fill the hole, write the result atomically in the
+    photo's own format (photos.py) as far as the output format holds it."""
     if (mask_path is None) == (box is None):
         raise InpaintError("give exactly one of a mask file or a box")
     out_path = Path(out_path)
     if out_path.is_dir():
         raise InpaintError(f"--out {out_path}: is a folder; --out names the image file to write")
-    image = read_image(image_path)
-    mask = read_mask(mask_path, image.shape) if mask_path is not None else hole_of_box(box, image.shape)
+    fmt = output_format(out_path)
+    photo = read_photo(image_path)
+    hole = read_mask(mask_path, photo) if mask_path is not None else hole_of_box(box, photo.pixels.shape)
     method = load_inpainter(model)
-    filled = inpaint_image(method, image, mask, seed=seed, let_model_read_the_answer=let_model_read_the_answer,
-                           **options)
-    try:
-        with atomic_path(out_path) as tmp:
-            Image.fromarray(filled).save(tmp, format=Image.registered_extensions().get(
-                out_path.suffix.lower(), "PNG"))
-    except (OSError, ValueError) as error:
-        raise InpaintError(f"--out {out_path}: cannot write the image: {error}") from error
-    return out_path
+    rgb = inpaint_image(method, photo.rgb(), hole, seed=seed, let_model_read_the_answer=let_model_read_the_answer,
+                        **options)
+    notes, warnings = write_photo(photo.filled(rgb, hole), out_path, fmt, hole)
+    return Inpainted(out_path, int(hole.sum()), hole.size, notes, warnings)

@@ -11,20 +11,33 @@ from PIL import Image, ImageOps
 RESAMPLE = Image.Resampling.LANCZOS  # antialiased downscaling
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
 MAX_ENLARGEMENT = 4  # an image's shorter side is at least 1/4 of the benchmark's (min_side)
+WHITE_16 = 65535  # white of a 16-bit pixel
+DEEP_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # Pillow's one-channel modes over 8 bits
 
 
 class BadImage(ValueError):
     """An image that cannot be used; the message is the reason that goes into the log."""
 
 
+def grey_16(image: Image.Image) -> np.ndarray:
+    """uint16 of a one-channel image deeper than 8 bits: 16-bit as stored, 32-bit integers clipped
+    to 16 bits, floats read as [0, 1] (the convention of float images)."""
+    array = np.asarray(image)
+    if image.mode == "F":
+        return np.round(np.clip(array, 0.0, 1.0) * WHITE_16).astype(np.uint16)
+    return np.clip(array, 0, WHITE_16).astype(np.uint16)
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB from any PIL mode: grey, palette, CMYK, 16-bit, and alpha composited on white."""
+    """RGB from any PIL mode: grey, palette, CMYK, 16-bit, and alpha composited on white.
+
+    16-bit pixels are scaled by 65535, their format's white: an image's own maximum would
+    brighten every image that does not reach white.
+    """
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        top = array.max() if array.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8))
+    if image.mode in DEEP_GREY_MODES:
+        image = Image.fromarray(np.round(grey_16(image) / WHITE_16 * 255.0).astype(np.uint8))
     if image.mode == "P":
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
