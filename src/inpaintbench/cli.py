@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     inpaint.add_argument("--let-model-read-the-answer", action="store_true",
                          help="run a paper-exact model anyway: it reads the undamaged photo, so it is "
                               "handed the pixels the hole hides (to see the paper's leak, not to inpaint)")
+    _add_score(commands, verbose)
+    check = commands.add_parser(
+        "check-config", parents=[verbose], help="check workflow configs as the workflow does",
+        description="Check each config file as the workflow would (YAML syntax with its line, the schema, "
+                    "the rules between keys, the data source) without running anything.")
+    check.add_argument("configs", nargs="+", metavar="CONFIG", help="a config file (YAML)")
+    return parser
+
+
+def _add_score(commands, verbose) -> None:
+    """The `score` subcommand's arguments (inpaintbench.external's score_command)."""
     score = commands.add_parser(
         "score", parents=[verbose], help="score inpaintings made elsewhere on a test set (e.g. snakemake export's)",
         description="Pair predictions with test images by file name (<id>.png, any image suffix), check them, "
@@ -60,12 +71,6 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--weights", default="imagenet",
                        help="InceptionV3 weights for FID, KID and P-IDS/U-IDS: imagenet (the Keras cache, fetched on "
                             "first use), a path to the .h5, or none")
-    check = commands.add_parser(
-        "check-config", parents=[verbose], help="check workflow configs as the workflow does",
-        description="Check each config file as the workflow would (YAML syntax with its line, the schema, "
-                    "the rules between keys, the data source) without running anything.")
-    check.add_argument("configs", nargs="+", metavar="CONFIG", help="a config file (YAML)")
-    return parser
 
 
 def check_configs(paths) -> int:
