@@ -218,3 +218,20 @@ def test_a_mask_folder_with_both_namings_for_one_id_is_refused(folders, tmp_path
     assert _score(test, predicted, tmp_path / "out", masks=masks) == 2
     line = _error(capsys)
     assert f"{masks}: both <id>_mask and <id> masks" in line and "f.png, f_mask.png" in line
+
+
+def test_a_folder_of_plain_names_pairs_by_those_names(folders, tmp_path):
+    """Files named by another project ('photo 1.png', no percent-encoding) pair as they are; the id is the name."""
+    test, predicted, *_ = folders
+    plain, plain_predicted = tmp_path / "plain", tmp_path / "plain_predicted"
+    plain.mkdir()
+    plain_predicted.mkdir()
+    for suffix in (".png", "_mask.png"):
+        (plain / f"photo 1{suffix}").write_bytes((test / f"{_stem(IDS[1])}{suffix}").read_bytes())
+    (plain_predicted / "photo 1.png").write_bytes((predicted / f"{_stem(IDS[1])}.png").read_bytes())
+    assert _score(test, predicted, tmp_path / "ours") == 0
+    assert _score(plain, plain_predicted, tmp_path / "plain_out") == 0
+    ours, theirs = _rows(tmp_path / "ours")[IDS[1]], _rows(tmp_path / "plain_out")["photo 1"]
+    assert theirs["category"] == ours["category"] == ""
+    for key in external.COLUMNS[2:]:  # to float rounding: a batch of one is reduced in another order
+        assert theirs[key] == pytest.approx(ours[key], rel=1e-12, nan_ok=True), key

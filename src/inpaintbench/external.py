@@ -100,17 +100,15 @@ def image_files(folder: str | Path) -> dict[str, Path]:
 
 
 @dataclasses.dataclass
-class TestSet:
-    """The images a method is scored on: ids, their file stems and categories, uint8 images, boolean holes."""
+class ScoringSet:
+    """The images a method is scored on: ids, the file stems their predictions have, categories, uint8 images,
+    boolean holes."""
 
     ids: list[str]
+    stems: list[str]  # file_stem(id) for the benchmark's own images; a foreign folder's names as they are
     categories: list[str]
     images: np.ndarray  # (N, H, W, 3) uint8
     holes: np.ndarray  # (N, H, W) bool
-
-    @property
-    def stems(self) -> list[str]:
-        return [file_stem(image_id) for image_id in self.ids]
 
     @property
     def size(self) -> int:
@@ -147,7 +145,7 @@ def _mask_files(image_stems, images_dir: Path, masks_dir: Path) -> dict[str, Pat
     return found
 
 
-def read_test_folder(images_dir, masks_dir, polarity: str, size: int | None = None) -> TestSet:
+def read_test_folder(images_dir, masks_dir, polarity: str, size: int | None = None) -> ScoringSet:
     """The test set of an image folder and a mask folder (an export's, or any project's), paired by name.
 
     Images are read as RGB of one square size (`size`, default the first image's); masks are 8-bit of
@@ -172,7 +170,8 @@ def read_test_folder(images_dir, masks_dir, polarity: str, size: int | None = No
     if wrong:
         raise ExternalError(f"{images_dir}: {len(wrong)} image(s) or mask(s) not {size}x{size} px: {_named(wrong)}")
     ids = [known.get(stem, (unquote(stem), ""))[0] for stem in stems]
-    return TestSet(ids, [known.get(stem, ("", ""))[1] for stem in stems], np.stack(pixels), np.stack(holes))
+    return ScoringSet(ids, stems, [known.get(stem, ("", ""))[1] for stem in stems], np.stack(pixels),
+                      np.stack(holes))
 
 
 def _read_rgb(path: Path, folder: Path) -> np.ndarray:
@@ -276,7 +275,7 @@ def known_pixel_change(images: np.ndarray, predictions: np.ndarray, holes: np.nd
         return change, 10 * np.log10(255.0 ** 2 / squared)
 
 
-def check_polarity(test: TestSet, predictions: np.ndarray, folder, polarity: str, setting: str) -> None:
+def check_polarity(test: ScoringSet, predictions: np.ndarray, folder, polarity: str, setting: str) -> None:
     """Stop when the predictions match the input inside the holes and differ from it outside: they were made
     with the masks read the other way round. `setting` is what the user changes to read them right."""
     difference = np.abs(predictions.astype(np.float64) - test.images.astype(np.float64)).mean(axis=-1)
@@ -292,7 +291,7 @@ def check_polarity(test: TestSet, predictions: np.ndarray, folder, polarity: str
             f"method expects)")
 
 
-def score(test: TestSet, predictions: np.ndarray) -> list[dict]:
+def score(test: ScoringSet, predictions: np.ndarray) -> list[dict]:
     """Per-image rows: the known-pixel change, then every metric of the prediction with the known pixels
     pasted back (the benchmark's policy), on the 8-bit images, as inpaintbench.evaluation scores."""
     change, change_psnr = known_pixel_change(test.images, predictions, test.holes)
@@ -311,7 +310,7 @@ def score(test: TestSet, predictions: np.ndarray) -> list[dict]:
     return rows
 
 
-def score_folder(test: TestSet, folder, *, polarity: str, setting: str, resize: bool = False,
+def score_folder(test: ScoringSet, folder, *, polarity: str, setting: str, resize: bool = False,
                  report: Callable[[str], None] = print) -> tuple[list[dict], np.ndarray]:
     """(per-image rows, the pasted uint8 predictions) of the predictions in `folder` on `test`: read, checked
     (names, sizes, colour, polarity), scored. `setting` names the polarity setting an error should point to."""
@@ -357,7 +356,7 @@ def _batches(ids, images):
         yield ids[start:start + SCORE_BATCH], images[start:start + SCORE_BATCH]
 
 
-def distribution(test: TestSet, pasted: np.ndarray, weights: str | None, settings: dict,
+def distribution(test: ScoringSet, pasted: np.ndarray, weights: str | None, settings: dict,
                  report: Callable[[str], None] = print) -> dict:
     """FID, KID and P-IDS/U-IDS of the pasted predictions against the test images (features.distribution_metrics),
     or why there are none: no weights asked for (`weights` None) or none to be had."""
