@@ -4,6 +4,7 @@ name, the checks on prediction files, the known-pixel policy, the polarity check
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaintbench import cli, external, metrics
+from inpaintbench import cli, config, external, features, metrics
 
 SIZE = 32
 IDS = ["a/scene 1", "b", ".c", "d%2F", "e", "f"]  # a '/', a space, a leading dot, a literal escape
@@ -235,3 +236,27 @@ def test_a_folder_of_plain_names_pairs_by_those_names(folders, tmp_path):
     assert theirs["category"] == ours["category"] == ""
     for key in external.COLUMNS[2:]:  # to float rounding: a batch of one is reduced in another order
         assert theirs[key] == pytest.approx(ours[key], rel=1e-12, nan_ok=True), key
+
+
+@pytest.mark.slow  # builds InceptionV3 twice: over a minute on a loaded two-core machine
+def test_distribution_metrics_come_with_weights(folders, tmp_path, monkeypatch):
+    """With a weights file (a random InceptionV3's, accepted as Keras's here), FID and KID of the pasted
+    predictions against the images, as features.distribution_metrics gives them; IDS says why it cannot."""
+    test, predicted, originals, holes, predictions = folders
+    extractor = features.FeatureExtractor(None, batch_size=8)
+    weights = tmp_path / features.WEIGHTS_FILE
+    extractor.save_weights(weights)
+    monkeypatch.setattr(features, "WEIGHTS_MD5", hashlib.md5(weights.read_bytes()).hexdigest())
+    assert cli.main(["score", "--images", str(test), "--masks", str(test), "--predictions", str(predicted),
+                     "--out", str(tmp_path / "out"), "--weights", str(weights)]) == 0
+    found = json.loads((tmp_path / "out" / "summary.json").read_text())["distribution"]
+    order = np.argsort([_stem(image_id) for image_id in IDS])
+    ids = np.asarray(IDS)[order]
+    real = features.extract_features(extractor, [(ids, originals[order])]).values
+    fake = features.extract_features(extractor, [(ids, predictions[order])]).values
+    settings = config.validate_config({"data": {}, "masks": {}, "models": {}})["evaluation"]["distribution"]
+    kid_mean = metrics.kid(real, fake, settings["kid_subsets"], settings["kid_subset_size"], settings["seed"])[0]
+    assert found["n"] == len(IDS) and found["fid"] == pytest.approx(metrics.fid(real, fake), rel=1e-6)
+    assert found["fid"] > 0 and found["kid_mean"] == pytest.approx(kid_mean, rel=1e-6, abs=1e-9)
+    assert found["p_ids"] is None and "p_ids" in found["unavailable"]
+    assert "FID" in (tmp_path / "out" / "scores.md").read_text()
