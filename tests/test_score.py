@@ -7,6 +7,8 @@ import csv
 import hashlib
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import TENSORFLOW_NOISE
 from inpaintbench import cli, config, external, features, metrics
 
 SIZE = 32
@@ -260,3 +263,15 @@ def test_distribution_metrics_come_with_weights(folders, tmp_path, monkeypatch):
     assert found["fid"] > 0 and found["kid_mean"] == pytest.approx(kid_mean, rel=1e-6, abs=1e-9)
     assert found["p_ids"] is None and "p_ids" in found["unavailable"]
     assert "FID" in (tmp_path / "out" / "scores.md").read_text()
+
+
+@pytest.mark.bad_input
+def test_the_command_says_one_line_and_exits_2(folders, tmp_path):
+    """As a user runs it: no traceback and none of TensorFlow's start-up lines, only the error."""
+    test, _, *_ = folders
+    result = subprocess.run([sys.executable, "-m", "inpaintbench.cli", "score", "--images", str(test), "--masks",
+                             str(test), "--predictions", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"),
+                             "--weights", "none"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == f"inpaintbench: error: {tmp_path / 'nowhere'}: no such folder"
+    assert "Traceback" not in result.stderr and not any(noise in result.stderr for noise in TENSORFLOW_NOISE)
