@@ -1,4 +1,4 @@
-"""The referee: the frozen test set exported as files, and predictions made elsewhere scored by our rules.
+"""The referee: predictions made elsewhere scored by the benchmark's rules (its test set as files: inpaintbench.export).
 
 One implementation for every caller (the `inpaintbench score` command, and the workflow's evaluation of
 external methods): predictions are paired with test images by file name (the id), never by order; a
@@ -149,7 +149,7 @@ def read_test_folder(images_dir, masks_dir, polarity: str, size: int | None = No
     """The test set of an image folder and a mask folder (an export's, or any project's), paired by name.
 
     Images are read as RGB of one square size (`size`, default the first image's); masks are 8-bit of
-    the same size, read with `polarity`. A folder's `_mask` files are never images of the set.
+    the same size, read with `polarity`. An `<id>_mask` file beside its `<id>` image is a mask, never an image.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     listing = image_files(images_dir)
