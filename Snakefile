@@ -55,6 +55,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
 
 
 def final_outputs():

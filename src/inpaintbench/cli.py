@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     inpaint.add_argument("--let-model-read-the-answer", action="store_true",
                          help="run a paper-exact model anyway: it reads the undamaged photo, so it is "
                               "handed the pixels the hole hides (to see the paper's leak, not to inpaint)")
+    _add_score(commands, verbose)
     check = commands.add_parser(
         "check-config", parents=[verbose], help="check workflow configs as the workflow does",
         description="Check each config file as the workflow would (YAML syntax with its line, the schema, "
@@ -53,6 +54,28 @@ def _parser() -> argparse.ArgumentParser:
                     "without running anything.")
     check.add_argument("configs", nargs="+", metavar="CONFIG", help="a config file (YAML)")
     return parser
+
+
+def _add_score(commands, verbose) -> None:
+    """The `score` subcommand's arguments (inpaintbench.external's score_command)."""
+    score = commands.add_parser(
+        "score", parents=[verbose], help="score inpaintings made elsewhere on a test set (e.g. snakemake export's)",
+        description="Pair predictions with test images by file name (<id>.png, any image suffix), check them, "
+                    "measure the known pixels they changed, paste those back, and score every metric of the "
+                    "benchmark: scores.csv, summary.json and scores.md in --out.")
+    score.add_argument("--images", required=True, help="the test images: <id>.png (e.g. results/export/square)")
+    score.add_argument("--masks", required=True, help="the masks: <id>_mask.png (the export's, LaMa's) or <id>.png "
+                                                      "(MAT's, MI-GAN's)")
+    score.add_argument("--predictions", required=True, help="the inpainted images: <id>.png, any image suffix")
+    score.add_argument("--out", required=True, help="the folder to write the scores to")
+    score.add_argument("--mask-polarity", choices=["hole_white", "keep_white"], default="hole_white",
+                       help="hole_white: 255 = hole (the export's default, LaMa); "
+                            "keep_white: 255 = known (MAT, MI-GAN)")
+    score.add_argument("--size", type=int, help="the test images' size in px; predictions of another size are "
+                                                "resized to it (default: the images' size, and any other is an error)")
+    score.add_argument("--weights", default="imagenet",
+                       help="InceptionV3 weights for FID, KID and P-IDS/U-IDS: imagenet (the Keras cache, fetched on "
+                            "first use), a path to the .h5, or none")
 
 
 def check_configs(paths) -> int:
@@ -72,6 +95,22 @@ def check_configs(paths) -> int:
         print(f"{path}: valid; models: {', '.join(enabled_models(config)) or 'none'}; "
               f"baselines: {', '.join(config['evaluation']['baselines']) or 'none'}")
     return status
+
+
+def score(args) -> int:
+    """`inpaintbench score`: 2 and one line when the files cannot be scored."""
+    from .config import validate_config
+    from .external import ExternalError, score_command
+
+    settings = validate_config({"data": {}, "masks": {}, "models": {}}, source="defaults")["evaluation"]["distribution"]
+    try:
+        score_command(args.images, args.masks, args.predictions, args.out, polarity=args.mask_polarity,
+                      size=args.size, weights=None if args.weights == "none" else args.weights,
+                      distribution_settings=settings, report=lambda line: print(line, file=sys.stderr))
+    except ExternalError as error:
+        print(f"inpaintbench: error: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _box_values_joined(argv: list[str]) -> list[str]:
@@ -103,6 +142,8 @@ def main(argv=None) -> int:
     if args.command == "check-config":
         return check_configs(args.configs)
     start_tensorflow()
+    if args.command == "score":
+        return score(args)
     from .inpaint import NOTES, InpaintError, inpaint_file
 
     _print_notes(NOTES)

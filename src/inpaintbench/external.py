@@ -1,0 +1,418 @@
+"""The referee: predictions made elsewhere scored by the benchmark's rules (its test set as files: inpaintbench.export).
+
+One implementation for every caller (the `inpaintbench score` command, and the workflow's evaluation of
+external methods): predictions are paired with test images by file name (the id), never by order; a
+missing, unreadable or mis-sized file stops the scoring with one line naming the folder and the first
+five files; grey and alpha are converted and said; the pixels a method changed outside the hole are
+measured ("known-pixel change") and then pasted back, so that methods differ only inside holes; a folder
+whose predictions look made with the other mask polarity is refused. Every image is scored as the 8-bit
+file it is, with inpaintbench.metrics, the per-image metric set of inpaintbench.evaluation.
+
+Names: an image id becomes a file stem by percent-encoding every character but letters, digits, '_', '-'
+and '.' (and a leading '.'), so '/' is '%2F' and the mapping is reversible: urllib.parse.unquote gives
+the id back.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import numpy as np
+from PIL import Image
+
+from . import features, metrics, provenance
+from .aggregate import defined_mean
+from .data import images as image_io
+from .evaluation import MEANS
+
+POLARITIES = ("hole_white", "keep_white")  # LaMa, LDM, mmagic: 255 = hole; MAT, MI-GAN, RePaint: 255 = keep
+MASK_SUFFIX = "_mask"
+MANIFEST = "manifest.csv"
+EXPORT_JSON = "export.json"
+NAMED = 5  # files named in an error line
+KNOWN = ("known_change", "known_psnr")  # mean |prediction - input| outside the hole (0-255), and its PSNR
+COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse",
+           "hole_mse", "sharpness", *KNOWN)
+INVERTED_RATIO = 4.0  # the hole matches the input this many times better than the known pixels: inverted
+INVERTED_MIN_CHANGE = 1.0  # ... and the known pixels moved by at least this much (0-255): not an identity
+SCORE_BATCH = 32
+
+
+class ExternalError(ValueError):
+    """Files that cannot be scored; the message is one line naming the folder and the files."""
+
+
+def file_stem(image_id: str) -> str:
+    """The file stem of an image id: reversible (unquote), no '/', never hidden."""
+    stem = quote(image_id, safe="")
+    return "%2E" + stem[1:] if stem.startswith(".") else stem
+
+
+def mask_image(hole: np.ndarray, polarity: str) -> np.ndarray:
+    """uint8 mask (H, W), 0/255, from a boolean hole, white where `polarity` says."""
+    white = hole if polarity == "hole_white" else ~hole
+    return np.where(white, 255, 0).astype(np.uint8)
+
+
+def hole_of(mask: np.ndarray, polarity: str) -> np.ndarray:
+    """The boolean hole of an 8-bit mask of `polarity` (white: 128 and above)."""
+    white = np.asarray(mask) >= 128
+    return white if polarity == "hole_white" else ~white
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A PNG with no metadata (no time, no text chunks): the same pixels give the same bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _named(names) -> str:
+    names = sorted(str(name) for name in names)
+    return ", ".join(names[:NAMED]) + (f" and {len(names) - NAMED} more" if len(names) > NAMED else "")
+
+
+def image_files(folder: str | Path) -> dict[str, Path]:
+    """stem -> file of every image file in `folder` (any image suffix); two files of one stem are an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExternalError(f"{folder}: no such folder")
+    found: dict[str, list[Path]] = {}
+    for path in folder.iterdir():
+        if path.is_file() and path.suffix.lower() in image_io.IMAGE_SUFFIXES:
+            found.setdefault(path.stem, []).append(path)
+    twice = [name for paths in found.values() if len(paths) > 1 for name in sorted(p.name for p in paths)]
+    if twice:
+        raise ExternalError(f"{folder}: several files for one id, which to score is ambiguous: {_named(twice)}")
+    return {stem: paths[0] for stem, paths in found.items()}
+
+
+@dataclasses.dataclass
+class ScoringSet:
+    """The images a method is scored on: ids, the file stems their predictions have, categories, uint8 images,
+    boolean holes."""
+
+    ids: list[str]
+    stems: list[str]  # file_stem(id) for the benchmark's own images; a foreign folder's names as they are
+    categories: list[str]
+    images: np.ndarray  # (N, H, W, 3) uint8
+    holes: np.ndarray  # (N, H, W) bool
+
+    @property
+    def size(self) -> int:
+        return self.images.shape[1]
+
+
+def _categories(folder: Path) -> dict[str, tuple[str, str]]:
+    """stem -> (id, category) from an export's manifest.csv, if the folder holds one."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return {}
+    with open(manifest, newline="") as handle:
+        return {Path(row["image_file"]).stem: (row["id"], row["category"]) for row in csv.DictReader(handle)}
+
+
+def _mask_files(image_stems, images_dir: Path, masks_dir: Path) -> dict[str, Path]:
+    """stem -> mask file: `<stem>_mask.*` (the export's and LaMa's naming) or `<stem>.*` (MAT's, MI-GAN's)."""
+    masks = image_files(masks_dir)
+    same = masks_dir.resolve() == images_dir.resolve()
+    found, both, missing = {}, [], []
+    for stem in image_stems:
+        candidates = [masks[name] for name in (stem + MASK_SUFFIX, None if same else stem) if name in masks]
+        if len(candidates) > 1:
+            both += [path.name for path in candidates]
+        elif not candidates:
+            missing.append(stem + MASK_SUFFIX + ".png")
+        else:
+            found[stem] = candidates[0]
+    if both:
+        raise ExternalError(f"{masks_dir}: both <id>_mask and <id> masks for one image, which to use is "
+                            f"ambiguous: {_named(both)}")
+    if missing:
+        raise ExternalError(f"{masks_dir}: {len(missing)} mask(s) missing: {_named(missing)}")
+    return found
+
+
+def read_test_folder(images_dir, masks_dir, polarity: str, size: int | None = None) -> ScoringSet:
+    """The test set of an image folder and a mask folder (an export's, or any project's), paired by name.
+
+    Images are read as RGB of one square size (`size`, default the first image's); masks are 8-bit of
+    the same size, read with `polarity`. An `<id>_mask` file beside its `<id>` image is a mask, never an image.
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    listing = image_files(images_dir)
+    stems = sorted(stem for stem in listing if not (stem.endswith(MASK_SUFFIX) and stem[:-len(MASK_SUFFIX)] in listing))
+    if not stems:
+        raise ExternalError(f"{images_dir}: no image files")
+    masks = _mask_files(stems, images_dir, masks_dir)
+    known = _categories(images_dir)
+    pixels, holes, wrong = [], [], []
+    for stem in stems:
+        image, mask = _read_rgb(listing[stem], images_dir), _read_mask(masks[stem], masks_dir)
+        size = size or image.shape[0]
+        for path, shape in ((listing[stem], image.shape), (masks[stem], mask.shape)):
+            if shape[:2] != (size, size):
+                wrong.append(f"{path.name} ({shape[1]}x{shape[0]})")
+        pixels.append(image)
+        holes.append(hole_of(mask, polarity))
+    if wrong:
+        raise ExternalError(f"{images_dir}: {len(wrong)} image(s) or mask(s) not {size}x{size} px: {_named(wrong)}")
+    ids = [known.get(stem, (unquote(stem), ""))[0] for stem in stems]
+    return ScoringSet(ids, stems, [known.get(stem, ("", ""))[1] for stem in stems], np.stack(pixels),
+                      np.stack(holes))
+
+
+def _read_rgb(path: Path, folder: Path) -> np.ndarray:
+    try:
+        return np.asarray(image_io.to_rgb(image_io.load(path)), np.uint8)
+    except image_io.BadImage as error:
+        raise ExternalError(f"{folder}: unreadable: {path.name} ({error})") from None
+
+
+def _read_mask(path: Path, folder: Path) -> np.ndarray:
+    try:
+        return np.asarray(image_io.load(path).convert("L"), np.uint8)
+    except image_io.BadImage as error:
+        raise ExternalError(f"{folder}: unreadable mask: {path.name} ({error})") from None
+
+
+@dataclasses.dataclass
+class _Converted:
+    """What reading a prediction folder did besides decoding, by file name."""
+
+    grey: list[str] = dataclasses.field(default_factory=list)
+    alpha: list[str] = dataclasses.field(default_factory=list)
+    resized: list[str] = dataclasses.field(default_factory=list)
+
+
+def _prediction_rgb(image: Image.Image, name: str, done: _Converted) -> Image.Image:
+    """RGB of a prediction: grey converted and alpha dropped (not composited: the colours are the method's)."""
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if len(image.getbands()) <= 2:
+        done.grey.append(name)
+    if "A" in image.getbands():
+        done.alpha.append(name)
+        return image.convert("RGBA").convert("RGB")
+    return image_io.to_rgb(image)
+
+
+def _prediction_files(folder: Path, stems: list[str], report: Callable[[str], None]) -> dict[str, Path]:
+    """stem -> prediction file: `<stem>.*`, or LaMa's output naming `<stem>_mask.*`; files of other ids: a warning."""
+    listing = image_files(folder)
+    found, missing = {}, []
+    for stem in stems:
+        name = stem if stem in listing else stem + MASK_SUFFIX
+        if name in listing:
+            found[stem] = listing.pop(name)
+        else:
+            missing.append(stem + ".png")
+    if missing:
+        raise ExternalError(f"{folder}: {len(missing)} of {len(stems)} predictions missing: {_named(missing)}")
+    if listing:
+        report(f"warning: {folder}: {len(listing)} file(s) for ids outside the test set ignored: "
+               f"{_named(path.name for path in listing.values())}")
+    return found
+
+
+def read_predictions(folder, stems: list[str], size: int, resize: bool = False,
+                     report: Callable[[str], None] = print) -> np.ndarray:
+    """uint8 (N, size, size, 3) predictions of `folder` in the order of `stems`, checked and converted.
+
+    Unreadable files and sizes other than `size` (unless `resize`: then resized as the data stage resizes,
+    image_io.square_resize) stop it with one line; grey, alpha and resizing are reported.
+    """
+    folder = Path(folder)
+    files = _prediction_files(folder, stems, report)
+    done, unreadable, wrong, pixels = _Converted(), [], [], []
+    for stem in stems:
+        path = files[stem]
+        try:
+            image = _prediction_rgb(image_io.load(path), path.name, done)
+        except image_io.BadImage:
+            unreadable.append(path.name)
+            continue
+        if image.size != (size, size):
+            if not resize:
+                wrong.append(f"{path.name} ({image.size[0]}x{image.size[1]})")
+                continue
+            done.resized.append(path.name)
+            image = Image.fromarray(image_io.square_resize(image, size))
+        pixels.append(np.asarray(image, np.uint8))
+    if unreadable:
+        raise ExternalError(f"{folder}: {len(unreadable)} unreadable prediction(s): {_named(unreadable)}")
+    if wrong:
+        raise ExternalError(f"{folder}: {len(wrong)} prediction(s) not {size}x{size} px (the test images' size; "
+                            f"resize them, or ask for resizing): {_named(wrong)}")
+    for names, what in ((done.grey, "grey, converted to RGB"), (done.alpha, "with alpha, alpha dropped"),
+                        (done.resized, f"resized to {size}x{size} px (centre square, {image_io.RESAMPLE.name})")):
+        if names:
+            report(f"{folder}: {len(names)} prediction(s) {what}: {_named(names)}")
+    return np.stack(pixels)
+
+
+def known_pixel_change(images: np.ndarray, predictions: np.ndarray, holes: np.ndarray):
+    """(mean |prediction - input| on 0-255, PSNR in dB on 0-255) over each image's known pixels; 0 and inf
+    when a method left them alone, NaN when an image has no known pixel."""
+    difference = np.abs(predictions.astype(np.float64) - images.astype(np.float64))
+    known = ~holes[..., None] & np.ones_like(difference, bool)
+    count = known.sum(axis=(1, 2, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = np.where(known, difference, 0).sum(axis=(1, 2, 3)) / count
+        squared = np.where(known, difference ** 2, 0).sum(axis=(1, 2, 3)) / count
+        return change, 10 * np.log10(255.0 ** 2 / squared)
+
+
+def check_polarity(test: ScoringSet, predictions: np.ndarray, folder, polarity: str, setting: str) -> None:
+    """Stop when the predictions match the input inside the holes and differ from it outside: they were made
+    with the masks read the other way round. `setting` is what the user changes to read them right."""
+    difference = np.abs(predictions.astype(np.float64) - test.images.astype(np.float64)).mean(axis=-1)
+    if not test.holes.any() or test.holes.all():
+        return
+    inside, outside = difference[test.holes].mean(), difference[~test.holes].mean()
+    if outside >= INVERTED_MIN_CHANGE and inside * INVERTED_RATIO < outside:
+        other = POLARITIES[1 - POLARITIES.index(polarity)]
+        raise ExternalError(
+            f"{folder}: the predictions match the input inside the holes (mean difference {inside:.2f} of 255) and "
+            f"differ outside them ({outside:.2f}): the mask polarity looks inverted; the masks were read as "
+            f"{polarity}: set {setting} {other} (or make the predictions again with masks of the polarity the "
+            f"method expects)")
+
+
+def score(test: ScoringSet, predictions: np.ndarray) -> list[dict]:
+    """Per-image rows: the known-pixel change, then every metric of the prediction with the known pixels
+    pasted back (the benchmark's policy), on the 8-bit images, as inpaintbench.evaluation scores."""
+    change, change_psnr = known_pixel_change(test.images, predictions, test.holes)
+    pasted = np.where(test.holes[..., None], predictions, test.images)
+    rows = []
+    for start in range(0, len(test.ids), SCORE_BATCH):
+        part = slice(start, start + SCORE_BATCH)
+        holes = test.holes[part, ..., None].astype(np.float32)
+        values = metrics.all_metrics(test.images[part] / 255.0, pasted[part] / 255.0, holes)
+        for offset in range(len(holes)):
+            i = start + offset
+            rows.append({"id": test.ids[i], "category": test.categories[i],
+                         "hole_fraction": float(holes[offset].mean()),
+                         **{key: float(values[key][offset]) for key in values},
+                         "known_change": float(change[i]), "known_psnr": float(change_psnr[i])})
+    return rows
+
+
+def score_folder(test: ScoringSet, folder, *, polarity: str, setting: str, resize: bool = False,
+                 report: Callable[[str], None] = print) -> tuple[list[dict], np.ndarray]:
+    """(per-image rows, the pasted uint8 predictions) of the predictions in `folder` on `test`: read, checked
+    (names, sizes, colour, polarity), scored. `setting` names the polarity setting an error should point to."""
+    predictions = read_predictions(folder, test.stems, test.size, resize, report)
+    check_polarity(test, predictions, folder, polarity, setting)
+    rows = score(test, predictions)
+    changed = sum(row["known_change"] > 0 for row in rows)
+    if changed:
+        report(f"{folder}: {changed} of {len(rows)} prediction(s) changed known pixels (mean "
+               f"{np.mean([row['known_change'] for row in rows]):.3f} of 255); pasted back before scoring")
+    return rows, np.where(test.holes[..., None], predictions, test.images)
+
+
+def means(rows: list[dict]) -> dict:
+    """The mean of every metric column (NaN hole SSIMs left out; an infinite known PSNR is its own mean)."""
+    result = {key: defined_mean([row[key] for row in rows]) for key in MEANS}
+    result["known_change"] = float(np.mean([row["known_change"] for row in rows]))
+    finite = [row["known_psnr"] for row in rows if math.isfinite(row["known_psnr"])]
+    result["known_psnr"] = float(np.mean(finite)) if len(finite) == len(rows) else math.inf
+    return result
+
+
+def write_rows(path, rows: list[dict]) -> None:
+    with provenance.atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+TABLE = (("n", "n", 0), ("PSNR (dB)", "psnr", 3), ("SSIM", "ssim", 4), ("hole PSNR (dB)", "hole_psnr", 3),
+         ("hole SSIM", "hole_ssim", 4), ("L1", "l1", 4), ("hole L1", "hole_l1", 4), ("sharpness", "sharpness", 3),
+         ("known-pixel change (of 255)", "known_change", 3), ("known PSNR (dB)", "known_psnr", 2), ("FID", "fid", 2),
+         ("KID", "kid_mean", 4), ("P-IDS", "p_ids", 3), ("U-IDS", "u_ids", 3))
+CAPTION = ("Known pixels pasted back before scoring (the benchmark's policy for every method), so methods differ "
+           "only inside the holes; known-pixel change is how much the method altered them before that (mean absolute "
+           "difference on 0-255, and the PSNR of the known region against the input). PSNR, SSIM and L1 reward a "
+           "blurred fill: read them beside sharpness and the distribution metrics, never alone.")
+
+
+def _batches(ids, images):
+    for start in range(0, len(ids), SCORE_BATCH):
+        yield ids[start:start + SCORE_BATCH], images[start:start + SCORE_BATCH]
+
+
+def distribution(test: ScoringSet, pasted: np.ndarray, weights: str | None, settings: dict,
+                 report: Callable[[str], None] = print) -> dict:
+    """FID, KID and P-IDS/U-IDS of the pasted predictions against the test images (features.distribution_metrics),
+    or why there are none: no weights asked for (`weights` None) or none to be had."""
+    if weights is None:
+        reason = "no weights asked for"
+    else:
+        try:
+            extractor = features.load_extractor(weights, settings["batch_size"], report=report)
+        except features.WeightsUnavailable as error:
+            reason = str(error)
+        else:
+            real = features.extract_features(extractor, _batches(test.ids, test.images))
+            return features.distribution_metrics(real, features.extract_features(extractor, _batches(test.ids, pasted)),
+                                                 settings)
+    report(f"FID, KID, P-IDS and U-IDS unavailable: {reason}")
+    return {**dict.fromkeys(features.DISTRIBUTION_METRICS), "n": 0,
+            "unavailable": dict.fromkeys(features.DISTRIBUTION_METRICS, reason)}
+
+
+def _cell(value, digits: int) -> str:
+    if value is None:
+        return "unavailable"
+    return f"{value:.{digits}f}" if digits else str(value)
+
+
+def to_markdown(name: str, summary: dict) -> str:
+    """One row per method (here one): every metric side by side, the caption stating the pasting policy."""
+    values = {**summary["means"], **summary["distribution"], "n": summary["n"]}
+    header = "| method | " + " | ".join(title for title, _, _ in TABLE) + " |"
+    rule = "|---|" + "---:|" * len(TABLE)
+    row = f"| {name} | " + " | ".join(_cell(values.get(key), digits) for _, key, digits in TABLE) + " |"
+    return "\n".join([header, rule, row]) + "\n\n" + CAPTION + "\n"
+
+
+def score_command(images_dir, masks_dir, predictions_dir, out_dir, *, polarity: str = "hole_white",
+                  size: int | None = None, weights: str | None = "imagenet", distribution_settings: dict,
+                  report: Callable[[str], None] = print) -> dict:
+    """`inpaintbench score`: score a folder of predictions on a test folder; write scores.csv, summary.json
+    (with the provenance, and the export's export.json when the images are an export) and scores.md.
+    `size`: the size predictions are resized to when they differ (default: none resized)."""
+    test = read_test_folder(images_dir, masks_dir, polarity, size)
+    report(f"{images_dir}: {len(test.ids)} test images of {test.size} px, masks read as {polarity}")
+    rows, pasted = score_folder(test, predictions_dir, polarity=polarity, setting="--mask-polarity",
+                                resize=size is not None, report=report)
+    export = Path(images_dir) / EXPORT_JSON
+    summary = provenance.record(
+        {"images": str(images_dir), "masks": str(masks_dir), "predictions": str(predictions_dir),
+         "mask_polarity": polarity, "size": size, "weights": weights},
+        method=Path(predictions_dir).resolve().name, n=len(rows), means=means(rows), known_pixels=CAPTION,
+        export=json.loads(export.read_text()) if export.is_file() else None,
+        distribution=distribution(test, pasted, weights, distribution_settings, report))
+    out_dir = Path(out_dir)
+    write_rows(out_dir / "scores.csv", rows)
+    provenance.write_json(out_dir / "summary.json", summary)
+    provenance.write_text(out_dir / "scores.md", to_markdown(summary["method"], summary))
+    report(f"{predictions_dir}: n={len(rows)} PSNR {summary['means']['psnr']:.3f} dB, hole L1 "
+           f"{summary['means']['hole_l1']:.4f}, sharpness {summary['means']['sharpness']:.3f}, known-pixel change "
+           f"{summary['means']['known_change']:.3f} -> {out_dir}")
+    return summary
