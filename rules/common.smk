@@ -4,6 +4,7 @@
 
 from inpaintbench.config import canonical, enabled_models
 from inpaintbench.data.layout import SPLITS, shard_name
+from inpaintbench.models import reads_seed
 from inpaintbench.train_config import model_settings, training_masks
 
 DATA = "results/data"
@@ -78,32 +79,34 @@ def feature_settings():
 
 
 def real_features_params():
-    """What the test images' features depend on: which images (batch and limit) and the weights."""
+    """What the test images' features depend on: which images (the limit) and the weights and their batch.
+    Not evaluation.batch_size: the images are read in the features' own batches."""
     evaluation = config["evaluation"]
     return canonical(
         {
-            "evaluation": {
-                "batch_size": evaluation["batch_size"],
-                "limit": evaluation["limit"],
-                "distribution": feature_settings(),
-            },
+            "evaluation": {"limit": evaluation["limit"], "distribution": feature_settings()},
             "image_size": config["data"]["image_size"],
         }
     )
 
 
+def draws_with_seed(method):
+    """Whether the method's output depends on evaluation.seed: a model whose kind reads it (diffusion), no baseline."""
+    return method in MODELS and reads_seed(config["models"][method]["kind"])
+
+
 def evaluation_params(wildcards):
-    """The evaluation slice (of evaluation.distribution only what features depend on), the protocol's
-    masks, and for a model its config entry and training masks (so one model's or one protocol's edit
-    reruns only its jobs, and an edit of KID's settings none)."""
+    """The evaluation slice the job depends on: not the baselines' list or the protocols (its wildcards
+    say which), evaluation.seed only for a method that draws with it, of evaluation.distribution only
+    what features depend on; the protocol's masks; for a model its config entry and training masks (so
+    one model's, one baseline's or one protocol's edit reruns only its jobs, an edit of KID's settings none)."""
     model = None
     if wildcards.method in MODELS:
         model = {**model_settings(config, wildcards.method), "masks": training_masks(config, wildcards.method)}
-    evaluation = {
-        key: value
-        for key, value in config["evaluation"].items()
-        if key not in ("resources", "protocols", "distribution")
-    }
+    unread = {"resources", "protocols", "baselines", "distribution"} | (
+        set() if draws_with_seed(wildcards.method) else {"seed"}
+    )
+    evaluation = {key: value for key, value in config["evaluation"].items() if key not in unread}
     return canonical(
         {
             "evaluation": {**evaluation, "distribution": feature_settings()},

@@ -18,6 +18,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -25,8 +26,10 @@ from PIL import Image
 from skimage import data as skdata
 
 from conftest import TINY_CONFIG, copy_workflow, snakemake
-from inpaintbench import models
+from inpaintbench import baselines, models
 from inpaintbench.config import canonical, enabled_models, load_config
+from inpaintbench.data.masks import damage
+from inpaintbench.evaluation import evaluate
 
 TARGET_RULES = {"all", "data", "train_all", "evaluate_all"}
 
@@ -163,6 +166,64 @@ def test_editing_the_feature_weights_or_batch_plans_every_feature_and_what_reads
         config = tiny_config()
         config["evaluation"]["distribution"][key] = value
         assert as_set(planned_jobs(tiny_run, config)) == {job("real_features"), *evaluations(), *summaries()}, key
+
+
+def test_editing_the_evaluation_batch_plans_every_evaluation_but_not_the_real_features(tiny_run):
+    """The real features are read in the network's own batches (evaluation.distribution.batch_size);
+    every method's inference time is measured per evaluation batch, and diffusion's seeds go by batch."""
+    config = tiny_config()
+    config["evaluation"]["batch_size"] = 5
+    assert as_set(planned_jobs(tiny_run, config)) == {*evaluations(), *summaries()}
+
+
+def test_editing_the_evaluation_seed_plans_only_the_models_that_draw_with_it(tiny_run):
+    models_config = tiny_config()["models"]
+    assert [name for name in models_config if models.reads_seed(models_config[name]["kind"])] == ["diffusion"]
+    config = tiny_config()
+    config["evaluation"]["seed"] += 1
+    assert as_set(planned_jobs(tiny_run, config)) == {*evaluations(methods=["diffusion"]), *summaries()}
+
+
+def test_a_method_fills_differently_at_another_seed_exactly_when_its_seed_is_in_its_params(tiny_run, batch):
+    """What leaves evaluation.seed out of a method's params (rules/common.smk): the tiny run's trained
+    models and the baselines fill a batch bit for bit the same at two seeds unless their kind reads it."""
+    images, masks = batch
+    damaged = damage(images, masks)
+    for method in METHODS:
+        if method in tiny_config()["models"]:
+            inpainter = models.load(tiny_run / "results" / "models" / method)
+            reads = models.reads_seed(tiny_config()["models"][method]["kind"])
+        else:
+            inpainter, reads = baselines.get(method), False
+        fills = [inpainter(damaged, masks, original=images, seed=seed) for seed in (0, 1)]
+        assert np.array_equal(*fills) is not reads, method
+
+
+def test_a_model_that_draws_with_the_seed_is_not_evaluated_without_one(tiny_run, tmp_path):
+    """The rule leaves the seed out of the params of the methods that do not read it: a model that does
+    is never evaluated with a default one in its place."""
+    test = sorted((tiny_run / "results" / "data" / "tfrecords").glob("test-*"))
+    with pytest.raises(ValueError, match="^diffusion: kind diffusion draws with evaluation.seed, and none was given$"):
+        evaluate("diffusion", test, 32, {"batch_size": 8, "limit": 2, "save_images": 0},
+                 model_dir=tiny_run / "results" / "models" / "diffusion", metrics_csv=tmp_path / "metrics.csv",
+                 summary_json=tmp_path / "summary.json", images_dir=tmp_path / "images")
+    assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_editing_the_baselines_plans_only_the_added_ones_and_the_summaries(tiny_run, tmp_path):
+    config = tiny_config()
+    added = config["evaluation"]["baselines"].pop(2)
+    assert as_set(planned_jobs(tiny_run, config)) == summaries()
+
+    # A run completed without it (its outputs gone, the others' kept), in a copy of the tiny run.
+    workdir = shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)
+    for protocol in PROTOCOLS:
+        shutil.rmtree(workdir / "results" / "inpainted" / protocol / added)
+        for path in (workdir / "results" / "metrics" / protocol).glob(f"{added}.*"):
+            path.unlink()
+    (workdir / "without.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake(workdir, "--cores", "2", "--configfile", "without.yaml")
+    assert as_set(planned_jobs(workdir, tiny_config())) == {*evaluations(methods=[added]), *summaries()}
 
 
 def test_editing_the_evaluated_images_plans_the_real_features_too(tiny_run):

@@ -92,10 +92,11 @@ def scored_output(inpainter) -> str:
     return f"one sample of {samples}" if samples > 1 else "the output"
 
 
-def _original_batches(test_paths, image_size: int, evaluation_cfg: dict):
-    """(ids, uint8 images) of the test split's first evaluation.limit images, in the evaluation's order."""
-    limit, count = evaluation_cfg["limit"], 0
-    for batch in tfrecords.load_dataset(test_paths, evaluation_cfg["batch_size"], image_size, with_meta=True):
+def _original_batches(test_paths, image_size: int, limit: int | None, batch_size: int):
+    """(ids, uint8 images) of the test split's first `limit` images, in the evaluation's order (which no
+    batch size changes), `batch_size` at a time."""
+    count = 0
+    for batch in tfrecords.load_dataset(test_paths, batch_size, image_size, with_meta=True):
         take = len(batch["id"]) if limit is None else min(len(batch["id"]), limit - count)
         if take <= 0:
             break
@@ -106,8 +107,9 @@ def _original_batches(test_paths, image_size: int, evaluation_cfg: dict):
 def real_features(test_paths, image_size: int, evaluation_cfg: dict, features_npz, *, log_path=None, params=None,
                   threads=None, extractor=None) -> features.Features:
     """Write the InceptionV3 features of the test split's original images (whole images, the first
-    evaluation.limit) to `features_npz`, with the weights of evaluation.distribution.weights; when
-    those cannot be had, a features file that says why (one log line), and no number anywhere.
+    evaluation.limit, read in the network's batches: evaluation.batch_size plays no part) to
+    `features_npz`, with the weights of evaluation.distribution.weights; when those cannot be had, a
+    features file that says why (one log line), and no number anywhere.
 
     `params` (the rule's params slice) is recorded in the file as its config. `extractor` replaces the
     weights' loading: for tests only (a network with random weights).
@@ -127,8 +129,8 @@ def real_features(test_paths, image_size: int, evaluation_cfg: dict, features_np
                 features.save_features(features_npz, made)
                 return made
             record["weights_file"] = str(path)  # what the evaluations load, never fetching it again
-        made = features.extract_features(extractor, _original_batches(list(test_paths), image_size, evaluation_cfg),
-                                         batch_size=extractor.batch_size, **record)
+        originals = _original_batches(list(test_paths), image_size, evaluation_cfg["limit"], extractor.batch_size)
+        made = features.extract_features(extractor, originals, batch_size=extractor.batch_size, **record)
         features.save_features(features_npz, made)
         logger.info("features of %d test images (weights md5 %s) -> %s", len(made.ids), made.weights_md5,
                     features_npz)
@@ -161,7 +163,7 @@ class _Run:
     inpainter: Inpainter
     kind: str  # the model's kind, or "baseline"
     masks: MaskSource
-    evaluation_cfg: dict  # the config's evaluation section
+    evaluation_cfg: dict  # the config's evaluation section (no seed for a method that draws none)
     params: dict | None  # the rule's params slice, recorded in the summary
     model_dir: Path | None
     images_dir: Path
@@ -175,12 +177,15 @@ def evaluate(method: str, test_paths, image_size: int, evaluation_cfg: dict, *, 
     `masks` (a MaskSource; default: the paper's square); return the summary. `params` (the rule's params
     slice) is recorded in the summary as its config. With `real_features_npz` (real_features' file), also
     the features of one sample per image to `features_npz`; `extractor` replaces the loading of that
-    file's weights, for tests only."""
+    file's weights, for tests only. `evaluation_cfg` holds a seed only for a model whose kind draws
+    with it (models.reads_seed): the rule leaves it out for the others, so its edit reruns none of them."""
     masks = masks or MaskSource.default()
     logger = get_logger(f"evaluate.{masks.protocol}.{method}", log_path)
     set_threads(threads)
     try:
         inpainter, kind = inpainter_and_kind(method, model_dir)
+        if kind != "baseline" and models.reads_seed(kind) and evaluation_cfg.get("seed") is None:
+            raise ValueError(f"{method}: kind {kind} draws with evaluation.seed, and none was given")
         if inpainter.image_size not in (None, image_size):
             raise ValueError(f"{method}: model trained at {inpainter.image_size} px, test images are {image_size} px")
         run = _Run(method=method, inpainter=inpainter, kind=kind, masks=masks, evaluation_cfg=evaluation_cfg,
@@ -205,7 +210,7 @@ def _inpaint_test_split(run: _Run, test_paths: list, image_size: int, keep_one_s
     """Inpaint and score the test split's first evaluation.limit images, batch by batch: (per-image rows,
     [(ids, uint8 one-sample images)] per batch if `keep_one_samples`, showcase PNGs saved)."""
     settings = run.evaluation_cfg
-    limit, seed = settings["limit"], settings["seed"]
+    limit, seed = settings["limit"], settings.get("seed")
     dataset = tfrecords.load_dataset(test_paths, settings["batch_size"], image_size, with_meta=True, masks=run.masks)
     run.images_dir.mkdir(parents=True, exist_ok=True)
     showcase = set(showcase_ids(tfrecords.read_ids(test_paths, limit), settings["save_images"]))  # distinct photos
@@ -219,7 +224,8 @@ def _inpaint_test_split(run: _Run, test_paths: list, image_size: int, keep_one_s
         take = len(batch["id"]) if limit is None else min(len(batch["id"]), limit - len(rows))
         if batch_index == 0:  # a one-image warm-up, so graph tracing is not timed
             inpaint(run.inpainter, batch["image"].numpy()[:1], batch["mask"].numpy()[:1], seed)
-        batch_rows, outputs, one_sample = _score_batch(run, batch, take, seed + batch_index)
+        batch_seed = None if seed is None else seed + batch_index
+        batch_rows, outputs, one_sample = _score_batch(run, batch, take, batch_seed)
         rows += batch_rows
         if keep_one_samples:
             one_samples.append(([row["id"] for row in batch_rows], to_uint8(one_sample)))
@@ -267,7 +273,8 @@ def _summary(run: _Run, rows: list[dict], saved: int) -> dict:
         means={key: defined_mean([row[key] for row in rows]) for key in MEANS},
         hole_ssim_defined=int(np.count_nonzero(~np.isnan([row["hole_ssim"] for row in rows]))),
         inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])),
-        seed=run.evaluation_cfg["seed"], saved_images=saved, model_dir=str(run.model_dir) if run.model_dir else None,
+        seed=run.evaluation_cfg.get("seed"), saved_images=saved,
+        model_dir=str(run.model_dir) if run.model_dir else None,
     )
     summary["distribution"] = {"scored": scored_output(run.inpainter), "features": None, "n": 0,
                                "unavailable": "no features asked for"}

@@ -12,6 +12,8 @@ a folder on PYTHONPATH (README.md, "Add your own model"; examples/my_model.py). 
   Inpainter    a models.base.Inpainter built as Inpainter(network, image_size, hparams, paper_exact);
   LOSSES       optional: {loss: what it is} for each key train_step returns (a literal dict, read
                like DEFAULTS), the training curves' labels.
+  READS_SEED   optional: False if Inpainter.predict ignores its seed (a literal, read like DEFAULTS;
+               without it, True): only a kind that reads it is re-evaluated when evaluation.seed changes.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def hparam_defaults(kind: str) -> dict:
 def loss_descriptions(kind: str) -> dict[str, str]:
     """What each loss of the kind's train_step is ({name: description}, its LOSSES): the training curves' labels."""
     return _literal(kind, "LOSSES") or {}
+
+
+def reads_seed(kind: str) -> bool:
+    """Whether the kind's predict draws with its seed (its READS_SEED): an edit of evaluation.seed
+    re-evaluates only such models. A kind that does not say is assumed to, so it is never left stale."""
+    declared = _literal(kind, "READS_SEED")
+    return True if declared is None else bool(declared)
 
 
 def check_image_size(kind: str, image_size: int, hparams: dict) -> None:

@@ -46,6 +46,7 @@ LOSSES = {
     "adversarial": "generator's adversarial loss (hparams adversarial_loss)",
     "discriminator": "discriminator's loss on real images and composites",
 }
+READS_SEED = False  # inference runs the generator alone: no noise drawn, the seed is ignored
 
 
 def build_generator(image_size: int, hparams) -> keras.Model:

@@ -47,6 +47,7 @@ LOSSES = {
     "g_loss": "generator: binary cross-entropy of its images judged real",
     "repair_loss": "repair: mean squared error of the repaired image against the original",
 }
+READS_SEED = False  # inference runs the repair network alone: the noise feeds only the training's generator
 
 
 def dense_stack(x, units, hparams, prefix: str):
