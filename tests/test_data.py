@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 import yaml
 from PIL import Image
 from skimage import data as skdata
@@ -378,6 +379,110 @@ def test_tfrecords_round_trip_pixel_exactly(tmp_path):
     for image_id, (image, mask, category) in written.items():
         assert (found[image_id]["image"] == image).all() and (found[image_id]["mask"] == mask).all()
         assert found[image_id]["category"] == category
+
+
+# sha256 of (id, uint8 pixels) of every record of each split of tests/configs/tiny.yaml's shards in
+# load order, as the raw-uint8 shards of the code before data.encoding gave them (commit 2a5affc).
+PAPER_PIXELS = {
+    "train": (34, "df9bbfc95dddee46e578fadc26d28e939dc5e5eb41837581430faad608d10c26"),
+    "val": (8, "645db8bc78afed0763e4ff4b050cd9726305b993d2bae9ceff8aba7dad858f1d"),
+    "test": (14, "dd37a6c18d1c8407d3d081361fa506ce0c597ca809654b922bd676cbc57be3c7"),
+}
+
+
+def pixel_digest(paths, size: int) -> tuple[int, str]:
+    digest, count = hashlib.sha256(), 0
+    for batch in tfrecords.load_dataset(paths, 8, size, with_meta=True):
+        for i, image_id in enumerate(batch["id"].numpy()):
+            digest.update(image_id)
+            digest.update(np.round(batch["image"][i].numpy() * 255).astype(np.uint8).tobytes())
+            count += 1
+    return count, digest.hexdigest()
+
+
+def write_data_stage(data_cfg: dict, folder: Path) -> None:
+    manifest = prepare.manifest_frame(prepare.build_manifest(data_cfg))
+    for shard in range(data_cfg["shards"]):
+        prepare.write_shard(manifest, shard, data_cfg["shards"], data_cfg["image_size"], None, folder,
+                            encoding=data_cfg["encoding"], report=lambda line: None)
+
+
+def test_the_paper_protocol_reads_the_same_pixels_from_its_png_shards(tmp_path):
+    data_cfg = load_config(ROOT / "tests/configs/tiny.yaml")["data"]
+    assert data_cfg["encoding"] == "png"
+    write_data_stage(data_cfg, tmp_path)
+    for split, expected in PAPER_PIXELS.items():
+        paths = tfrecords.split_paths(tmp_path, split)
+        assert pixel_digest(paths, data_cfg["image_size"]) == expected
+        first = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(paths[0]))).numpy())
+        assert first.features.feature["image"].bytes_list.value[0].startswith(b"\x89PNG")
+
+
+def old_format_record(image: np.ndarray, image_id: str, category: str) -> bytes:
+    """A record as the code before data.encoding wrote it: raw uint8 bytes, no encoding field."""
+    feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+               "size": tf.train.Feature(int64_list=tf.train.Int64List(value=[image.shape[0]])),
+               "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_id.encode()])),
+               "category": tf.train.Feature(bytes_list=tf.train.BytesList(value=[category.encode()]))}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_old_raw_shards_are_read_as_they_are_beside_png_and_jpeg_ones(tmp_path):
+    photo = np.asarray(chelsea(SIZE))
+    noise = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    with tfrecords.writer(tmp_path / tfrecords.shard_name("train", 0, 3)) as old:
+        old.write(old_format_record(noise, "old", "a"))
+    with tfrecords.writer(tmp_path / tfrecords.shard_name("train", 1, 3)) as png:
+        png.write(tfrecords.serialize(noise, "png", "b", "png"))
+    with tfrecords.writer(tmp_path / tfrecords.shard_name("train", 2, 3)) as jpeg:
+        jpeg.write(tfrecords.serialize(photo, "jpeg", "c", "jpeg"))
+    found = read_records(tfrecords.split_paths(tmp_path, "train"))
+    assert (found["old"]["image"] == noise).all() and (found["png"]["image"] == noise).all()
+    assert found["old"]["category"] == "a" and found["jpeg"]["category"] == "c"
+    error = np.abs(found["jpeg"]["image"].astype(int) - photo.astype(int))
+    assert 0 < error.mean() < 4
+    photo_128 = np.asarray(chelsea(128))
+    assert len(tfrecords.encode(photo_128, "jpeg")) < photo_128.nbytes / 3 < len(tfrecords.encode(photo_128, "png"))
+
+
+@pytest.mark.bad_input
+def test_a_record_of_another_image_size_stops_the_loader_rather_than_being_misread(tmp_path):
+    image = np.zeros((SIZE, SIZE, 3), np.uint8)
+    for name, record in [("old", old_format_record(image, "old", "")), ("png", tfrecords.serialize(image, "png", ""))]:
+        path = tmp_path / f"{name}.tfrecord"
+        with tfrecords.writer(path) as out:
+            out.write(record)
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            next(iter(tfrecords.load_dataset([path], 1, SIZE // 2)))
+
+
+def dataset_ops(dataset) -> tuple[dict, dict]:
+    """{op: [its nodes]} and {name: node} of a tf.data pipeline's graph."""
+    graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph().numpy())
+    ops = {}
+    for node in graph.node:
+        ops.setdefault(node.op, []).append(node)
+    return ops, {node.name: node for node in graph.node}
+
+
+def test_the_training_pipeline_streams_with_a_bounded_shuffle_whatever_the_shards(tmp_path):
+    image = np.zeros((SIZE, SIZE, 3), np.uint8)
+    paths = []
+    for shard in range(40):
+        paths.append(tmp_path / tfrecords.shard_name("train", shard, 40))
+        with tfrecords.writer(paths[-1]) as out:
+            out.write(tfrecords.serialize(image, f"img{shard}", ""))
+    dataset = tfrecords.load_dataset(paths, 4, SIZE, shuffle=True, repeat=True, drop_remainder=True, augment=True)
+    ops, nodes = dataset_ops(dataset)
+    assert not [op for op in ops if "Cache" in op or "Snapshot" in op]
+    shuffles = [node for op, found in ops.items() if op.startswith("ShuffleDataset") for node in found]
+    sizes = sorted(int(tf.make_ndarray(nodes[node.input[1].split(":")[0]].attr["value"].tensor)) for node in shuffles)
+    assert sizes == sorted([len(paths), tfrecords.SHUFFLE_BUFFER])  # shard names, then records
+    interleave = [node for op, found in ops.items() if "InterleaveDataset" in op for node in found]
+    assert len(interleave) == 1  # the shards are streamed, at most 8 open at once
+    cycle_length = nodes[interleave[0].input[1].split(":")[0]]  # ParallelInterleaveDatasetV4's second input
+    assert int(tf.make_ndarray(cycle_length.attr["value"].tensor)) == 8
+    assert next(iter(dataset))[0].shape == (4, SIZE, SIZE, 3)
 
 
 def test_split_deterministic_and_proportional():
