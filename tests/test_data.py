@@ -400,6 +400,12 @@ def pixel_digest(paths, size: int) -> tuple[int, str]:
     return count, digest.hexdigest()
 
 
+def first_feature(paths, name: str) -> bytes:
+    """Bytes feature `name` of the first record of the first shard, as written."""
+    record = next(iter(tf.data.TFRecordDataset(str(paths[0])))).numpy()
+    return tf.train.Example.FromString(record).features.feature[name].bytes_list.value[0]
+
+
 def write_data_stage(data_cfg: dict, folder: Path) -> None:
     manifest = prepare.manifest_frame(prepare.build_manifest(data_cfg))
     for shard in range(data_cfg["shards"]):
@@ -414,8 +420,7 @@ def test_the_paper_protocol_reads_the_same_pixels_from_its_png_shards(tmp_path):
     for split, expected in PAPER_PIXELS.items():
         paths = tfrecords.split_paths(tmp_path, split)
         assert pixel_digest(paths, data_cfg["image_size"]) == expected
-        first = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(paths[0]))).numpy())
-        assert first.features.feature["image"].bytes_list.value[0].startswith(b"\x89PNG")
+        assert first_feature(paths, "image").startswith(b"\x89PNG")
 
 
 def old_format_record(image: np.ndarray, image_id: str, category: str) -> bytes:
@@ -452,7 +457,7 @@ def test_a_record_of_another_image_size_stops_the_loader_rather_than_being_misre
         path = tmp_path / f"{name}.tfrecord"
         with tfrecords.writer(path) as out:
             out.write(record)
-        with pytest.raises(tf.errors.InvalidArgumentError):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="is not 16x16 RGB as data.image_size says"):
             next(iter(tfrecords.load_dataset([path], 1, SIZE // 2)))
 
 
@@ -503,15 +508,17 @@ def bad_configs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     demo = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
     unknown = {**demo, "data": {**demo["data"], "colour": "red"}}
     wrong_type = {**demo, "data": {**demo["data"], "image_size": "big"}}
+    bad_encoding = {**demo, "data": {**demo["data"], "encoding": "webp"}}
     paths = {}
-    for name, config in [("unknown", unknown), ("wrong_type", wrong_type)]:
+    for name, config in [("unknown", unknown), ("wrong_type", wrong_type), ("bad_encoding", bad_encoding)]:
         paths[name] = tmp_path / f"{name}.yaml"
         paths[name].write_text(yaml.safe_dump(config))
     return paths
 
 
 BAD_KEYS = {"unknown": "unknown key data.colour (known here: source, url, ",
-            "wrong_type": "key data.image_size: 'big' is not of type 'integer'"}
+            "wrong_type": "key data.image_size: 'big' is not of type 'integer'",
+            "bad_encoding": "key data.encoding: 'webp' is not one of ['png', 'jpeg']"}
 
 
 @pytest.mark.bad_input
@@ -711,6 +718,21 @@ def test_demo_data_stage_runs_for_real(workdir):
     covered = mask.numpy().mean(axis=(1, 2, 3))
     assert ((covered >= 0.35 ** 2 - 0.01) & (covered <= 0.25 + 0.01)).all()
     assert not (workdir / "results/downloads").exists()
+
+
+@pytest.mark.slow
+def test_editing_data_encoding_rebuilds_the_shards_and_nothing_before_them(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    text = (ROOT / "tests/configs/tiny.yaml").read_text()
+    (workdir / "tiny.yaml").write_text(text)
+    (workdir / "tiny_jpeg.yaml").write_text(text.replace("  image_size: 32\n", "  image_size: 32\n  encoding: jpeg\n"))
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "tiny.yaml")
+    tfdir = workdir / "results/data/tfrecords"
+    assert pixel_digest(tfrecords.split_paths(tfdir, "test"), SIZE) == PAPER_PIXELS["test"]
+    plan = snakemake(workdir, "data", "-n", "--configfile", "tiny_jpeg.yaml").stdout
+    assert plan.count("rule shard:") == 2 and "rule manifest:" not in plan
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "tiny_jpeg.yaml")
+    assert first_feature(tfrecords.split_paths(tfdir, "test"), "encoding") == b"jpeg"
 
 
 @pytest.mark.slow
