@@ -84,6 +84,7 @@ rule shard:
     params:
         shards=SHARDS,
         image_size=config["data"]["image_size"],
+        encoding=config["data"]["encoding"],
     script:
         "../scripts/write_shard.py"
 

@@ -131,9 +131,10 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 
 def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int,
-                archive: str | None, out_dir: str | Path, *, report=print) -> dict:
-    """Decode and resize every `shards`-th image into one TFRecord file per split (masks are drawn
-    when the shards are read, so no mask setting rebuilds them).
+                archive: str | None, out_dir: str | Path, *, encoding: str = "png", report=print) -> dict:
+    """Decode and resize every `shards`-th image into one TFRecord file per split, each image
+    stored as `encoding` (tfrecords.ENCODINGS; masks are drawn when the shards are read, so no
+    mask setting rebuilds them).
 
     Undecodable images are skipped and reported with the reason; the rest go on. The shard
     files appear only once complete: a failed job leaves no partial file behind.
@@ -155,7 +156,7 @@ def write_shard(manifest: pd.DataFrame, shard: int, shards: int, image_size: int
                     skipped.append({"id": row["id"], "source": row["source"], "reason": str(error)})
                     report(f"skipped {row['source']}: {error}")
                     continue
-                writers[row["split"]].write(tfrecords.serialize(image, row["id"], row["category"]))
+                writers[row["split"]].write(tfrecords.serialize(image, row["id"], row["category"], encoding))
                 counts[row["split"]] += 1
         for writer in writers.values():
             writer.close()
