@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
+import threading
 
 import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, copy_workflow, snakemake
 from inpaintbench.config import load_config
-from inpaintbench.data import prepare, tfrecords
+from inpaintbench.data import demo, prepare, tfrecords
 from test_data import small_tar
+from test_download import Files
 
 
 def sha256(path) -> str:
@@ -41,3 +49,107 @@ def test_the_paper_protocol_gives_todays_manifests_and_shard_pixels(tmp_path):
         values = np.round(images.numpy() * 255).astype(int)
         assert (values.sum(), values[:, 5, 7, :].tolist()) == (total, pixels)
         assert [image_id for image_id, _ in tfrecords.read_ids(paths, 4)] == ids
+
+
+# Training photos from train_256's layout, test photos from a val-like tar, over HTTP ----------------------
+
+TRAIN_CATEGORIES = ["/a/airfield", "/a/apartment_building/outdoor", "/b/bedroom"]
+PER_CATEGORY = 4
+VAL_PHOTOS = 6
+
+
+def add(tar: tarfile.TarFile, name: str, payload: bytes | None = None) -> None:
+    member = tarfile.TarInfo(name)
+    if payload is None:
+        member.type = tarfile.DIRTYPE
+        tar.addfile(member)
+        return
+    member.size = len(payload)
+    tar.addfile(member, io.BytesIO(payload))
+
+
+def train_like_tar() -> tuple[bytes, list[str]]:
+    """Like train_256_places365standard.tar (`data_256/<letter>/<category>/<n>.jpg`, a nested category), and the
+    lines of places365_train_standard.txt for it."""
+    photos = [demo.photo(name) for name in demo.PHOTOS]
+    buffer, lines = io.BytesIO(), []
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        add(tar, "data_256")
+        for index, category in enumerate(TRAIN_CATEGORIES):
+            add(tar, f"data_256{category}")
+            for n in range(1, PER_CATEGORY + 1):
+                image = Image.fromarray(photos[(index + n) % len(photos)]).convert("RGB").resize((40, 40))
+                jpeg = io.BytesIO()
+                image.save(jpeg, "JPEG")
+                add(tar, f"data_256{category}/{n:08d}.jpg", jpeg.getvalue())
+                lines.append(f"{category}/{n:08d}.jpg {index}")
+    return buffer.getvalue(), lines
+
+
+def filelist(train_lines: list[str]) -> bytes:
+    """Like filelist_places365-standard.tar: category names, train_standard's and val's lists."""
+    names = "".join(f"{name} {index}\n" for index, name in enumerate(TRAIN_CATEGORIES))
+    val = "".join(f"Places365_val_{i:08d}.jpg {i % 3}\n" for i in range(1, VAL_PHOTOS + 1))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, text in [("categories_places365.txt", names), ("places365_val.txt", val),
+                           ("places365_train_standard.txt", "\n".join(train_lines) + "\n")]:
+            add(tar, name, text.encode())
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def places_server(tmp_path):
+    train, lines = train_like_tar()
+    demo.val_like_tar(tmp_path / "val_256.tar", VAL_PHOTOS, size=32, seed=5)
+    files = Files()
+    files.files = {"train_256_places365standard.tar": train, "val_256.tar": (tmp_path / "val_256.tar").read_bytes(),
+                   "filelist.tar": filelist(lines)}
+    thread = threading.Thread(target=files.serve_forever, daemon=True)
+    thread.start()
+    yield files
+    files.shutdown()
+    files.server_close()
+
+
+def source(server: Files, name: str) -> dict:
+    payload = server.files[name]
+    return {"source": "places365", "url": server.url(name), "md5": hashlib.md5(payload).hexdigest(),
+            "size_bytes": len(payload)}
+
+
+@pytest.mark.slow
+def test_train_and_test_from_two_sources_through_the_workflow(places_server, tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    tiny = load_config(ROOT / "tests/configs/tiny.yaml")
+    config = {"data": {"train": source(places_server, "train_256_places365standard.tar"),
+                       "test": source(places_server, "val_256.tar"), "val_images": 2,
+                       "categories_url": places_server.url("filelist.tar"), "categories_md5": None,
+                       "image_size": 32, "shards": 2},
+              "masks": {"seed": 1}, "models": {},
+              "evaluation": {**tiny["evaluation"], "protocols": ["square"], "baselines": ["mean_fill"]},
+              "figures": tiny["figures"]}
+    (workdir / "two.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, "data", "results/metrics/square/mean_fill.csv", "--cores", "2", "--configfile", "two.yaml")
+
+    manifest = prepare.read_manifest(workdir / "results/data/manifest.csv")
+    trained = manifest[manifest["split"] != "test"]
+    assert trained["source"].str.startswith("data_256/").all() and len(trained) == 3 * PER_CATEGORY
+    assert (manifest[manifest["split"] == "test"]["source"].str.startswith("val_256/")).all()
+    assert (manifest["split"] == "test").sum() == VAL_PHOTOS and (manifest["split"] == "val").sum() == 2
+    assert manifest["id"].is_unique
+    nested = manifest[manifest["source"] == "data_256/a/apartment_building/outdoor/00000002.jpg"]
+    assert nested[["id", "category"]].values.tolist() == [["a__apartment_building__outdoor__00000002",
+                                                           "apartment_building/outdoor"]]
+    assert set(trained["category"]) == {"airfield", "apartment_building/outdoor", "bedroom"}
+    tfdir = workdir / "results/data/tfrecords"
+    for split in ("train", "val", "test"):
+        ids = {image_id for image_id, _ in tfrecords.read_ids(tfrecords.split_paths(tfdir, split))}
+        assert ids == set(manifest[manifest["split"] == split]["id"])
+    metrics = pd.read_csv(workdir / "results/metrics/square/mean_fill.csv", keep_default_na=False)
+    expected = dict(zip(manifest["id"], manifest["category"]))
+    assert len(metrics) == VAL_PHOTOS and set(metrics["id"]) <= set(manifest[manifest["split"] == "test"]["id"])
+    assert dict(zip(metrics["id"], metrics["category"])) == {i: expected[i] for i in metrics["id"]}
+    assert set(metrics["category"]) == {"airfield", "apartment_building/outdoor", "bedroom"}
+    log = (workdir / "results/logs/data/fetch_archive_train_256_places365standard.tar.log").read_text()
+    assert "downloaded and verified" in log
