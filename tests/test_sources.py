@@ -14,8 +14,8 @@ import yaml
 from PIL import Image
 
 from conftest import ROOT, copy_workflow, snakemake
-from inpaintbench.config import load_config
-from inpaintbench.data import demo, prepare, tfrecords
+from inpaintbench.config import ConfigError, load_config, validate_config
+from inpaintbench.data import demo, prepare, sources, tfrecords
 from test_data import small_tar
 from test_download import Files
 
@@ -153,3 +153,58 @@ def test_train_and_test_from_two_sources_through_the_workflow(places_server, tmp
     assert set(metrics["category"]) == {"airfield", "apartment_building/outdoor", "bedroom"}
     log = (workdir / "results/logs/data/fetch_archive_train_256_places365standard.tar.log").read_text()
     assert "downloaded and verified" in log
+
+
+def read_bytes_so_far() -> int:
+    return int(next(line for line in open("/proc/self/io") if line.startswith("rchar")).split()[1])
+
+
+def test_listing_a_tar_reads_member_headers_not_image_bytes(tmp_path):
+    """1.8 million members: a buffered file read 8 KiB of image bytes behind each header."""
+    archive = tmp_path / "train.tar"
+    with tarfile.open(archive, "w") as tar:
+        for n in range(300):
+            add(tar, f"data_256/a/airfield/{n:08d}.jpg", bytes(20_000))
+    before = read_bytes_so_far()
+    listing = sources.list_tar(archive)
+    assert len(listing.rows) == 300
+    assert read_bytes_so_far() - before < 0.1 * archive.stat().st_size
+
+
+def folder_of(root, names) -> dict:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(demo.photo("chelsea")[:16, :16]).save(path)
+    return {"source": "folder", "folder": str(root), "limit": None}
+
+
+def test_the_validation_subset_is_fixed_by_seed_and_id_whatever_else_the_source_holds(tmp_path):
+    names = [f"scene{i % 3}/{i:03d}.png" for i in range(30)]
+    test = folder_of(tmp_path / "test", ["t1.png", "t2.png"])
+
+    def val_ids(train_names, seed=0):
+        train = folder_of(tmp_path / f"train{len(train_names)}", train_names)
+        listing = prepare.build_train_test_manifest({"train": train, "test": test, "val_images": 4, "seed": seed},
+                                                    {})
+        splits = pd.DataFrame(listing.rows).groupby("split")["id"].apply(set).to_dict()
+        assert len(splits["test"]) == 2 and not splits["test"] & (splits["train"] | splits["val"])
+        return splits["val"]
+
+    everything = val_ids(names)
+    assert len(everything) == 4 and val_ids(names) == everything
+    assert len(val_ids(names + ["scene9/999.png"]) - everything) <= 1  # one more photo displaces at most one
+    assert val_ids(names, seed=1) != everything
+
+
+@pytest.mark.bad_input
+def test_data_train_without_data_test_and_a_val_subset_as_big_as_the_source_are_named(tmp_path):
+    config = load_config(ROOT / "tests/configs/tiny.yaml")
+    config["data"]["train"] = {"source": "folder", "folder": str(tmp_path)}
+    with pytest.raises(ConfigError, match="key data.test: must be set when data.train is"):
+        validate_config(config)
+    train = folder_of(tmp_path / "train", ["a.png", "b.png"])
+    with pytest.raises(ValueError, match="data.val_images 2 leaves no training image of the 2 in data.train"):
+        prepare.build_train_test_manifest({"train": train, "test": train, "val_images": 2, "seed": 0}, {})
+    with pytest.raises(ValueError, match="image id 'a' is in both data.train and data.test"):
+        prepare.build_train_test_manifest({"train": train, "test": train, "val_images": 1, "seed": 0}, {})
