@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
