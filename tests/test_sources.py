@@ -120,6 +120,7 @@ def source(server: Files, name: str) -> dict:
 
 @pytest.mark.slow
 def test_train_and_test_from_two_sources_through_the_workflow(places_server, tmp_path):
+    """The data stage, a baseline's evaluation and the category table (no model: they train as on any source)."""
     workdir = copy_workflow(tmp_path / "workflow")
     tiny = load_config(ROOT / "tests/configs/tiny.yaml")
     config = {"data": {"train": source(places_server, "train_256_places365standard.tar"),
@@ -130,7 +131,7 @@ def test_train_and_test_from_two_sources_through_the_workflow(places_server, tmp
               "evaluation": {**tiny["evaluation"], "protocols": ["square"], "baselines": ["mean_fill"]},
               "figures": tiny["figures"]}
     (workdir / "two.yaml").write_text(yaml.safe_dump(config))
-    snakemake(workdir, "data", "results/metrics/square/mean_fill.csv", "--cores", "2", "--configfile", "two.yaml")
+    snakemake(workdir, "data", "results/tables/by_category.csv", "--cores", "2", "--configfile", "two.yaml")
 
     manifest = prepare.read_manifest(workdir / "results/data/manifest.csv")
     trained = manifest[manifest["split"] != "test"]
@@ -151,6 +152,8 @@ def test_train_and_test_from_two_sources_through_the_workflow(places_server, tmp
     assert len(metrics) == VAL_PHOTOS and set(metrics["id"]) <= set(manifest[manifest["split"] == "test"]["id"])
     assert dict(zip(metrics["id"], metrics["category"])) == {i: expected[i] for i in metrics["id"]}
     assert set(metrics["category"]) == {"airfield", "apartment_building/outdoor", "bedroom"}
+    table = pd.read_csv(workdir / "results/tables/by_category.csv", keep_default_na=False)
+    assert set(table["category"]) == {"airfield", "apartment_building/outdoor", "bedroom"}
     log = (workdir / "results/logs/data/fetch_archive_train_256_places365standard.tar.log").read_text()
     assert "downloaded and verified" in log
 
