@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from conftest import ROOT, copy_workflow, snakemake
-from inpaintbench.config import ConfigError, load_config, validate_config
+from inpaintbench.config import ConfigError, check_sources, load_config, validate_config
 from inpaintbench.data import demo, prepare, sources, tfrecords
 from test_data import small_tar
 from test_download import Files
@@ -211,3 +211,20 @@ def test_data_train_without_data_test_and_a_val_subset_as_big_as_the_source_are_
         prepare.build_train_test_manifest({"train": train, "test": train, "val_images": 2, "seed": 0}, {})
     with pytest.raises(ValueError, match="image id 'a' is in both data.train and data.test"):
         prepare.build_train_test_manifest({"train": train, "test": train, "val_images": 1, "seed": 0}, {})
+
+
+def test_places_standard_plans_both_downloads_and_its_shards(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    result = snakemake(workdir, "-n", "data", "--configfile", "config/places-standard.yaml")
+    plan = result.stdout + result.stderr
+    assert "output: results/downloads/train_256_places365standard.tar" in plan
+    assert "output: results/downloads/val_256.tar" in plan
+    assert plan.count("rule shard:") == load_config(ROOT / "config/places-standard.yaml")["data"]["shards"] == 32
+
+
+@pytest.mark.bad_input
+def test_a_missing_data_train_archive_is_named(tmp_path):
+    config = load_config(ROOT / "config/places-standard.yaml")
+    config["data"]["train"]["archive"] = str(tmp_path / "train_256_places365standard.tar")
+    with pytest.raises(ConfigError, match=r"key data.train.archive: .*train_256_places365standard.tar does not exist"):
+        check_sources(config)
