@@ -20,7 +20,7 @@ def rows(fractions, hole_ssim) -> pd.DataFrame:
     n = len(fractions)
     return pd.DataFrame({"id": [f"i{k}" for k in range(n)], "category": "c", "hole_fraction": fractions,
                          "psnr": np.arange(n, dtype=float), "ssim": 0.5, "hole_psnr": 10.0, "hole_ssim": hole_ssim,
-                         "l1": 0.1, "hole_l1": 0.2, "sharpness": 0.8})
+                         "l1": 0.1, "hole_l1": 0.2, "sharpness": 0.8, "known_change": 0.0, "known_psnr": math.inf})
 
 
 def test_by_hole_size_counts_every_image_and_averages_the_defined_hole_ssims():
@@ -35,10 +35,11 @@ def test_the_comparison_row_says_on_how_many_images_hole_ssim_rests():
     summary = {"kind": "baseline", "needs_original": False, "inference_ms_per_image": 1.0}
     aggregation = {"seed": 0, "bootstrap_samples": 200, "confidence": 0.95}
     row = comparison_row("lama_thin", "black", rows([0.2] * 4, [np.nan, 0.3, np.nan, 0.5]), summary, None,
-                         aggregation)
+                         aggregation, family="classical")
     assert (row["protocol"], row["method"], row["n"], row["hole_ssim_n"]) == ("lama_thin", "black", 4, 2)
     assert row["hole_ssim"] == 0.4 and row["hole_ssim_ci_low"] >= 0.3 and row["hole_ssim_ci_high"] <= 0.5
-    none = comparison_row("lama_thin", "black", rows([0.2] * 2, [np.nan, np.nan]), summary, None, aggregation)
+    none = comparison_row("lama_thin", "black", rows([0.2] * 2, [np.nan, np.nan]), summary, None, aggregation,
+                          family="classical")
     assert none["hole_ssim_n"] == 0 and math.isnan(none["hole_ssim"]) and math.isnan(none["hole_ssim_ci_low"])
 
 
@@ -50,3 +51,23 @@ def test_the_captions_notes_on_missing_weights_and_few_images_are_whole_sentence
     assert note.endswith(" Unavailable: w.h5: no such file (evaluation.distribution.weights). Rows marked (few) "
                          f"rest on fewer than {MIN_IMAGES} test images, too few for a meaningful interval or test: "
                          "read them as a demonstration, not a result."), note
+
+
+def test_the_row_carries_the_family_and_the_known_pixel_change_an_external_method_made():
+    """Ours leave the known pixels alone (0, inf); a method that changed them shows its mean change and known PSNR."""
+    summary = {"kind": "external", "needs_original": False, "inference_ms_per_image": 0.0}
+    aggregation = {"seed": 0, "bootstrap_samples": 50, "confidence": 0.95}
+    changed = rows([0.2] * 2, [0.5, 0.5]).assign(known_change=[2.0, 4.0], known_psnr=[30.0, 40.0])
+    row = comparison_row("square", "lama", changed, summary, None, aggregation, family="gan")
+    assert (row["family"], row["known_change"], row["known_psnr"]) == ("gan", 3.0, 35.0)
+    untouched = comparison_row("square", "black", rows([0.2] * 2, [0.5, 0.5]), summary, None, aggregation,
+                               family="classical")
+    assert (untouched["known_change"], untouched["known_psnr"]) == (0.0, math.inf)
+    assert list(row)[:3] == ["protocol", "method", "family"]
+
+
+def test_the_caption_states_the_pasting_policy_and_the_8_bit_scoring():
+    table = pd.DataFrame({"few_images": [False], "distribution_status": ["scored"], "distribution_reason": [""]})
+    note = table_note(table, 0.95)
+    assert "scored on the 8-bit image it delivers, with the known pixels pasted back (the benchmark's policy for " \
+           "every method" in note and "Known-pixel change: how much a method altered" in note
