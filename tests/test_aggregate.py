@@ -1,4 +1,4 @@
-"""The tables' hole-area bins and means, on per-image rows made here."""
+"""The tables' hole-area bins, means, family and known-pixel columns, on per-image rows made here."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from inpaintbench.aggregate import MIN_IMAGES, by_hole_size, comparison_row, hole_size_bin, hole_size_label, table_note
+from inpaintbench.families import family
 
 
 def test_the_field_bins_include_their_upper_edge_and_keep_holes_above_half():
@@ -71,3 +73,31 @@ def test_the_caption_states_the_pasting_policy_and_the_8_bit_scoring():
     note = table_note(table, 0.95)
     assert "scored on the 8-bit image it delivers, with the known pixels pasted back (the benchmark's policy for " \
            "every method" in note and "Known-pixel change: how much a method altered" in note
+
+
+def test_every_method_has_a_family(tmp_path, monkeypatch):
+    """Built-in kinds declare theirs, baselines are classical, an external method's comes from its config, a kind
+    of your own declares its FAMILY or is "other"."""
+    (tmp_path / "own_gan.py").write_text('DEFAULTS = {}\nFAMILY = "gan"\n')
+    (tmp_path / "own_silent.py").write_text("DEFAULTS = {}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kinds = {"g": "gan", "gp": "gan_paper", "d": "diffusion", "dp": "diffusion_paper", "o": "own_gan",
+             "s": "own_silent"}
+    config = {"models": {name: {"kind": kind} for name, kind in kinds.items()},
+              "evaluation": {"baselines": ["biharmonic"]}, "external": {"lama": {"family": "gan"}, "x": {}}}
+    found = {method: family(method, config) for method in [*kinds, "biharmonic", "lama", "x"]}
+    assert found == {"g": "gan", "gp": "gan", "d": "diffusion", "dp": "diffusion", "o": "gan", "s": "other",
+                     "biharmonic": "classical", "lama": "gan", "x": "other"}
+    assert family("biharmonic", {"models": {}, "evaluation": {"baselines": ["biharmonic"]}}) == "classical"
+
+
+@pytest.mark.bad_input
+def test_an_unknown_family_or_method_is_an_error_naming_it(tmp_path, monkeypatch):
+    (tmp_path / "own_odd.py").write_text('DEFAULTS = {}\nFAMILY = "transformer"\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = {"models": {"odd": {"kind": "own_odd"}}, "evaluation": {"baselines": []}}
+    with pytest.raises(ValueError, match=r"own_odd.py: FAMILY 'transformer' is not one of gan, diffusion, "
+                                         r"classical, other$"):
+        family("odd", config)
+    with pytest.raises(ValueError, match="method 'nope' is not a model, a baseline nor an external method"):
+        family("nope", config)
