@@ -89,7 +89,7 @@ def best_baseline(rows: pd.DataFrame) -> str | None:
 
 def _value(row, column: str, unit: str) -> str:
     """A method's mean, with its interval when the table has one."""
-    digits = 2 if column.endswith("psnr") else 1 if column == "fid" else 4
+    digits = 2 if column.endswith("psnr") else 4
     text = f"{row[column]:.{digits}f}{unit}"
     low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
     if _finite(low) and _finite(high):
