@@ -26,6 +26,9 @@ DEFAULTS = {
     "dilation": 2,            # dilation rate of the hidden convolutions after the first
     "learning_rate": 3.0e-3,  # Adam
 }
+# Neither adversarial nor a denoiser: in the tables as "other", never in the front page's GAN against diffusion
+# verdict (a GAN of your own says "gan", a diffusion model "diffusion"; inpaintbench.families).
+FAMILY = "other"
 
 
 def build_network(image_size: int, hparams: dict) -> keras.Model:

@@ -1,6 +1,7 @@
 # The report stage: the comparison tables and the figures, each with a caption for
 # `snakemake --report results/report.html`.
 
+from inpaintbench.families import family
 from inpaintbench.models import loss_descriptions
 
 TABLES = "results/tables"
@@ -52,6 +53,7 @@ rule aggregate:
         protocols=PROTOCOLS,
         methods=METHODS,
         models=MODELS,
+        families={method: family(method, config) for method in METHODS},
         aggregation=canonical(config["aggregation"]),
         distribution=canonical(
             {key: config["evaluation"]["distribution"][key] for key in ("kid_subsets", "kid_subset_size", "seed")}

@@ -13,7 +13,8 @@ with exit_on_error(logger):
     table = aggregate(list(sm.params.protocols), list(sm.params.methods), sm.input.metrics, sm.input.summaries,
                       dict(sm.output.items()), model_metas=metas, aggregation=sm.params.aggregation, logger=logger,
                       distribution={"real": sm.input.real_features, "features": sm.input.features,
-                                    "settings": sm.params.distribution})
+                                    "settings": sm.params.distribution},
+                      families=dict(sm.params.families))
     logger.info("comparison of %d methods on %d protocol(s) -> %s\n%s", len(sm.params.methods),
                 len(sm.params.protocols), sm.output.csv,
                 table[["protocol", "method", "n", "psnr", "ssim", "hole_psnr", "sharpness", "fid", "kid"]]

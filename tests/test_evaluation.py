@@ -16,6 +16,7 @@ from inpaintbench import baselines, evaluation, features, metrics, models, prove
 from inpaintbench.aggregate import aggregate
 from inpaintbench.config import default_masks
 from inpaintbench.data import tfrecords
+from inpaintbench.data.images import to_uint8
 from inpaintbench.data.masks import MaskSource, damage, hole_box
 from inpaintbench.evaluation import COLUMNS, evaluate, image_filename
 from test_metrics import numpy_hole_metrics
@@ -55,10 +56,10 @@ def run(tmp_path, method, paths, model_dir=None, masks=SQUARE, **overrides):
 
 
 def expected_output(method, image, hole):
-    """(reference, the baseline's output) of one image, float64, computed directly."""
+    """(reference, the baseline's 8-bit output) of one image, float64, computed directly."""
     original = image[None].astype(np.float32) / 255.0
     mask = hole[None, ..., None].astype(np.float32)
-    return original[0].astype(np.float64), baselines.get(method)(damage(original, mask), mask)[0].astype(np.float64)
+    return original[0].astype(np.float64), to_uint8(baselines.get(method)(damage(original, mask), mask)[0]) / 255.0
 
 
 @pytest.mark.parametrize("method", list(baselines.BASELINES))
@@ -106,6 +107,21 @@ def test_free_form_masks_rows_match_numpy_on_the_masked_pixels(tmp_path, test_sp
     if any(defined):
         assert summary["means"]["hole_ssim"] == pytest.approx(np.mean([float(r["hole_ssim"]) for r, d in
                                                                        zip(rows, defined) if d]))
+
+
+@pytest.mark.parametrize("masks", [SQUARE, THICK])
+def test_each_row_is_the_metrics_of_the_saved_8_bit_png_and_no_known_pixel_changed(tmp_path, test_split, masks):
+    paths, images = test_split
+    summary, rows, out = run(tmp_path, "pyramid_fill", paths, masks=masks, save_images=5)
+    for row in rows:
+        png = np.asarray(Image.open(out / "images" / image_filename(row["id"])))
+        hole = masks.image_mask(row["id"], SIZE)
+        values = metrics.all_metrics(images[row["id"]][None] / 255.0, png[None] / 255.0,
+                                     hole[None, ..., None].astype(np.float32))
+        for key, value in values.items():
+            assert float(row[key]) == pytest.approx(float(value[0]), abs=1e-6, nan_ok=True), (row["id"], key)
+        assert float(row["known_change"]) == 0 and float(row["known_psnr"]) == np.inf
+    assert summary["means"]["known_change"] == 0 and summary["means"]["known_psnr"] == np.inf
 
 
 def test_saved_images_keep_the_known_pixels(tmp_path, test_split):
@@ -190,7 +206,7 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
         logger = get_logger(f"aggregate.{name}", out / "aggregate.log")
         table = aggregate(["square"], list(files), [out / f"{m}.csv" for m in files],
                           [f / "summary.json" for f in files.values()], outputs, model_metas={}, aggregation=settings,
-                          logger=logger,
+                          logger=logger, families=dict.fromkeys(files, "classical"),
                           distribution=no_weights(tmp_path, list(files.values())))
         return table, outputs, (out / "aggregate.log").read_text()
 
@@ -199,7 +215,7 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
     assert pd.read_csv(outputs["pairwise"])["few_images"].tolist() == [True]
     note = "Rows marked (few) rest on fewer than 30 test images, too few for a meaningful interval or test"
     assert note in outputs["md"].read_text() and note in outputs["tex"].read_text()
-    assert "| square | black | no | 5 (few) |" in outputs["md"].read_text()
+    assert "| square | black | classical | no | 5 (few) |" in outputs["md"].read_text()
     assert "WARNING black on square: 5 test images, fewer than 30" in log and "WARNING mean_fill on square" in log
 
     table, outputs, log = tables("enough", 6)
@@ -249,7 +265,7 @@ def aggregate_square(tmp_path, folders, real_npz):
                       [out / "summary.json" for out, _ in folders], outputs, model_metas={},
                       aggregation={"bootstrap_samples": 200, "confidence": 0.95, "seed": 0},
                       distribution={"real": real_npz, "features": [out / "features.npz" for out, _ in folders],
-                                    "settings": DISTRIBUTION})
+                                    "settings": DISTRIBUTION}, families=dict.fromkeys(methods, "classical"))
     return table.set_index("method"), outputs
 
 

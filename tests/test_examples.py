@@ -141,6 +141,8 @@ BROKEN_MODULES = {  # a module of your own as it may be broken, and what the one
                          ": importing it raised RuntimeError: needs a GPU"),
     "defaults_not_literal": ("import math\n\nDEFAULTS = dict(channels=8, scale=math.pi)\n",
                              ", line 3: DEFAULTS is not a literal (write it out as {key: value, ...}"),
+    "unknown_family": ("DEFAULTS = {}\nFAMILY = 'transformer'\n",
+                       ": FAMILY 'transformer' is not one of gan, diffusion, classical, other"),
 }
 
 

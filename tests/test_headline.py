@@ -14,6 +14,7 @@ from inpaintbench import headline
 from inpaintbench.aggregate import MIN_IMAGES
 
 CI = 0.5  # half-width of every hand-made interval
+FAMILY_OF = {"gan": "gan", "diffusion": "diffusion", "baseline": "classical"}  # the built-in kinds' FAMILY
 
 
 def images(hole_psnr, hole_l1) -> pd.DataFrame:
@@ -22,7 +23,8 @@ def images(hole_psnr, hole_l1) -> pd.DataFrame:
 
 
 def row(method: str, kind: str, per_image: pd.DataFrame, protocol="square", **extra) -> dict:
-    values = {"protocol": protocol, "method": method, "kind": kind, "reads_original": False, "n": len(per_image),
+    values = {"protocol": protocol, "method": method, "family": FAMILY_OF.get(kind, "other"), "kind": kind,
+              "reads_original": False, "n": len(per_image),
               "few_images": len(per_image) < MIN_IMAGES, "psnr": 20.0, "ssim": 0.8, "hole_ssim": 0.5, "l1": 0.02,
               "inference_ms": 1.0, "parameters": math.nan if kind == "baseline" else 1000.0,
               "repair_epochs": "" if kind == "baseline" else "3/3",
@@ -53,13 +55,17 @@ def verdict(table, per_image, confidence=0.95) -> str:
 def test_a_clear_winner_is_named_with_its_margin_and_a_significant_p_value():
     table, per_image = study(40, gan_shift=0.8)
     text = verdict(table, per_image)
-    assert re.search(r"On hole PSNR, gan \([\d.]+ dB\) beats diffusion \([\d.]+ dB\) by 0\.8\d dB; paired Wilcoxon "
-                     r"test over 40 images p = [\d.e-]+, significant at the 5% level", text), text
-    assert "On hole L1, gan (0.0920) beats diffusion (0.1000) by 0.0080" in text
+    assert text.startswith("GAN against diffusion: the best method of each family by hole PSNR, gan (gan) against "
+                           "diffusion (diffusion).")
+    assert re.search(r"On hole PSNR, gan \([\d.]+ dB \[[\d.]+, [\d.]+\]\) beats diffusion \([\d.]+ dB \[[\d.]+, "
+                     r"[\d.]+\]\) by 0\.8\d dB; paired Wilcoxon test over 40 images p = [\d.e-]+, significant at the "
+                     r"5% level", text), text
+    assert "On hole L1, gan (0.0920 [0.0920, 0.0920]) beats diffusion (0.1000 [0.1000, 0.1000]) by 0.0080" in text
     assert "intervals do not overlap" in text  # 0.8 dB apart, half-widths 0.5
     assert re.search(r"best classical baseline, pyramid_fill, .*gan is 1\.8\d dB above it \(p = [\d.e-]+, "
                      r"significant\); diffusion is 1\.0\d dB above it", text), text
-    assert "Caveat" not in text and "Sharpness" not in text and "FID" not in text
+    assert "Caveat" not in text and "Sharpness" not in text and "FID (" not in text
+    assert headline.BLUR_CAVEAT in text  # no distribution metric: hole PSNR decides, and it rewards blur
 
 
 def test_identical_models_tie_and_a_small_split_carries_the_caveat():
@@ -67,7 +73,7 @@ def test_identical_models_tie_and_a_small_split_carries_the_caveat():
     per_image["gan"] = per_image["diffusion"].copy()
     text = verdict(table, per_image)
     assert "On hole PSNR, gan" in text and "and diffusion tie (the same mean over 8 images)" in text
-    assert "On hole L1, gan (0.1000) and diffusion tie" in text
+    assert "On hole L1, gan (0.1000 [0.1000, 0.1000]) and diffusion tie" in text
     assert f"Caveat: only 8 test images, fewer than {MIN_IMAGES}" in text
 
 
@@ -89,15 +95,21 @@ def test_sharpness_and_fid_are_reported_when_present_and_the_status_when_fid_is_
         table, per_image)
     headers, cells = headline.headline_rows(table.set_index("method"))
     assert headers[-3:] == ["Sharpness", "FID", "Inference (ms/image)"] and cells[1][-2] == "12.2"
+    # every method of both families has an FID: it picks the best of each family and decides, no blur caveat
+    text = verdict(table, per_image)
+    assert text.startswith("GAN against diffusion: the best method of each family by FID, gan (gan) against "
+                           "diffusion (diffusion). On FID (lower is closer to real photos), diffusion (12.2) beats gan "
+                           "(31.5); FID is one number per set of images, with no paired test.")
+    assert headline.BLUR_CAVEAT not in text and "On hole PSNR, gan" in text
 
 
 def test_one_strong_model_or_none():
     table, per_image = study(40, gan_shift=0.8)
     lone = table[table["method"] != "diffusion"]
     text = verdict(lone, per_image)
-    assert text.startswith("Only one strong model was run: gan") and "pyramid_fill" in text
+    assert text.startswith("Only one of the families gan and diffusion was run: gan (gan, ") and "pyramid_fill" in text
     text = verdict(table[table["kind"] == "baseline"], per_image)
-    assert text.startswith("No strong model (kind gan or diffusion) was run; the best method on hole PSNR is "
+    assert text.startswith("No method of the families gan or diffusion was run; the best method on hole PSNR is "
                            "pyramid_fill")
 
 
@@ -105,12 +117,13 @@ def test_headline_table_puts_the_best_first_and_leaves_out_absent_columns():
     table, per_image = study(40, gan_shift=0.8)
     table.loc[table["method"] == "diffusion", "reads_original"] = True
     headers, cells = headline.headline_rows(table.set_index("method"))
-    assert headers == ["Method", "Hole PSNR (dB)", "Hole L1", "Hole SSIM", "PSNR (dB)", "Inference (ms/image)"]
+    assert headers == ["Method", "Family", "Hole PSNR (dB)", "Hole L1", "Hole SSIM", "PSNR (dB)",
+                       "Inference (ms/image)"]
     assert [c[0] for c in cells] == ["gan", "diffusion †", "pyramid_fill"]
     low, high = table.loc[0, "hole_psnr_ci_low"], table.loc[0, "hole_psnr_ci_high"]
-    assert cells[0][1] == f"{table.loc[0, 'hole_psnr']:.2f} [{low:.2f}, {high:.2f}]"
-    # the paper-exact model (reads the original) is not a contender: gan is the only strong model left
-    assert verdict(table, per_image).startswith("Only one strong model was run: gan")
+    assert cells[0][1:3] == ["gan", f"{table.loc[0, 'hole_psnr']:.2f} [{low:.2f}, {high:.2f}]"]
+    # the paper-exact model (reads the original) is not a contender: gan is the only one of the families left
+    assert verdict(table, per_image).startswith("Only one of the families gan and diffusion was run: gan")
 
 
 def test_front_page_html_has_every_protocol_table_and_embedded_grid(tmp_path):
@@ -156,6 +169,7 @@ def test_comparison_html_renders_every_row(tmp_path):
     for column in PAPER_COLUMNS:
         table[column] = ""
     table["final_repair_loss"], table["hole_ssim_n"] = 0.5, 8
+    table["known_change"], table["known_psnr"] = [0.0, 0.0, 1.5], [math.inf, math.inf, 38.25]
     for column in ("sharpness", "sharpness_ci_low", "sharpness_ci_high"):
         table[column] = 0.9
     unavailable = {name: None for name in DISTRIBUTION_COLUMNS.values()}
@@ -167,9 +181,38 @@ def test_comparison_html_renders_every_row(tmp_path):
     assert all(f"<th>{header}</th>" in page for header, _, _ in DISPLAY)
     assert "<td>8 (few)</td>" in page and "too few for a meaningful interval" in page
     assert page.count("<td>unavailable</td>") == len(table) * 4  # FID, KID, P-IDS, U-IDS
+    assert page.count("<td>inf</td>") == 2 and "<td>1.500</td><td>38.25</td>" in page  # known pixels changed
+    assert "<td>pyramid_fill</td><td>classical</td>" in page
 
 
 @pytest.mark.parametrize("confidence, word", [(0.95, "5%"), (0.99, "1%")])
 def test_the_significance_level_follows_the_confidence(confidence, word):
     table, per_image = study(40, gan_shift=0.8)
     assert f"significant at the {word} level" in verdict(table, per_image, confidence)
+
+
+def test_the_verdict_compares_families_not_names():
+    """Methods of any name: the best of each family (an external GAN beats our weaker one), a classical method
+    never a contender, a method of family other left out."""
+    table, per_image = study(40, gan_shift=0.8)
+    per_image["lama"] = per_image["gan"].assign(hole_psnr=per_image["gan"]["hole_psnr"] + 1.0)
+    per_image["mine"] = per_image["gan"].assign(hole_psnr=per_image["gan"]["hole_psnr"] + 5.0)
+    extra = pd.DataFrame([row("lama", "external", per_image["lama"], family="gan"),
+                          row("mine", "my_model", per_image["mine"])])
+    table = pd.concat([table, extra], ignore_index=True)
+    text = verdict(table, per_image)
+    assert text.startswith("GAN against diffusion: the best method of each family by hole PSNR, lama (gan) against "
+                           "diffusion (diffusion).")
+    assert re.search(r"On hole PSNR, lama \([\d.]+ dB \[[\d.]+, [\d.]+\]\) beats diffusion .* by 1\.8\d dB", text)
+    assert "mine" not in text.split("Sharpness")[0]  # family other: in the tables, not in the verdict
+
+
+def test_the_verdict_shows_kid_beside_fid_and_a_blur_caveat_when_one_method_lacks_fid():
+    table, per_image = study(40, gan_shift=0.8)
+    table["fid"], table["kid"], table["kid_sd"] = [31.5, 12.25, 80.0], [0.03, 0.01, 0.08], [0.002, 0.001, 0.004]
+    text = verdict(table, per_image)
+    assert "KID (± its sd over subsets) gan 0.0300 ± 0.0020, diffusion 0.0100 ± 0.0010." in text
+    assert "KID (lower is closer): gan 0.0300, diffusion 0.0100, pyramid_fill 0.0800." in text
+    table.loc[table["method"] == "gan", "fid"] = math.nan
+    text = verdict(table, per_image)
+    assert "best method of each family by hole PSNR" in text and headline.BLUR_CAVEAT in text

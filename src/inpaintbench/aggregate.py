@@ -26,6 +26,9 @@ from . import provenance
 # figures, importing this module for its bins, do not need.
 
 METRICS = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "sharpness")
+# How much a method changed the pixels outside the hole before they were pasted back: mean |output - input|
+# on 0-255 and the PSNR of the known region (inpaintbench.external.known_pixel_change); 0 and inf for ours.
+KNOWN = ("known_change", "known_psnr")
 # The distribution metrics' columns (features.distribution_metrics' names, KID's mean as `kid`).
 DISTRIBUTION_COLUMNS = {"fid": "fid", "kid": "kid_mean", "kid_sd": "kid_sd", "p_ids": "p_ids", "u_ids": "u_ids"}
 # The field's bins of hole area (LaMa, AOT-GAN): 0-10%, ..., 40-50%, each (low, high]; holes above
@@ -61,7 +64,7 @@ def read_method(metrics_csv, summary_json, meta_json=None) -> tuple[pd.DataFrame
     """(per-image rows, evaluation summary, model meta or None) of one method; errors name the file."""
     rows = pd.read_csv(metrics_csv, keep_default_na=False, na_values=["nan", "NaN", ""],
                        dtype={"id": str, "category": str})
-    missing = {"id", "category", "hole_fraction", *METRICS} - set(rows.columns)
+    missing = {"id", "category", "hole_fraction", *METRICS, *KNOWN} - set(rows.columns)
     if missing:
         raise ValueError(f"{metrics_csv}: missing column(s) {', '.join(sorted(missing))}")
     if rows.empty:
@@ -78,6 +81,13 @@ def defined_mean(values) -> float:
     return float(values.mean()) if values.size else math.nan
 
 
+def known_means(change, psnr) -> dict:
+    """The means of the known-pixel columns: an infinite known PSNR (an image left alone) is its own mean."""
+    psnr = np.asarray(psnr, float)
+    return {"known_change": float(np.mean(change)),
+            "known_psnr": float(psnr.mean()) if np.isfinite(psnr).all() else math.inf}
+
+
 def bootstrap_ci(values, samples: int, confidence: float, rng: np.random.Generator) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean (NaNs, e.g. hole SSIM of tiny holes, left out)."""
     values = np.asarray(values, float)
@@ -91,9 +101,9 @@ def bootstrap_ci(values, samples: int, confidence: float, rng: np.random.Generat
 
 
 def comparison_row(protocol: str, method: str, rows: pd.DataFrame, summary: dict, meta: dict | None,
-                   aggregation: dict) -> dict:
+                   aggregation: dict, *, family: str) -> dict:
     rng = np.random.default_rng(aggregation["seed"])
-    row = {"protocol": protocol, "method": method, "kind": summary["kind"],
+    row = {"protocol": protocol, "method": method, "family": family, "kind": summary["kind"],
            "reads_original": bool(summary["needs_original"]), "n": len(rows), "few_images": len(rows) < MIN_IMAGES,
            "hole_ssim_n": int(np.isfinite(rows["hole_ssim"].to_numpy(float)).sum())}
     if meta:
@@ -107,6 +117,7 @@ def comparison_row(protocol: str, method: str, rows: pd.DataFrame, summary: dict
         row[metric] = defined_mean(rows[metric])
         row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = bootstrap_ci(
             rows[metric], aggregation["bootstrap_samples"], aggregation["confidence"], rng)
+    row.update(known_means(rows["known_change"], rows["known_psnr"]))
     row["inference_ms"] = float(summary["inference_ms_per_image"])
     row.update(PAPER_TABLE.get(summary["kind"], dict.fromkeys(PAPER_COLUMNS, "")))
     return row
@@ -216,11 +227,13 @@ def _cell(row, metric: str, digits: int) -> str:
 
 
 DISPLAY = (  # (header, column, digits)
-    ("Protocol", "protocol", 0), ("Method", "method", 0), ("Reads original", "reads_original", 0),
+    ("Protocol", "protocol", 0), ("Method", "method", 0), ("Family", "family", 0),
+    ("Reads original", "reads_original", 0),
     ("Test images", "n", 0), ("Repair epochs", "repair_epochs", 0), ("Repair loss", "final_repair_loss", 3),
     ("PSNR (dB)", "psnr", 2), ("SSIM", "ssim", 3), ("Hole PSNR (dB)", "hole_psnr", 2), ("Hole SSIM", "hole_ssim", 3),
     ("Hole SSIM images", "hole_ssim_n", 0), ("L1", "l1", 4), ("Hole L1", "hole_l1", 4),
-    ("Sharpness (hole detail / truth)", "sharpness", 3), ("FID", "fid", 2), ("KID (± sd)", "kid", 4),
+    ("Sharpness (hole detail / truth)", "sharpness", 3), ("Known-pixel change (of 255)", "known_change", 3),
+    ("Known PSNR (dB)", "known_psnr", 2), ("FID", "fid", 2), ("KID (± sd)", "kid", 4),
     ("P-IDS", "p_ids", 3), ("U-IDS", "u_ids", 3), ("FID/KID/IDS scored", "distribution_output", 0),
     ("Parameters", "parameters", 0), ("Training (s)", "training_seconds", 0),
     ("Inference (ms/image)", "inference_ms", 1),
@@ -243,6 +256,8 @@ def display_rows(table: pd.DataFrame) -> list[list[str]]:
                 cells.append(f"{int(value):,}")
             elif column in DISTRIBUTION_COLUMNS:
                 cells.append(_distribution_cell(row, column, digits))
+            elif column == "known_psnr" and value == math.inf:
+                cells.append("inf")
             else:
                 cells.append(_cell(row, column, digits))
         rows.append(cells)
@@ -269,6 +284,14 @@ def distribution_note(table: pd.DataFrame) -> str:
     return note
 
 
+KNOWN_PIXELS_NOTE = (
+    " Every method is scored on the 8-bit image it delivers, with the known pixels pasted back (the benchmark's "
+    "policy for every method; ours paste them back themselves), so methods differ only inside the holes. "
+    "Known-pixel change: how much a method altered the pixels outside the hole before that, as mean absolute "
+    "difference on 0-255 and the PSNR of the known region against the input (0 and inf: left alone). "
+    "Family: gan, diffusion, classical or other, what the front page compares.")
+
+
 def table_note(table: pd.DataFrame, confidence: float) -> str:
     """The comparison table's caption, for the markdown and HTML renderings."""
     return (f"Means over the test images with {confidence:.0%} bootstrap confidence intervals in brackets, "
@@ -278,7 +301,7 @@ def table_note(table: pd.DataFrame, confidence: float) -> str:
             "steps_per_epoch batches. Repair loss: each model's own main loss at the end of training (paper "
             "models: MSE of the repaired image; gan: weighted L1; diffusion: MSE of the predicted noise or x0), "
             "comparable within a kind, not across kinds."
-            f"{distribution_note(table)}{few_images_note(table)}")
+            f"{KNOWN_PIXELS_NOTE}{distribution_note(table)}{few_images_note(table)}")
 
 
 def to_markdown(table: pd.DataFrame, confidence: float) -> str:
@@ -311,7 +334,7 @@ def to_latex(table: pd.DataFrame, confidence: float) -> str:
     lines += [r"\hline", r"\end{tabular}",
               rf"\caption{{Inpainting on the test split, per mask protocol: means with "
               rf"{_tex_escape(f'{confidence:.0%}')} bootstrap confidence intervals; paper columns from its Table 1."
-              rf"{_tex_escape(distribution_note(table) + few_images_note(table))}}}",
+              rf"{_tex_escape(KNOWN_PIXELS_NOTE + distribution_note(table) + few_images_note(table))}}}",
               r"\label{tab:comparison}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -328,11 +351,13 @@ def _per_protocol(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries, outputs: dict, *,
-              model_metas: dict[str, str], aggregation: dict, distribution: dict, logger=None) -> pd.DataFrame:
+              model_metas: dict[str, str], aggregation: dict, distribution: dict, families: dict[str, str],
+              logger=None) -> pd.DataFrame:
     """Write comparison.{csv,md,tex}, pairwise.csv, by_hole_size.csv and by_category.csv, every table per
     protocol; return the comparison. metrics_csvs and summaries hold every method of the first
     protocol, then of the second, and so on. `distribution` holds the test images' features file
-    ("real"), the methods' ("features", in that order) and evaluation.distribution ("settings").
+    ("real"), the methods' ("features", in that order) and evaluation.distribution ("settings");
+    `families` each method's family (inpaintbench.families).
     `logger` is warned of every method with fewer than MIN_IMAGES test images."""
     from . import features
 
@@ -350,7 +375,7 @@ def aggregate(protocols: list[str], methods: list[str], metrics_csvs, summaries,
                              f"{summary['protocol']!r}, expected {method!r} on {protocol!r}")
         per_run[protocol][method] = images
         scores = features.distribution_metrics(real, features.load_features(features_npz), distribution["settings"])
-        rows.append({**comparison_row(protocol, method, images, summary, meta, aggregation),
+        rows.append({**comparison_row(protocol, method, images, summary, meta, aggregation, family=families[method]),
                      **distribution_columns(scores, summary["distribution"]["scored"])})
     table = pd.DataFrame(rows)
     for row in rows:

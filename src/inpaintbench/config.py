@@ -130,8 +130,10 @@ def default_masks() -> dict:
 
 
 def _check_models(config: dict, source: str) -> None:
-    """Each enabled model's kind is a module that can be found, its hparams are ones the kind has, and
+    """Each enabled model's kind is a module that can be found, its FAMILY (if any) a known family, its
+    hparams are ones the kind has, and
     it takes data.image_size; all read from the sources, without importing them (no TensorFlow needed)."""
+    from .families import kind_family
     from .models import check_image_size, hparam_defaults, resolve_hparams
 
     size = config["data"]["image_size"]
@@ -139,6 +141,7 @@ def _check_models(config: dict, source: str) -> None:
         model = config["models"][name]
         try:
             hparam_defaults(model["kind"])
+            kind_family(model["kind"])
         except ValueError as error:
             raise ConfigError(f"{source}: key models.{name}.kind: {error}") from error
         try:

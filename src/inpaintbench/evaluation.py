@@ -29,7 +29,6 @@ import numpy as np
 from PIL import Image
 
 from . import baselines, features, metrics, models, provenance
-from .aggregate import defined_mean
 from .data import tfrecords
 from .data.images import to_uint8
 from .data.masks import MaskSource, damage
@@ -38,7 +37,7 @@ from .models.base import Inpainter
 from .runtime import set_threads
 
 COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse",
-           "hole_mse", "sharpness", "seconds")
+           "hole_mse", "sharpness", "known_change", "known_psnr", "seconds")
 MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse", "sharpness")
 
 
@@ -242,7 +241,10 @@ def _inpaint_test_split(run: _Run, test_paths: list, image_size: int, keep_one_s
 
 def _score_batch(run: _Run, batch: dict, take: int, seed: int):
     """(per-image rows, inpainted images, one-sample images) of a batch's first `take` images, once the
-    known pixels are checked to be the original ones; inference time shared out per image."""
+    known pixels are checked to be the original ones; inference time shared out per image. Scored as
+    8-bit images, as a method's PNG files would be (inpaintbench.external): a round trip changes nothing."""
+    from .external import known_pixel_change  # here: external imports this module's MEANS
+
     images, holes = batch["image"].numpy()[:take], batch["mask"].numpy()[:take]
     start = time.perf_counter()
     outputs, one_sample = inpaint_with_one_sample(run.inpainter, images, holes, seed)
@@ -250,10 +252,13 @@ def _score_batch(run: _Run, batch: dict, take: int, seed: int):
     known = holes[..., 0] < 0.5
     if not np.array_equal(outputs[known], images[known]):
         raise AssertionError(f"{run.method}: the known pixels were changed by inpainting")
-    values = metrics.all_metrics(images, outputs, holes)
+    originals, delivered = to_uint8(images), to_uint8(outputs)
+    change, change_psnr = known_pixel_change(originals, delivered, holes[..., 0] >= 0.5)
+    values = metrics.all_metrics(originals / 255.0, delivered / 255.0, holes)
     rows = [{"id": batch["id"][i].numpy().decode(), "category": batch["category"][i].numpy().decode(),
              "hole_fraction": float(holes[i].mean()), **{key: float(values[key][i]) for key in values},
-             "seconds": seconds} for i in range(take)]
+             "known_change": float(change[i]), "known_psnr": float(change_psnr[i]), "seconds": seconds}
+            for i in range(take)]
     return rows, outputs, one_sample
 
 
@@ -267,10 +272,12 @@ def _write_rows(metrics_csv: Path, rows: list[dict]) -> None:
 
 def _summary(run: _Run, rows: list[dict], saved: int) -> dict:
     """The summary JSON: provenance, the means, the inference time; no distribution features yet."""
+    from .external import means  # here: external imports this module's MEANS
+
     summary = provenance.record(
         run.params, method=run.method, protocol=run.masks.protocol, kind=run.kind,
         needs_original=bool(run.inpainter.needs_original), n=len(rows),
-        means={key: defined_mean([row[key] for row in rows]) for key in MEANS},
+        means=means(rows),
         hole_ssim_defined=int(np.count_nonzero(~np.isnan([row["hole_ssim"] for row in rows]))),
         inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])),
         seed=run.evaluation_cfg.get("seed"), saved_images=saved,

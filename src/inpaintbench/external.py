@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -29,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from . import features, metrics, provenance
-from .aggregate import defined_mean
+from .aggregate import defined_mean, known_means
 from .data import images as image_io
 from .evaluation import MEANS
 
@@ -327,10 +326,7 @@ def score_folder(test: ScoringSet, folder, *, polarity: str, setting: str, resiz
 def means(rows: list[dict]) -> dict:
     """The mean of every metric column (NaN hole SSIMs left out; an infinite known PSNR is its own mean)."""
     result = {key: defined_mean([row[key] for row in rows]) for key in MEANS}
-    result["known_change"] = float(np.mean([row["known_change"] for row in rows]))
-    finite = [row["known_psnr"] for row in rows if math.isfinite(row["known_psnr"])]
-    result["known_psnr"] = float(np.mean(finite)) if len(finite) == len(rows) else math.inf
-    return result
+    return {**result, **known_means([row["known_change"] for row in rows], [row["known_psnr"] for row in rows])}
 
 
 def write_rows(path, rows: list[dict]) -> None:

@@ -1,11 +1,12 @@
 """The study's answer in a few sentences and one table per mask protocol, written from the results.
 
-The report's front page shows what this module writes: which of the strong models (kinds `gan` and
-`diffusion`) fills holes better, by how much, whether a paired test says the difference is more
-than chance, how they stand against the best classical baseline, and the caveats (few test
-images; the demo's test images cut from its training photos; FID unavailable offline). Columns
-written by later stages (sharpness, fid, ...) are shown when the comparison table has them and left
-out when it does not.
+The report's front page shows what this module writes: the study's question, GAN against diffusion,
+answered per protocol between the best method of each family (inpaintbench.families) by the deciding
+metric (FID when every contender has one, else hole PSNR), by how much, whether a paired test says the
+difference is more than chance, how they stand against the best classical baseline, the blur measure
+and the distribution metrics beside them, and the caveats (a deciding metric that rewards blur; few
+test images; the demo's test images cut from its training photos). Columns written by later stages
+(sharpness, fid, ...) are shown when the comparison table has them and left out when it does not.
 """
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ from .aggregate import (
     table_note,
     wilcoxon,
 )
+from .families import COMPARED
 
-STRONG_KINDS = ("gan", "diffusion")
-# The metrics the verdict compares on: (column, name, unit, higher is better).
+# The metrics the verdict compares on with a paired test: (column, name, unit, higher is better).
 VERDICT_METRICS = (("hole_psnr", "hole PSNR", " dB", True), ("hole_l1", "hole L1", "", False))
+# What picks each family's best and decides: FID when every contender has one, else hole PSNR (which
+# rewards a blurred fill, as PSNR, SSIM and L1 do: the verdict then says so).
+DISTRIBUTION_DECIDER = ("fid", "FID", "", False)
+BLUR_DECIDER = VERDICT_METRICS[0]
 # The headline table: (header, column, digits); optional columns only when the table has them.
-HEADLINE = (("Method", "method", 0), ("Hole PSNR (dB)", "hole_psnr", 2), ("Hole L1", "hole_l1", 4),
-            ("Hole SSIM", "hole_ssim", 3), ("PSNR (dB)", "psnr", 2), ("Sharpness", "sharpness", 2),
-            ("FID", "fid", 1), ("Inference (ms/image)", "inference_ms", 1))
-OPTIONAL = ("sharpness", "fid")
+HEADLINE = (("Method", "method", 0), ("Family", "family", 0), ("Hole PSNR (dB)", "hole_psnr", 2),
+            ("Hole L1", "hole_l1", 4), ("Hole SSIM", "hole_ssim", 3), ("PSNR (dB)", "psnr", 2),
+            ("Sharpness", "sharpness", 2), ("FID", "fid", 1), ("KID", "kid", 4),
+            ("Known-pixel change (of 255)", "known_change", 3), ("Inference (ms/image)", "inference_ms", 1))
+OPTIONAL = ("sharpness", "fid", "kid", "known_change")
 
 
 def _finite(value) -> bool:
@@ -52,25 +58,43 @@ def paired(per_image: dict[str, pd.DataFrame], a: str, b: str, metric: str) -> t
     return int(differences.size), float(differences.mean()), wilcoxon(differences)[1]
 
 
-def contenders(rows: pd.DataFrame) -> list[str]:
-    """The best (by hole PSNR) inpainting model of each strong kind, in STRONG_KINDS order."""
-    inpainting = rows[~rows["reads_original"].astype(bool)]
-    best = []
-    for kind in STRONG_KINDS:
-        of_kind = inpainting[inpainting["kind"] == kind]
-        if len(of_kind):
-            best.append(of_kind["hole_psnr"].idxmax())
+def _compared(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the compared families' inpainting methods (a method that reads the original is none)."""
+    return rows[~rows["reads_original"].astype(bool) & rows["family"].isin(COMPARED)]
+
+
+def deciding_metric(rows: pd.DataFrame) -> tuple:
+    """FID when every method of the compared families has one, else hole PSNR."""
+    compared = _compared(rows)
+    if len(compared) and "fid" in compared and all(_finite(value) for value in compared["fid"]):
+        return DISTRIBUTION_DECIDER
+    return BLUR_DECIDER
+
+
+def contenders(rows: pd.DataFrame, metric: tuple) -> list[str]:
+    """The best inpainting method (by `metric`) of each compared family present, in COMPARED order."""
+    column, _, _, higher = metric
+    compared, best = _compared(rows), []
+    for name in COMPARED:
+        values = compared.loc[compared["family"] == name, column].astype(float)
+        if len(values):
+            best.append(values.idxmax() if higher else values.idxmin())
     return best
 
 
 def best_baseline(rows: pd.DataFrame) -> str | None:
-    baselines = rows[rows["kind"] == "baseline"]
+    baselines = rows[rows["family"] == "classical"]
     return baselines["hole_psnr"].idxmax() if len(baselines) else None
 
 
 def _value(row, column: str, unit: str) -> str:
+    """A method's mean, with its interval when the table has one."""
     digits = 2 if column.endswith("psnr") else 4
-    return f"{row[column]:.{digits}f}{unit}"
+    text = f"{row[column]:.{digits}f}{unit}"
+    low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+    if _finite(low) and _finite(high):
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
 
 
 def _overlap(rows: pd.DataFrame, a: str, b: str, column: str) -> bool:
@@ -95,6 +119,29 @@ def compare(rows, per_image, a: str, b: str, metric: tuple, alpha: float) -> str
             f"their intervals {intervals}.")
 
 
+def question(metric: tuple, models: list[str]) -> str:
+    """The study's question as this protocol answers it: which methods stand for the two families, chosen how."""
+    return (f"GAN against diffusion: the best method of each family by {metric[1]}, {models[0]} (gan) against "
+            f"{models[1]} (diffusion).")
+
+
+def distribution_comparison(rows: pd.DataFrame, a: str, b: str) -> str:
+    """FID decides: which of a and b is closer to real photos, with KID beside it (FID has no per-image paired test)."""
+    winner, loser = sorted((a, b), key=lambda m: rows.loc[m, "fid"])
+    sentence = (f"On FID (lower is closer to real photos), {winner} ({rows.loc[winner, 'fid']:.1f}) beats {loser} "
+                f"({rows.loc[loser, 'fid']:.1f}); FID is one number per set of images, with no paired test")
+    if "kid" in rows and _finite(rows.loc[a, "kid"]) and _finite(rows.loc[b, "kid"]):
+        spread = {m: f" ± {rows.loc[m, 'kid_sd']:.4f}" if _finite(rows.loc[m].get("kid_sd")) else "" for m in (a, b)}
+        sentence += f": KID (± its sd over subsets) {a} {rows.loc[a, 'kid']:.4f}{spread[a]}, {b} " \
+                    f"{rows.loc[b, 'kid']:.4f}{spread[b]}"
+    return sentence + "."
+
+
+BLUR_CAVEAT = ("Hole PSNR decides here, and PSNR, SSIM and L1 reward a blurred fill: no distribution metric (FID, "
+               "KID, IDS) was available for every method, so this says which family fills closer to the true "
+               "pixels, not which looks real; read sharpness beside it.")
+
+
 def against_baseline(rows, per_image, models: list[str], baseline: str, alpha: float) -> str:
     """Where the strong models stand against the best classical baseline on hole PSNR."""
     parts = []
@@ -111,7 +158,7 @@ def against_baseline(rows, per_image, models: list[str], baseline: str, alpha: f
 
 
 def optional_sentences(rows: pd.DataFrame, methods: list[str]) -> list[str]:
-    """Sharpness and FID of `methods` when the table has them; FID's status when it is unavailable."""
+    """Sharpness, FID and KID of `methods` when the table has them; their status when they are unavailable."""
     sentences = []
     if "sharpness" in rows and any(_finite(rows.loc[m, "sharpness"]) for m in methods):
         values = ", ".join(f"{m} {rows.loc[m, 'sharpness']:.2f}" for m in methods if _finite(rows.loc[m, "sharpness"]))
@@ -121,6 +168,9 @@ def optional_sentences(rows: pd.DataFrame, methods: list[str]) -> list[str]:
         values = [f"{m} {rows.loc[m, 'fid']:.1f}" for m in methods if _finite(rows.loc[m, "fid"])]
         if values:
             sentences.append(f"FID (lower is closer to real photos): {', '.join(values)}.")
+            kids = [f"{m} {rows.loc[m, 'kid']:.4f}" for m in methods if "kid" in rows and _finite(rows.loc[m, "kid"])]
+            if kids:
+                sentences.append(f"KID (lower is closer): {', '.join(kids)}.")
         elif "distribution_status" in rows:
             status = next((str(s) for s in rows["distribution_status"] if isinstance(s, str) and s), "unavailable")
             sentences.append(f"FID, KID and IDS: {status}.")
@@ -130,17 +180,24 @@ def optional_sentences(rows: pd.DataFrame, methods: list[str]) -> list[str]:
 def protocol_verdict(rows: pd.DataFrame, per_image: dict[str, pd.DataFrame], confidence: float) -> list[str]:
     """The verdict's sentences for one protocol. `rows`: its comparison rows indexed by method."""
     alpha = 1.0 - confidence
-    models, baseline = contenders(rows), best_baseline(rows)
+    metric = deciding_metric(rows)
+    models, baseline = contenders(rows, metric), best_baseline(rows)
     sentences = []
     if len(models) == 2:
-        sentences += [compare(rows, per_image, *models, metric, alpha) for metric in VERDICT_METRICS]
+        sentences.append(question(metric, models))
+        if metric is DISTRIBUTION_DECIDER:
+            sentences.append(distribution_comparison(rows, *models))
+        sentences += [compare(rows, per_image, *models, paired_metric, alpha) for paired_metric in VERDICT_METRICS]
     elif models:
-        sentences.append(f"Only one strong model was run: {models[0]} "
-                         f"({_value(rows.loc[models[0]], 'hole_psnr', ' dB')} hole PSNR).")
+        sentences.append(f"Only one of the families gan and diffusion was run: {models[0]} "
+                         f"({rows.loc[models[0], 'family']}, {_value(rows.loc[models[0]], 'hole_psnr', ' dB')} "
+                         "hole PSNR), with nothing of the other family to compare it with.")
     else:
         best = rows["hole_psnr"].idxmax()
-        sentences.append(f"No strong model (kind {' or '.join(STRONG_KINDS)}) was run; the best method on hole "
+        sentences.append(f"No method of the families {' or '.join(COMPARED)} was run; the best method on hole "
                          f"PSNR is {best} ({_value(rows.loc[best], 'hole_psnr', ' dB')}).")
+    if models and metric is BLUR_DECIDER:
+        sentences.append(BLUR_CAVEAT)
     if models and baseline:
         sentences.append(against_baseline(rows, per_image, models, baseline, alpha))
     shown = models + ([baseline] if baseline else [])
@@ -240,7 +297,9 @@ def front_page(table: pd.DataFrame, verdict: dict[str, list[str]], grids: dict[s
         parts.append(html_table(*headline_rows(rows.set_index("method")), "ib-headline"))
         parts.append(f'<p class="ib-note">Means over the test images, {confidence:.0%} bootstrap intervals in '
                      "brackets; best hole PSNR first. Hole L1: lower is better. † reads the undamaged image "
-                     "(the paper's exact design): not an inpainting result.</p>")
+                     "(the paper's exact design): not an inpainting result. Every method is scored on the 8-bit "
+                     "image it delivers with the known pixels pasted back (the benchmark's policy for every "
+                     "method); known-pixel change: how much it altered them before (mean of 255).</p>")
         if protocol in grids:
             parts.append(image_tag(grids[protocol], f"comparison grid, {protocol} masks"))
     parts.append("</div>")

@@ -14,6 +14,9 @@ a folder on PYTHONPATH (README.md, "Add your own model"; examples/my_model.py). 
                like DEFAULTS), the training curves' labels.
   READS_SEED   optional: False if Inpainter.predict ignores its seed (a literal, read like DEFAULTS;
                without it, True): only a kind that reads it is re-evaluated when evaluation.seed changes.
+  FAMILY       optional: the family the study compares it in, one of inpaintbench.families.FAMILIES (a
+               literal, read like DEFAULTS; without it, "other": in the tables, never in the GAN against
+               diffusion verdict).
 """
 
 from __future__ import annotations
@@ -111,6 +114,11 @@ def reads_seed(kind: str) -> bool:
     re-evaluates only such models. A kind that does not say is assumed to, so it is never left stale."""
     declared = _literal(kind, "READS_SEED")
     return True if declared is None else bool(declared)
+
+
+def declared_family(kind: str) -> str | None:
+    """The kind's FAMILY as its module writes it (None if it declares none): inpaintbench.families checks it."""
+    return _literal(kind, "FAMILY")
 
 
 def check_image_size(kind: str, image_size: int, hparams: dict) -> None:

@@ -57,6 +57,7 @@ DEFAULTS = {
 # What each loss of train_step is (the training curves' labels).
 LOSSES = {"loss": "denoising: mean squared error of the noise (or x0) predicted in the hole"}
 READS_SEED = True  # every sample starts from noise seeded by (seed, sample index)
+FAMILY = "diffusion"  # the family the front page compares it in (inpaintbench.families)
 
 
 def noise_schedule(hparams) -> np.ndarray:

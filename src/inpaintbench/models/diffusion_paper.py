@@ -39,6 +39,7 @@ DEFAULTS = {
 # What each loss of train_step is (the training curves' labels).
 LOSSES = {"repair_loss": "repair: mean squared error of the repaired image against the original"}
 READS_SEED = False  # NormalNoise adds noise only while training: inference is deterministic
+FAMILY = "diffusion"  # the family the front page compares it in (inpaintbench.families)
 
 
 @keras.saving.register_keras_serializable(package="inpaintbench")

@@ -47,6 +47,7 @@ LOSSES = {
     "discriminator": "discriminator's loss on real images and composites",
 }
 READS_SEED = False  # inference runs the generator alone: no noise drawn, the seed is ignored
+FAMILY = "gan"  # the family the front page compares it in (inpaintbench.families)
 
 
 def build_generator(image_size: int, hparams) -> keras.Model:

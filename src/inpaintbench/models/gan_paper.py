@@ -48,6 +48,7 @@ LOSSES = {
     "repair_loss": "repair: mean squared error of the repaired image against the original",
 }
 READS_SEED = False  # inference runs the repair network alone: the noise feeds only the training's generator
+FAMILY = "gan"  # the family the front page compares it in (inpaintbench.families)
 
 
 def dense_stack(x, units, hparams, prefix: str):
