@@ -6,7 +6,7 @@ robust to other work on a shared machine), best of `--repeats`:
   decode:  Pillow decoding every PNG the scorer reads (image, mask, prediction per id) to arrays;
   score:   external.read_test_folder + external.score_folder (pairing, checks, known-pixel change, pasting,
            every per-image metric), without distribution features; and the share of it that is
-           metrics.ssim_map alone (the evaluation's SSIM, TensorFlow float64);
+           metrics.ssim_map alone (the evaluation's SSIM, numpy float64);
   features: the same with InceptionV3 features of the originals and the predictions, only when Keras's weights
            are in its cache (never fetched here); otherwise the JSON says so.
 Prints images/s and the ratio score/decode time (target: at most 3). Writes bench/results/external.json.

