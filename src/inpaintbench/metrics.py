@@ -85,7 +85,15 @@ def _hole_mean(values, masks) -> np.ndarray:
     """Mean of `values` (B, H, W, C) over the pixels where `masks` (B, H, W, 1) is 1, (B,); NaN for an empty hole."""
     masks = _float(masks)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.sum(values * masks, axis=(1, 2, 3)) / (np.sum(masks, axis=(1, 2, 3)) * values.shape[3])
+        return _weighted_sum(values, masks) / (np.sum(masks, axis=(1, 2, 3)) * values.shape[3])
+
+
+def _weighted_sum(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum(values * weights) per image, (B,), of values (B, H, W, C) and weights (B, H, W, 1): one matrix
+    product per image, several times faster than the broadcast product and its sum."""
+    batch, channels = values.shape[0], values.shape[3]
+    products = np.matmul(np.reshape(weights, (batch, 1, -1)), np.reshape(values, (batch, -1, channels)))
+    return products.sum(axis=(1, 2))
 
 
 def hole_mse(reference, images, masks) -> np.ndarray:
@@ -116,7 +124,7 @@ def hole_ssim(reference, images, masks) -> np.ndarray:
 def _hole_ssim_of_map(values, masks) -> np.ndarray:
     inside = hole_windows(masks)
     windows = np.sum(inside, axis=(1, 2, 3))
-    total = np.sum(values * inside, axis=(1, 2, 3)) / values.shape[3]
+    total = _weighted_sum(values, inside) / values.shape[3]
     return np.where(windows > 0, total / np.maximum(windows, 1.0), np.nan)
 
 
@@ -327,8 +335,7 @@ def _hole(masks) -> np.ndarray:
 
 
 def _hole_differences(images, masks):
-    """[(|difference| summed over channels, pair-in-hole weight, boundary position, channels)] for horizontal
-    and vertical neighbours (channels summed first: a third of the weighting work).
+    """[(|difference|, pair-in-hole weight, boundary position)] for horizontal and vertical neighbours.
 
     The boundary position of the pair (k - 1, k) along its axis is k: it lies on a stride-s grid
     when k % s == 0, where a network that works on s x s cells would start a new cell.
@@ -337,20 +344,20 @@ def _hole_differences(images, masks):
     pairs = []
     for axis in (2, 1):
         length = x.shape[axis]
-        difference = np.abs(np.diff(x, axis=axis)).sum(axis=3, keepdims=True)
+        difference = np.abs(np.diff(x, axis=axis))
         both = np.take(hole, range(1, length), axis=axis) * np.take(hole, range(length - 1), axis=axis)
         position = np.arange(1, length).reshape([length - 1 if a == axis else 1 for a in range(4)])
-        pairs.append((difference, both, position, x.shape[3]))
+        pairs.append((difference, both, position))
     return pairs
 
 
 def _mean_difference(pairs, select=lambda position: True) -> np.ndarray:
     """Mean |difference| per image over the pairs whose boundary position `select` keeps, (B,)."""
     total = count = 0.0
-    for difference, weight, position, channels in pairs:
+    for difference, weight, position in pairs:
         weight = weight * np.asarray(select(position), np.float64)
-        total += np.sum(difference * weight, axis=(1, 2, 3))
-        count += np.sum(weight, axis=(1, 2, 3)) * channels
+        total += _weighted_sum(difference, weight)
+        count += np.sum(weight, axis=(1, 2, 3)) * difference.shape[3]
     with np.errstate(divide="ignore", invalid="ignore"):
         return total / count
 
