@@ -54,11 +54,15 @@ def psnr(reference, images) -> np.ndarray:
 
 
 def _window_mean(values: np.ndarray) -> np.ndarray:
-    """Mean over every 7x7 window wholly inside the image, (B, H-6, W-6, C): a running sum along the rows,
-    then the columns (scipy, in float64), cropped to the windows that fit."""
-    h = (WINDOW - 1) // 2
-    rows = ndimage.uniform_filter1d(values, WINDOW, axis=1)[:, h:-h]
-    return ndimage.uniform_filter1d(rows, WINDOW, axis=2)[:, :, h:-h]
+    """Mean over every 7x7 window wholly inside the image, (B, H-6, W-6, C), in float64: the window's column
+    sums as six additions of shifted rows (contiguous: twice as fast as filtering across rows), then
+    scipy's running mean along the rows, cropped to the windows that fit."""
+    rows = values.shape[1] - WINDOW + 1
+    sums = values[:, :rows] + values[:, 1:1 + rows]
+    for shift in range(2, WINDOW):
+        sums += values[:, shift:shift + rows]
+    half = (WINDOW - 1) // 2
+    return ndimage.uniform_filter1d(sums, WINDOW, axis=2)[:, :, half:-half] / WINDOW
 
 
 def ssim_map(reference, images) -> np.ndarray:
