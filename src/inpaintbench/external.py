@@ -284,10 +284,11 @@ def check_polarity(test: ScoringSet, predictions: np.ndarray, folder, polarity: 
     with the masks read the other way round. `setting` is what the user changes to read them right."""
     if not test.holes.any() or test.holes.all():
         return
-    difference = _difference(test.images, predictions).sum(axis=-1)
-    channels = predictions.shape[-1]
-    inside = difference[test.holes].sum() / (test.holes.sum() * channels)
-    outside = difference[~test.holes].sum() / ((~test.holes).sum() * channels)
+    difference = _difference(test.images, predictions)
+    in_hole = np.sum(difference * test.holes[..., None])
+    channels = difference.shape[-1]
+    inside = in_hole / (test.holes.sum() * channels)
+    outside = (difference.sum() - in_hole) / ((~test.holes).sum() * channels)
     if outside >= INVERTED_MIN_CHANGE and inside * INVERTED_RATIO < outside:
         other = POLARITIES[1 - POLARITIES.index(polarity)]
         raise ExternalError(
