@@ -1,5 +1,5 @@
-"""The TensorFlow metrics against skimage.metrics (random and real photos), numpy on free-form holes, and a hand
-computation."""
+"""The metrics against skimage.metrics (random and real photos), plain numpy on free-form holes, a hand
+computation, and the former TensorFlow implementation's values."""
 
 from __future__ import annotations
 
