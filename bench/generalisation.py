@@ -97,13 +97,13 @@ def scores(truth, filled, masks, strides=STRIDES) -> dict:
     whether the fill's blockiness is within TOLERANCE of the truth's at each of `strides`."""
     blocks = {}
     for stride in STRIDES:
-        fill_score = float(np.nanmean(metrics.blockiness(filled, masks, stride).numpy()))
-        truth_score = float(np.nanmean(metrics.blockiness(truth, masks, stride).numpy()))
+        fill_score = float(np.nanmean(metrics.blockiness(filled, masks, stride)))
+        truth_score = float(np.nanmean(metrics.blockiness(truth, masks, stride)))
         blocks[stride] = {"fill": round(fill_score, 4), "truth": round(truth_score, 4),
                           "ratio": round(fill_score / truth_score, 4)}
-    return {"hole_l1": round(float(np.mean(metrics.hole_l1(truth, filled, masks).numpy())), 5),
-            "psnr": round(float(np.mean(metrics.psnr(truth, filled).numpy())), 3),
-            "sharpness": round(float(np.nanmean(metrics.sharpness(truth, filled, masks).numpy())), 4),
+    return {"hole_l1": round(float(np.mean(metrics.hole_l1(truth, filled, masks))), 5),
+            "psnr": round(float(np.mean(metrics.psnr(truth, filled))), 3),
+            "sharpness": round(float(np.nanmean(metrics.sharpness(truth, filled, masks))), 4),
             "blockiness": blocks,
             "blockiness_within_tolerance": all(abs(blocks[stride]["ratio"] - 1.0) <= TOLERANCE for stride in strides)}
 

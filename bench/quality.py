@@ -83,11 +83,11 @@ def main():
     rows = {}
     for name in config["evaluation"]["baselines"]:
         outputs, seconds = evaluate(baselines.get(name), damaged, masks, original)
-        rows[name] = {"psnr": round(float(metrics.psnr(original, outputs).numpy().mean()), 3),
+        rows[name] = {"psnr": round(float(metrics.psnr(original, outputs).mean()), 3),
                       "eval_seconds": round(seconds, 1)}
         print(f"{name:22s} PSNR {rows[name]['psnr']:7.3f} dB", flush=True)
     filled = np.asarray(layers.prefill("pyramid")([damaged, masks]))
-    rows["pyramid_prefill"] = {"psnr": round(float(metrics.psnr(original, filled).numpy().mean()), 3),
+    rows["pyramid_prefill"] = {"psnr": round(float(metrics.psnr(original, filled).mean()), 3),
                                "note": "the fixed pull-push fill the strong models refine (reference, no training)"}
     print(f"{'pyramid_prefill':22s} PSNR {rows['pyramid_prefill']['psnr']:7.3f} dB", flush=True)
     models_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="quality-"))
@@ -98,14 +98,14 @@ def main():
                     training_masks(config, name))
         inpainter = models.load(models_dir / name)
         outputs, seconds = evaluate(inpainter, damaged, masks, original)
-        row.update(psnr=round(float(metrics.psnr(original, outputs).numpy().mean()), 3), eval_seconds=round(seconds, 1),
+        row.update(psnr=round(float(metrics.psnr(original, outputs).mean()), 3), eval_seconds=round(seconds, 1),
                    hparams=config["models"][name]["hparams"])
         rows[name] = row
         print(f"{name:22s} PSNR {row['psnr']:7.3f} dB  trained {row['steps']} steps in "
               f"{row['training_seconds']} s, evaluated in {row['eval_seconds']} s", flush=True)
         if inpainter.hparams.get("samples", 1) > 1:  # what one sample scores, beside the configured average
             outputs, _ = evaluate(inpainter, damaged, masks, original, samples=1)
-            row["psnr_one_sample"] = round(float(metrics.psnr(original, outputs).numpy().mean()), 3)
+            row["psnr_one_sample"] = round(float(metrics.psnr(original, outputs).mean()), 3)
             print(f"{name + ' (1 sample)':22s} PSNR {row['psnr_one_sample']:7.3f} dB", flush=True)
     paper_models = [name for name in args.models if config["models"][name]["kind"].endswith("_paper")]
     honest_paper = [name for name in paper_models if not config["models"][name]["paper_exact"]]

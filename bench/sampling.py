@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def scores(outputs, original):
     """Per-image whole-image PSNR and SSIM, computed as the evaluation stage computes them."""
-    return metrics.psnr(original, outputs).numpy(), metrics.ssim(original, outputs).numpy()
+    return metrics.psnr(original, outputs), metrics.ssim(original, outputs)
 
 
 def main():

@@ -1,5 +1,5 @@
-"""The TensorFlow metrics against skimage.metrics (random and real photos), numpy on free-form holes, and a hand
-computation."""
+"""The metrics against skimage.metrics (random and real photos), plain numpy on free-form holes, a hand
+computation, and the former TensorFlow implementation's values."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def real_pairs(size=48):
 @pytest.mark.parametrize("pairs", [random_pairs, real_pairs], ids=["random", "real"])
 def test_psnr_and_ssim_match_skimage(pairs):
     reference, images = pairs()
-    psnr, ssim = metrics.psnr(reference, images).numpy(), metrics.ssim(reference, images).numpy()
+    psnr, ssim = metrics.psnr(reference, images), metrics.ssim(reference, images)
     for i in range(len(reference)):
         assert psnr[i] == pytest.approx(skimage_psnr(reference[i], images[i]), abs=1e-4)
         assert ssim[i] == pytest.approx(skimage_ssim(reference[i], images[i]), abs=1e-3)
@@ -52,8 +52,8 @@ def test_psnr_and_ssim_match_skimage(pairs):
 
 def test_float32_inputs_match_skimage_in_float64():
     reference, images = real_pairs()
-    ssim = metrics.ssim(reference.astype(np.float32), images.astype(np.float32)).numpy()
-    psnr = metrics.psnr(reference.astype(np.float32), images.astype(np.float32)).numpy()
+    ssim = metrics.ssim(reference.astype(np.float32), images.astype(np.float32))
+    psnr = metrics.psnr(reference.astype(np.float32), images.astype(np.float32))
     for i in range(len(reference)):
         assert ssim[i] == pytest.approx(skimage_ssim(reference[i], images[i]), abs=1e-3)
         assert psnr[i] == pytest.approx(skimage_psnr(reference[i], images[i]), abs=1e-3)
@@ -74,8 +74,8 @@ def test_hole_metrics_of_a_square_match_skimage_on_its_crop(pairs):
         holes = np.zeros(reference.shape[:3] + (1,), np.float32)
         for hole, (top, left, h, w) in zip(holes, boxes):
             hole[top:top + h, left:left + w] = 1
-    hole_psnr = metrics.hole_psnr(reference, images, holes).numpy()
-    hole_ssim = metrics.hole_ssim(reference, images, holes).numpy()
+    hole_psnr = metrics.hole_psnr(reference, images, holes)
+    hole_ssim = metrics.hole_ssim(reference, images, holes)
     for i, (top, left, h, w) in enumerate(boxes):
         a, b = reference[i, top:top + h, left:left + w], images[i, top:top + h, left:left + w]
         assert hole_psnr[i] == pytest.approx(skimage_psnr(a, b), abs=1e-4)
@@ -86,9 +86,9 @@ def test_hole_metrics_of_a_square_are_the_pipelines_values_before_free_form_mask
     """The values the box-based hole metrics gave (commit 73ff7b3) on the real pairs, to 1e-12."""
     reference, images = real_pairs()
     holes = box_masks([(0, 0, 7, 7), (3, 5, 12, 9), (20, 2, 15, 15)], reference.shape[1])
-    np.testing.assert_allclose(metrics.hole_psnr(reference, images, holes).numpy(),
+    np.testing.assert_allclose(metrics.hole_psnr(reference, images, holes),
                                [27.02968893169956, 29.674412153506232, 12.818089371288913], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(metrics.hole_ssim(reference, images, holes).numpy(),
+    np.testing.assert_allclose(metrics.hole_ssim(reference, images, holes),
                                [0.9794536798495356, 0.7853320566615993, 0.21700178946257526], rtol=0, atol=1e-12)
 
 
@@ -112,7 +112,7 @@ def test_hole_metrics_of_free_form_masks_agree_with_numpy_on_the_masked_pixels()
     chosen = (("lama_thick", recipes["lama_thick"]), ("strokes", recipes["strokes"]), ("thin", one_thin_stroke))
     holes = np.stack([protocol_mask(f"photo{i}", 64, name, recipe, 0)
                       for i, (name, recipe) in enumerate(chosen)])[..., None]
-    found = {key: fn(reference, images, holes).numpy() for key, fn in (
+    found = {key: fn(reference, images, holes) for key, fn in (
         ("hole_mse", metrics.hole_mse), ("hole_psnr", metrics.hole_psnr), ("hole_l1", metrics.hole_l1),
         ("hole_ssim", metrics.hole_ssim))}
     assert np.isfinite(found["hole_ssim"][0]) and np.isnan(found["hole_ssim"][2])  # no 7x7 window in a thin stroke
@@ -130,29 +130,29 @@ def test_hole_metrics_by_hand_on_a_known_case():
     images[0, 4:12, 2:10] += 0.1
     hole = box_masks([(4, 2, 8, 8)], 16)
     # Inside the box every pixel is off by 0.1: MSE 0.01, PSNR 10*log10(1/0.01) = 20 dB, L1 0.1.
-    assert metrics.hole_psnr(reference, images, hole).numpy()[0] == pytest.approx(20.0, abs=1e-9)
-    assert metrics.hole_l1(reference, images, hole).numpy()[0] == pytest.approx(0.1, abs=1e-12)
+    assert metrics.hole_psnr(reference, images, hole)[0] == pytest.approx(20.0, abs=1e-9)
+    assert metrics.hole_l1(reference, images, hole)[0] == pytest.approx(0.1, abs=1e-12)
     # Over the whole image 64 of 256 pixels are off: MSE 0.0025, PSNR 26.0206 dB.
-    assert metrics.psnr(reference, images).numpy()[0] == pytest.approx(10 * np.log10(1 / 0.0025), abs=1e-9)
-    assert metrics.l1(reference, images).numpy()[0] == pytest.approx(0.1 * 64 / 256, abs=1e-12)
+    assert metrics.psnr(reference, images)[0] == pytest.approx(10 * np.log10(1 / 0.0025), abs=1e-9)
+    assert metrics.l1(reference, images)[0] == pytest.approx(0.1 * 64 / 256, abs=1e-12)
     # Inside the box both crops are flat (zero variance): SSIM = luminance term only,
     # (2*0.5*0.6 + C1) / (0.5^2 + 0.6^2 + C1) with C1 = 0.01^2.
     c1 = 0.01 ** 2
     expected = (2 * 0.5 * 0.6 + c1) / (0.5 ** 2 + 0.6 ** 2 + c1)
-    assert metrics.hole_ssim(reference, images, hole).numpy()[0] == pytest.approx(expected, abs=1e-9)
+    assert metrics.hole_ssim(reference, images, hole)[0] == pytest.approx(expected, abs=1e-9)
 
 
 def test_hole_ssim_is_nan_where_no_window_fits_and_empty_holes_have_no_metrics():
     reference, images = random_pairs(shape=(2, 16, 16, 3))
     holes = box_masks([(2, 2, 6, 6), (0, 0, 0, 0)], 16)
-    assert np.isnan(metrics.hole_ssim(reference, images, holes).numpy()).all()
-    assert np.isnan(metrics.hole_psnr(reference, images, holes).numpy()[1])
+    assert np.isnan(metrics.hole_ssim(reference, images, holes)).all()
+    assert np.isnan(metrics.hole_psnr(reference, images, holes)[1])
 
 
 def test_identical_images_give_infinite_psnr_and_ssim_one():
     reference, _ = random_pairs(shape=(2, 12, 12, 3))
-    assert np.all(np.isinf(metrics.psnr(reference, reference).numpy()))
-    np.testing.assert_allclose(metrics.ssim(reference, reference).numpy(), 1.0, atol=1e-12)
+    assert np.all(np.isinf(metrics.psnr(reference, reference)))
+    np.testing.assert_allclose(metrics.ssim(reference, reference), 1.0, atol=1e-12)
 
 
 def test_images_must_be_batches():
@@ -181,14 +181,14 @@ def photo(size=128):
 def test_blockiness_on_a_constructed_image_whose_answer_is_known():
     image, hole = stepped_ramp(), disc_mask(32, 12)
     # on the 4-grid every pair differs by slope + step = 0.11, elsewhere by slope = 0.01
-    assert metrics.blockiness(image, hole, 4).numpy()[0] == pytest.approx(11.0, rel=1e-9)
+    assert metrics.blockiness(image, hole, 4)[0] == pytest.approx(11.0, rel=1e-9)
     # the whole 32x32 image on the 8-grid: 0.11 at boundaries 8, 16, 24; off it, 4 of the other
     # 28 boundaries (4, 12, 20, 28) are 4-grid steps of 0.11 and 24 differ by 0.01
     whole = np.ones((1, 32, 32, 1))
     expected = 0.11 / ((4 * 0.11 + 24 * 0.01) / 28)
-    assert metrics.blockiness(image, whole, 8).numpy()[0] == pytest.approx(expected, rel=1e-9)
+    assert metrics.blockiness(image, whole, 8)[0] == pytest.approx(expected, rel=1e-9)
     flat = stepped_ramp(step=0.0)
-    assert metrics.blockiness(flat, hole, 4).numpy()[0] == pytest.approx(1.0, rel=1e-9)
+    assert metrics.blockiness(flat, hole, 4)[0] == pytest.approx(1.0, rel=1e-9)
 
 
 def test_blockiness_tells_a_blocky_upsampling_from_a_photo_and_its_blur():
@@ -199,12 +199,12 @@ def test_blockiness_tells_a_blocky_upsampling_from_a_photo_and_its_blur():
     blurred = filters.gaussian(truth, sigma=(0, 2, 2, 0))
     blocky = np.repeat(np.repeat(truth[:, 2::4, 2::4], 4, axis=1), 4, axis=2)
     for stride in (2, 4, 8):
-        assert 0.85 < metrics.blockiness(truth, hole, stride).numpy()[0] < 1.15
-        assert 0.85 < metrics.blockiness(blurred, hole, stride).numpy()[0] < 1.15
-    assert np.isinf(metrics.blockiness(blocky, hole, 4).numpy()[0])
-    assert metrics.blockiness(blocky, hole, 8).numpy()[0] > 3.0
+        assert 0.85 < metrics.blockiness(truth, hole, stride)[0] < 1.15
+        assert 0.85 < metrics.blockiness(blurred, hole, stride)[0] < 1.15
+    assert np.isinf(metrics.blockiness(blocky, hole, 4)[0])
+    assert metrics.blockiness(blocky, hole, 8)[0] > 3.0
     # half-blocky: between the two
-    assert 1.5 < metrics.blockiness((truth + blocky) / 2, hole, 4).numpy()[0] < 10
+    assert 1.5 < metrics.blockiness((truth + blocky) / 2, hole, 4)[0] < 10
 
 
 def test_sharpness_of_the_truth_its_blur_and_a_flat_fill():
@@ -213,14 +213,14 @@ def test_sharpness_of_the_truth_its_blur_and_a_flat_fill():
     blurred = filters.gaussian(truth, sigma=(0, 2, 2, 0))
     upsampled = transform.resize(transform.resize(truth, (1, 32, 32, 3), anti_aliasing=True), truth.shape, order=1)
     noisy = np.clip(truth + np.random.default_rng(0).normal(0, 0.05, truth.shape), 0, 1)
-    assert metrics.sharpness(truth, truth, hole).numpy()[0] == pytest.approx(1.0, rel=1e-12)
-    assert metrics.sharpness(truth, blurred, hole).numpy()[0] < 0.6
-    assert metrics.sharpness(truth, upsampled, hole).numpy()[0] < 0.6
-    assert metrics.sharpness(truth, noisy, hole).numpy()[0] > 1.3
-    assert metrics.sharpness(truth, np.full_like(truth, 0.4), hole).numpy()[0] == 0.0
+    assert metrics.sharpness(truth, truth, hole)[0] == pytest.approx(1.0, rel=1e-12)
+    assert metrics.sharpness(truth, blurred, hole)[0] < 0.6
+    assert metrics.sharpness(truth, upsampled, hole)[0] < 0.6
+    assert metrics.sharpness(truth, noisy, hole)[0] > 1.3
+    assert metrics.sharpness(truth, np.full_like(truth, 0.4), hole)[0] == 0.0
     # a fill at half the contrast has half the detail, exactly
     image = stepped_ramp()
-    assert metrics.sharpness(image, 0.5 * image, disc_mask(32, 10)).numpy()[0] == pytest.approx(0.5, rel=1e-9)
+    assert metrics.sharpness(image, 0.5 * image, disc_mask(32, 10))[0] == pytest.approx(0.5, rel=1e-9)
 
 
 def test_hole_measures_are_per_image_and_ignore_pixels_outside_the_hole():
@@ -230,11 +230,11 @@ def test_hole_measures_are_per_image_and_ignore_pixels_outside_the_hole():
     blurred = filters.gaussian(truth, sigma=(0, 1.5, 1.5, 0))
     fills = np.where(holes > 0, blurred, truth)
     fills[2] = np.where(holes[2] > 0, blurred[2], 0.0)  # what lies outside the hole changes nothing
-    batch = metrics.sharpness(truth, fills, holes).numpy()
-    blocks = metrics.blockiness(fills, holes, 4).numpy()
+    batch = metrics.sharpness(truth, fills, holes)
+    blocks = metrics.blockiness(fills, holes, 4)
     for i in range(3):
-        assert batch[i] == pytest.approx(metrics.sharpness(truth[i:i + 1], blurred[i:i + 1], holes[i:i + 1]).numpy()[0])
-        assert blocks[i] == pytest.approx(metrics.blockiness(blurred[i:i + 1], holes[i:i + 1], 4).numpy()[0])
+        assert batch[i] == pytest.approx(metrics.sharpness(truth[i:i + 1], blurred[i:i + 1], holes[i:i + 1])[0])
+        assert blocks[i] == pytest.approx(metrics.blockiness(blurred[i:i + 1], holes[i:i + 1], 4)[0])
     assert batch[0] != pytest.approx(batch[1]) and batch[1] != pytest.approx(batch[2])
     with pytest.raises(ValueError, match="stride"):
         metrics.blockiness(fills, holes, 1)
@@ -248,4 +248,40 @@ def test_hole_l1_averages_over_the_hole_of_any_shape_only():
     images[0] += 0.2 * holes[0]       # off by 0.2 in the round hole
     images[1, 2:6, 3:11, 0] = 0.8     # one channel off by 0.3 in the square hole
     images[:, 0, 0] = 0.0             # a change outside both holes counts for nothing
-    np.testing.assert_allclose(metrics.hole_l1(reference, images, holes).numpy(), [0.2, 0.1], rtol=1e-12)
+    np.testing.assert_allclose(metrics.hole_l1(reference, images, holes), [0.2, 0.1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("size", [16, 64, 200])
+def test_ssim_map_is_skimages_full_map_on_photos(size):
+    """The numpy SSIM map is skimage's (uniform 7x7 window) at every window wholly inside the image, to 1e-9."""
+    reference, images = real_pairs(size=size)
+    found = metrics.ssim_map(reference, images)
+    for i in range(len(reference)):
+        _, full = structural_similarity(reference[i], images[i], data_range=1.0, channel_axis=-1, full=True)
+        np.testing.assert_allclose(found[i], full[3:-3, 3:-3], rtol=0, atol=1e-9)
+
+
+def test_all_metrics_on_free_form_holes_are_the_tensorflow_values():
+    """The values the TensorFlow implementation gave (commit 6d8681c) on photos with free-form holes, to 1e-9:
+    the numpy rewrite changed the speed only."""
+    reference, images = real_pairs(size=64)
+    recipes = default_masks()["protocols"]
+    holes = np.stack([protocol_mask(f"photo{i}", 64, name, recipes[name], 0)
+                      for i, name in enumerate(("lama_thick", "strokes", "lama_thick"))])[..., None]
+    expected = {
+        "psnr": [26.405939814083116, 28.45784658387203, 20.987315027321127],
+        "ssim": [0.8905497913687114, 0.8519021703665328, 0.8716148298606745],
+        "hole_psnr": [26.22215444543577, 31.11246155910213, 17.131902841914876],
+        "hole_ssim": [0.8791504673348137, 0.9598848535050992, 0.7672055530520805],
+        "l1": [0.037227187922511264, 0.02700589906986191, 0.025361120545810023],
+        "hole_l1": [0.03841386395122323, 0.02240005286897265, 0.05916758354475601],
+        "mse": [0.0022877365913723103, 0.0014263146455537534, 0.007966517184123544],
+        "hole_mse": [0.0023866270327033406, 0.000774022961159444, 0.019355737151360047],
+        "sharpness": [1.4656394011138403, 0.7114983807732721, 0.7811109998809341],
+    }
+    found = metrics.all_metrics(reference.astype(np.float32), images.astype(np.float32), holes)
+    found64 = metrics.all_metrics(reference, images, holes)
+    assert set(found64) == set(expected)
+    for key, values in expected.items():
+        np.testing.assert_allclose(found64[key], values, rtol=0, atol=1e-9, err_msg=key)
+        np.testing.assert_allclose(found[key], values, rtol=0, atol=1e-6, err_msg=key)

@@ -275,3 +275,19 @@ def test_the_command_says_one_line_and_exits_2(folders, tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == f"inpaintbench: error: {tmp_path / 'nowhere'}: no such folder"
     assert "Traceback" not in result.stderr and not any(noise in result.stderr for noise in TENSORFLOW_NOISE)
+
+
+def test_known_pixel_change_in_integers_is_the_float64_formula():
+    """The integer arithmetic (for speed) gives the float64 values exactly: a noisy prediction, an untouched one
+    (0 and inf) and an all-hole image (no known pixel: NaN)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 20, 20, 3), dtype=np.uint8)
+    predictions = images.copy()
+    predictions[0] = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    holes = rng.random((3, 20, 20)) < 0.3
+    holes[2] = True
+    change, change_psnr = external.known_pixel_change(images, predictions, holes)
+    difference = np.abs(predictions.astype(np.float64) - images.astype(np.float64))[0][~holes[0]]
+    assert change[0] == difference.mean() and change_psnr[0] == 10 * np.log10(255.0 ** 2 / np.mean(difference ** 2))
+    assert change[1] == 0 and math.isinf(change_psnr[1])
+    assert math.isnan(change[2]) and math.isnan(change_psnr[2])

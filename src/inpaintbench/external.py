@@ -265,22 +265,29 @@ def read_predictions(folder, stems: list[str], size: int, resize: bool = False,
 def known_pixel_change(images: np.ndarray, predictions: np.ndarray, holes: np.ndarray):
     """(mean |prediction - input| on 0-255, PSNR in dB on 0-255) over each image's known pixels; 0 and inf
     when a method left them alone, NaN when an image has no known pixel."""
-    difference = np.abs(predictions.astype(np.float64) - images.astype(np.float64))
-    known = ~holes[..., None] & np.ones_like(difference, bool)
-    count = known.sum(axis=(1, 2, 3))
+    difference = _difference(images, predictions) * ~holes[..., None]
+    count = (~holes).sum(axis=(1, 2)) * difference.shape[3]
     with np.errstate(invalid="ignore", divide="ignore"):
-        change = np.where(known, difference, 0).sum(axis=(1, 2, 3)) / count
-        squared = np.where(known, difference ** 2, 0).sum(axis=(1, 2, 3)) / count
+        change = difference.sum(axis=(1, 2, 3)) / count
+        squared = np.square(difference).sum(axis=(1, 2, 3)) / count
         return change, 10 * np.log10(255.0 ** 2 / squared)
+
+
+def _difference(images: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """|prediction - input| of uint8 arrays as exact integers: their sums are those of float64, at a third the time."""
+    return np.abs(predictions.astype(np.int32) - images.astype(np.int32))
 
 
 def check_polarity(test: ScoringSet, predictions: np.ndarray, folder, polarity: str, setting: str) -> None:
     """Stop when the predictions match the input inside the holes and differ from it outside: they were made
     with the masks read the other way round. `setting` is what the user changes to read them right."""
-    difference = np.abs(predictions.astype(np.float64) - test.images.astype(np.float64)).mean(axis=-1)
     if not test.holes.any() or test.holes.all():
         return
-    inside, outside = difference[test.holes].mean(), difference[~test.holes].mean()
+    difference = _difference(test.images, predictions)
+    in_hole = np.sum(difference * test.holes[..., None])
+    channels = difference.shape[-1]
+    inside = in_hole / (test.holes.sum() * channels)
+    outside = (difference.sum() - in_hole) / ((~test.holes).sum() * channels)
     if outside >= INVERTED_MIN_CHANGE and inside * INVERTED_RATIO < outside:
         other = POLARITIES[1 - POLARITIES.index(polarity)]
         raise ExternalError(

@@ -1,4 +1,4 @@
-"""Image-quality metrics, batched in TensorFlow, with the conventions of skimage.metrics.
+"""Image-quality metrics, batched in numpy (float64), with the conventions of skimage.metrics.
 
 PSNR   10 log10(data_range^2 / MSE), data_range 1 (images in [0, 1]), MSE over all pixels and channels.
 SSIM   skimage.metrics.structural_similarity(data_range=1, channel_axis=-1) with its defaults:
@@ -19,119 +19,146 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import tensorflow as tf
+from scipy import ndimage
 
 WINDOW = 7
 K1, K2 = 0.01, 0.03
 DATA_RANGE = 1.0
 
 
-def _float(images) -> tf.Tensor:
-    images = tf.convert_to_tensor(images, tf.float64)
-    if images.shape.rank != 4:
+def _float(images) -> np.ndarray:
+    images = np.asarray(images, np.float64)
+    if images.ndim != 4:
         raise ValueError(f"metrics: images must be (B, H, W, C), got shape {images.shape}")
     return images
 
 
-def mse(reference, images) -> tf.Tensor:
+def mse(reference, images) -> np.ndarray:
     """Mean squared error per image, (B,)."""
-    return tf.reduce_mean(tf.square(_float(reference) - _float(images)), axis=(1, 2, 3))
+    return np.mean(np.square(_float(reference) - _float(images)), axis=(1, 2, 3))
 
 
-def l1(reference, images) -> tf.Tensor:
+def l1(reference, images) -> np.ndarray:
     """Mean absolute error per image, (B,)."""
-    return tf.reduce_mean(tf.abs(_float(reference) - _float(images)), axis=(1, 2, 3))
+    return np.mean(np.abs(_float(reference) - _float(images)), axis=(1, 2, 3))
 
 
-def _psnr_of_mse(errors) -> tf.Tensor:
-    return 10.0 * tf.math.log(DATA_RANGE ** 2 / errors) / tf.math.log(tf.constant(10.0, tf.float64))
+def _psnr_of_mse(errors) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 10.0 * np.log10(DATA_RANGE ** 2 / errors)
 
 
-def psnr(reference, images) -> tf.Tensor:
+def psnr(reference, images) -> np.ndarray:
     """PSNR in dB per image, (B,); inf for identical images (as skimage)."""
     return _psnr_of_mse(mse(reference, images))
 
 
-def _window_mean(values) -> tf.Tensor:
-    """Mean over every 7x7 window wholly inside the image, (B, H-6, W-6, C): box sums from cumulative
-    sums, exact to float64 rounding and several times faster than avg_pool2d on a CPU."""
-    sums = tf.cumsum(tf.cumsum(tf.pad(values, [[0, 0], [1, 0], [1, 0], [0, 0]]), axis=1), axis=2)
-    w = WINDOW
-    return (sums[:, w:, w:] - sums[:, :-w, w:] - sums[:, w:, :-w] + sums[:, :-w, :-w]) / (w * w)
+def _window_mean(values: np.ndarray) -> np.ndarray:
+    """Mean over every 7x7 window wholly inside the image, (B, H-6, W-6, C), in float64: the window's column
+    sums as six additions of shifted rows (contiguous: twice as fast as filtering across rows), then
+    scipy's running mean along the rows, cropped to the windows that fit."""
+    rows = values.shape[1] - WINDOW + 1
+    sums = values[:, :rows] + values[:, 1:1 + rows]
+    for shift in range(2, WINDOW):
+        sums += values[:, shift:shift + rows]
+    half = (WINDOW - 1) // 2
+    return ndimage.uniform_filter1d(sums, WINDOW, axis=2)[:, :, half:-half] / WINDOW
 
 
-def ssim_map(reference, images) -> tf.Tensor:
+def ssim_map(reference, images) -> np.ndarray:
     """SSIM of every 7x7 window wholly inside the image, (B, H-6, W-6, C)."""
     x, y = _float(reference), _float(images)
     if min(x.shape[1], x.shape[2]) < WINDOW:
         raise ValueError(f"SSIM: images of {x.shape[1]}x{x.shape[2]} px are smaller than the {WINDOW}x{WINDOW} window")
-    mean = _window_mean
     covariance = WINDOW * WINDOW / (WINDOW * WINDOW - 1.0)
-    ux, uy = mean(x), mean(y)
-    vx = covariance * (mean(x * x) - ux * ux)
-    vy = covariance * (mean(y * y) - uy * uy)
-    vxy = covariance * (mean(x * y) - ux * uy)
+    # the five means in one filtering call: a tenth faster than five
+    ux, uy, uxx, uyy, uxy = np.split(_window_mean(np.concatenate([x, y, x * x, y * y, x * y])), 5)
+    vx = covariance * (uxx - ux * ux)
+    vy = covariance * (uyy - uy * uy)
+    vxy = covariance * (uxy - ux * uy)
     c1, c2 = (K1 * DATA_RANGE) ** 2, (K2 * DATA_RANGE) ** 2
     return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
-def ssim(reference, images) -> tf.Tensor:
+def ssim(reference, images) -> np.ndarray:
     """Mean SSIM per image, (B,)."""
-    return tf.reduce_mean(ssim_map(reference, images), axis=(1, 2, 3))
+    return np.mean(ssim_map(reference, images), axis=(1, 2, 3))
 
 
-def _hole_mean(values, masks) -> tf.Tensor:
+def _hole_mean(values, masks) -> np.ndarray:
     """Mean of `values` (B, H, W, C) over the pixels where `masks` (B, H, W, 1) is 1, (B,); NaN for an empty hole."""
     masks = _float(masks)
-    return tf.reduce_sum(values * masks, axis=(1, 2, 3)) / (tf.reduce_sum(masks, axis=(1, 2, 3)) * values.shape[3])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _weighted_sum(values, masks) / (np.sum(masks, axis=(1, 2, 3)) * values.shape[3])
 
 
-def hole_mse(reference, images, masks) -> tf.Tensor:
+def _weighted_sum(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum(values * weights) per image, (B,), of values (B, H, W, C) and weights (B, H, W, 1): one matrix
+    product per image, several times faster than the broadcast product and its sum."""
+    batch, channels = values.shape[0], values.shape[3]
+    products = np.matmul(np.reshape(weights, (batch, 1, -1)), np.reshape(values, (batch, -1, channels)))
+    return products.sum(axis=(1, 2))
+
+
+def hole_mse(reference, images, masks) -> np.ndarray:
     """Mean squared error over the hole's pixels, (B,)."""
-    return _hole_mean(tf.square(_float(reference) - _float(images)), masks)
+    return _hole_mean(np.square(_float(reference) - _float(images)), masks)
 
 
-def hole_l1(reference, images, masks) -> tf.Tensor:
+def hole_l1(reference, images, masks) -> np.ndarray:
     """Mean absolute error over the hole's pixels, (B,)."""
-    return _hole_mean(tf.abs(_float(reference) - _float(images)), masks)
+    return _hole_mean(np.abs(_float(reference) - _float(images)), masks)
 
 
-def hole_psnr(reference, images, masks) -> tf.Tensor:
+def hole_psnr(reference, images, masks) -> np.ndarray:
     """PSNR over the hole's pixels, (B,)."""
     return _psnr_of_mse(hole_mse(reference, images, masks))
 
 
-def hole_windows(masks) -> tf.Tensor:
+def hole_windows(masks) -> np.ndarray:
     """(B, H-6, W-6, 1): 1 where the 7x7 window of ssim_map lies wholly inside the hole."""
-    return tf.cast(_window_mean(_float(masks)) > 1.0 - 1e-9, tf.float64)
+    return (_window_mean(_float(masks)) > 1.0 - 1e-9).astype(np.float64)
 
 
-def hole_ssim(reference, images, masks) -> tf.Tensor:
+def hole_ssim(reference, images, masks) -> np.ndarray:
     """Mean SSIM over the windows wholly inside each image's hole, (B,); NaN where none fits."""
     return _hole_ssim_of_map(ssim_map(reference, images), masks)
 
 
-def _hole_ssim_of_map(values, masks) -> tf.Tensor:
+def _hole_ssim_of_map(values, masks) -> np.ndarray:
     inside = hole_windows(masks)
-    windows = tf.reduce_sum(inside, axis=(1, 2, 3))
-    total = tf.reduce_sum(values * inside, axis=(1, 2, 3)) / values.shape[3]
-    return tf.where(windows > 0, total / tf.maximum(windows, 1.0), tf.constant(np.nan, tf.float64))
+    windows = np.sum(inside, axis=(1, 2, 3))
+    total = _weighted_sum(values, inside) / values.shape[3]
+    return np.where(windows > 0, total / np.maximum(windows, 1.0), np.nan)
+
+
+METRIC_NAMES = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse", "sharpness")
 
 
 def all_metrics(reference, images, masks) -> dict[str, np.ndarray]:
     """Every per-image metric of a batch as numpy arrays: whole-image psnr, ssim, l1, mse, their hole
-    versions and the blur measure (sharpness, below)."""
-    values = ssim_map(reference, images)  # once for both SSIMs
+    versions and the blur measure (sharpness, below). One image at a time: its float64 arrays stay in
+    the CPU cache, three times faster than a batch of 32 at 256 px."""
+    reference, images, masks = _float(reference), _float(images), _float(masks)
+    rows = [_image_metrics(reference[i:i + 1], images[i:i + 1], masks[i:i + 1]) for i in range(len(reference))]
+    return {key: np.concatenate([row[key] for row in rows]) for key in METRIC_NAMES}
+
+
+def _image_metrics(reference: np.ndarray, images: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
+    """all_metrics of float64 arrays, the SSIM map and the errors computed once for whole image and hole."""
+    values = ssim_map(reference, images)
+    squared, absolute = np.square(reference - images), np.abs(reference - images)
+    errors, hole_errors = np.mean(squared, axis=(1, 2, 3)), _hole_mean(squared, masks)
     return {
-        "psnr": psnr(reference, images).numpy(),
-        "ssim": tf.reduce_mean(values, axis=(1, 2, 3)).numpy(),
-        "hole_psnr": hole_psnr(reference, images, masks).numpy(),
-        "hole_ssim": _hole_ssim_of_map(values, masks).numpy(),
-        "l1": l1(reference, images).numpy(),
-        "hole_l1": hole_l1(reference, images, masks).numpy(),
-        "mse": mse(reference, images).numpy(),
-        "hole_mse": hole_mse(reference, images, masks).numpy(),
-        "sharpness": sharpness(reference, images, masks).numpy(),
+        "psnr": _psnr_of_mse(errors),
+        "ssim": np.mean(values, axis=(1, 2, 3)),
+        "hole_psnr": _psnr_of_mse(hole_errors),
+        "hole_ssim": _hole_ssim_of_map(values, masks),
+        "l1": np.mean(absolute, axis=(1, 2, 3)),
+        "hole_l1": _hole_mean(absolute, masks),
+        "mse": errors,
+        "hole_mse": hole_errors,
+        "sharpness": sharpness(reference, images, masks),
     }
 
 
@@ -305,10 +332,10 @@ def ids(real_features, fake_features) -> DiscriminativeScores:
 # up-down) where both pixels of the pair lie in the hole, averaged over the pairs and channels.
 
 
-def _hole(masks) -> tf.Tensor:
+def _hole(masks) -> np.ndarray:
     """(B, H, W, 1) float64 hole weights from masks of shape (B, H, W) or (B, H, W, 1), 1 in the hole."""
-    hole = tf.cast(tf.convert_to_tensor(masks), tf.float64)
-    return hole[..., tf.newaxis] if hole.shape.rank == 3 else hole
+    hole = np.asarray(masks, np.float64)
+    return hole[..., np.newaxis] if hole.ndim == 3 else hole
 
 
 def _hole_differences(images, masks):
@@ -321,24 +348,25 @@ def _hole_differences(images, masks):
     pairs = []
     for axis in (2, 1):
         length = x.shape[axis]
-        difference = tf.abs(tf.experimental.numpy.diff(x, axis=axis))
-        both = tf.gather(hole, tf.range(1, length), axis=axis) * tf.gather(hole, tf.range(length - 1), axis=axis)
-        position = tf.reshape(tf.range(1, length), [length - 1 if a == axis else 1 for a in range(4)])
-        pairs.append((difference, both * tf.ones_like(difference), position))
+        difference = np.abs(np.diff(x, axis=axis))
+        both = np.take(hole, range(1, length), axis=axis) * np.take(hole, range(length - 1), axis=axis)
+        position = np.arange(1, length).reshape([length - 1 if a == axis else 1 for a in range(4)])
+        pairs.append((difference, both, position))
     return pairs
 
 
-def _mean_difference(pairs, select=lambda position: True) -> tf.Tensor:
+def _mean_difference(pairs, select=lambda position: True) -> np.ndarray:
     """Mean |difference| per image over the pairs whose boundary position `select` keeps, (B,)."""
     total = count = 0.0
     for difference, weight, position in pairs:
-        weight = weight * tf.cast(select(position), tf.float64)
-        total += tf.reduce_sum(difference * weight, axis=(1, 2, 3))
-        count += tf.reduce_sum(weight, axis=(1, 2, 3))
-    return total / count
+        weight = weight * np.asarray(select(position), np.float64)
+        total += _weighted_sum(difference, weight)
+        count += np.sum(weight, axis=(1, 2, 3)) * difference.shape[3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total / count
 
 
-def blockiness(images, masks, stride: int) -> tf.Tensor:
+def blockiness(images, masks, stride: int) -> np.ndarray:
     """Grid artifacts of a network with cells of stride x stride pixels, per image, (B,).
 
     The mean |difference| across the pixel boundaries inside the hole that fall on the stride
@@ -353,10 +381,11 @@ def blockiness(images, masks, stride: int) -> tf.Tensor:
     pairs = _hole_differences(images, masks)
     on_grid = _mean_difference(pairs, lambda position: position % stride == 0)
     off_grid = _mean_difference(pairs, lambda position: position % stride != 0)
-    return on_grid / off_grid
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return on_grid / off_grid
 
 
-def sharpness(reference, images, masks) -> tf.Tensor:
+def sharpness(reference, images, masks) -> np.ndarray:
     """The blur measure, per image, (B,): the fill's mean absolute neighbour difference (its mean
     gradient magnitude) inside the hole divided by the ground truth's in the same hole.
 
@@ -364,4 +393,7 @@ def sharpness(reference, images, masks) -> tf.Tensor:
     plausible fills, which is what a method scoring well on PSNR by averaging delivers), above 1
     noisier or blockier than the truth. NaN when the truth is flat in the hole.
     """
-    return _mean_difference(_hole_differences(images, masks)) / _mean_difference(_hole_differences(reference, masks))
+    fill = _mean_difference(_hole_differences(images, masks))
+    truth = _mean_difference(_hole_differences(reference, masks))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return fill / truth
