@@ -12,7 +12,15 @@ Prints images/s, the stage/floor ratio (target >= 0.6 per core) and projected ti
 CPU second of this process (the per-core speed, robust to other work on a shared machine);
 wall-clock rates are recorded beside them.
 
-    python bench/prepare.py [--images 2000] [--repeats 3]
+At 256 px, for config/places-standard.yaml (issue 24), it also times on the first --scale-images
+images: one shard job's write (prepare.write_shard, manifest already built) in each shard format
+(PNG, JPEG) against the 256 px floor, and the bytes each image takes; hashlib's md5 of the tar
+against a plain read of it (the page cache holds it: the CPU's speed, not the disk's). From these,
+bench/results/sources.json's listing and manifest figures (not re-measured) and the job start-up
+measured in the workflow runs, it projects the whole data stage's wall time for that config on 1, 8
+and 64 cores (target: under 1 hour on 64), the download itself left out.
+
+    python bench/prepare.py [--images 2000] [--repeats 3] [--scale-images 600]
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from PIL import Image  # noqa: E402
 
 import inpaintbench.data.tfrecords  # noqa: E402,F401 (TensorFlow imported before timing)
 from inpaintbench import provenance  # noqa: E402
-from inpaintbench.data import demo, images, prepare  # noqa: E402
+from inpaintbench.config import load_config  # noqa: E402
+from inpaintbench.data import demo, download, images, prepare  # noqa: E402
 from inpaintbench.workflow import copy_workflow  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +54,11 @@ PLACES_VAL = 36_500
 SIZE = 128
 DATA = {"source": "places365", "seed": 0, "split": {"train": 0.8, "val": 0.1, "test": 0.1},
         "limit": None}
+SOURCES = ROOT / "bench" / "results" / "sources.json"
+PLACES_STANDARD = ROOT / "config" / "places-standard.yaml"
+TRAIN_PHOTOS = 1_803_460
+TRAIN_TAR_BYTES = 24e9  # "about 24 GB": the config does not know its exact size
+CORES = (1, 8, 64)
 
 
 def archive(count: int) -> Path:
@@ -76,6 +90,80 @@ def stage(tar: Path, out: Path) -> None:
                         report=lambda message: None)
 
 
+def shard_write(manifest, tar: Path, out: Path, size: int, encoding: str) -> None:
+    shutil.rmtree(out, ignore_errors=True)
+    prepare.write_shard(manifest, 0, 1, size, str(tar), out, encoding=encoding, report=lambda message: None)
+
+
+def read_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        while handle.read(download.CHUNK):
+            pass
+
+
+def scale_formats(tar: Path, count: int, repeats: int) -> dict:
+    """Per shard format at 256 px: images per CPU second of one shard job's write, its ratio to the
+    256 px floor timed interleaved with it, and bytes per stored image."""
+    listing = prepare.build_manifest({**DATA, "limit": count}, archive=str(tar))
+    manifest = prepare.manifest_frame(listing)
+    with tarfile.open(tar) as handle:
+        payloads = [handle.extractfile(handle.getmember(name)).read() for name in manifest["source"]]
+    size = load_config(PLACES_STANDARD)["data"]["image_size"]
+    out = {encoding: WORK / f"scale_{encoding}" for encoding in ("png", "jpeg")}
+    floor_t, write_t = [], {encoding: [] for encoding in out}
+    for _ in range(repeats):
+        floor_t.append(timed(floor, payloads, size))
+        for encoding, folder in out.items():
+            write_t[encoding].append(timed(shard_write, manifest, tar, folder, size, encoding))
+    floor_rate = len(manifest) / min(t["cpu"] for t in floor_t)
+    result = {"images": len(manifest), "image_size": size, "floor_images_per_cpu_s": round(floor_rate, 1),
+              "raw_bytes_per_image": size * size * 3}
+    for encoding, folder in out.items():
+        rate = len(manifest) / min(t["cpu"] for t in write_t[encoding])
+        stored = sum(path.stat().st_size for path in folder.glob("*.tfrecord"))
+        result[encoding] = {"images_per_cpu_s": round(rate, 1), "over_floor": round(rate / floor_rate, 3),
+                            "bytes_per_image": round(stored / len(manifest)),
+                            "over_raw": round(stored / len(manifest) / (size * size * 3), 3)}
+    result["timings_seconds"] = {"floor": floor_t, **write_t}
+    return result
+
+
+def md5_speed(tar: Path, repeats: int) -> dict:
+    """MB per CPU second of download.md5sum and of reading the same bytes (the reference), same run."""
+    read_t, md5_t = [], []
+    for _ in range(repeats):
+        read_t.append(timed(read_file, tar))
+        md5_t.append(timed(download.md5sum, tar))
+    megabytes = tar.stat().st_size / 1e6
+    md5_rate = megabytes / min(t["cpu"] for t in md5_t)
+    read_rate = megabytes / min(t["cpu"] for t in read_t)
+    return {"megabytes": round(megabytes, 1), "md5_mb_per_cpu_s": round(md5_rate, 1),
+            "md5_mb_per_wall_s": round(megabytes / min(t["wall"] for t in md5_t), 1),
+            "read_mb_per_cpu_s": round(read_rate, 1), "md5_over_read": round(md5_rate / read_rate, 3),
+            "projected_seconds_24gb": round(TRAIN_TAR_BYTES / 1e6 / md5_rate)}
+
+
+def projection(formats: dict, md5: dict, job_start_s: float) -> dict:
+    """Wall seconds of places-standard.yaml's data stage, download excluded, on `CORES` cores: the
+    fetch job's md5, then the manifest job (listing both tars, writing the manifest), then the shard
+    jobs in waves of `cores` (each reads the manifest and writes its share), then the summary."""
+    data = load_config(PLACES_STANDARD)["data"]
+    scale = json.loads(SOURCES.read_text())
+    listing, manifest = scale["listing"], scale["manifest"]
+    test_photos = 36_500
+    per_job = ((TRAIN_PHOTOS + test_photos) / data["shards"] / formats[data["encoding"]]["images_per_cpu_s"]
+               + manifest["read_cpu_s"] + job_start_s)
+    before = (md5["projected_seconds_24gb"] + job_start_s + listing["projected_seconds_train_256"]
+              + test_photos / listing["members_per_cpu_s"] + manifest["frame_build_cpu_s"]
+              + manifest["write_cpu_s"] + job_start_s)
+    walls = {cores: before + -(-data["shards"] // cores) * per_job + job_start_s for cores in CORES}
+    return {"label": "projection, not a measurement", "shards": data["shards"], "encoding": data["encoding"],
+            "photos": TRAIN_PHOTOS + test_photos, "job_start_s": round(job_start_s, 1),
+            "md5_and_manifest_s": round(before), "shard_job_s": round(per_job),
+            **{f"wall_s_{cores}_cores": round(wall) for cores, wall in walls.items()},
+            "target_wall_s_64_cores": 3600}
+
+
 def workflow(tar: Path, cores: int, shards: int) -> dict:
     """Wall seconds and CPU seconds (all jobs) of `snakemake data` from scratch in a workflow copy."""
     workdir = WORK / "workflow"
@@ -94,13 +182,16 @@ def workflow(tar: Path, cores: int, shards: int) -> dict:
     summary = json.loads((workdir / "results/data/summary.json").read_text())
     assert summary["skipped"] == 0, summary["skipped_items"][:3]
     cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
-    return {"wall": wall, "cpu": cpu}
+    jobs = len(list((workdir / "results/benchmarks/data").glob("*.tsv")))
+    return {"wall": wall, "cpu": cpu, "jobs": jobs}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timings each")
+    parser.add_argument("--scale-images", type=int, default=600,
+                        help="images of the 256 px shard format timings (fewer than --images: the bench stays short)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     tar = archive(args.images)
@@ -116,6 +207,11 @@ def main() -> None:
     floor_rate = count / min(t["cpu"] for t in floor_t)
     stage_rate = count / min(t["cpu"] for t in stage_t)
     runs = {cores: workflow(tar, cores, shards=2) for cores in (1, 2)}
+    # a job's start-up: the one-core workflow's CPU beyond the in-process stage, shared by its jobs
+    job_start = (runs[1]["cpu"] - min(t["cpu"] for t in stage_t)) / runs[1]["jobs"]
+    formats = scale_formats(tar, args.scale_images, args.repeats)
+    md5 = md5_speed(tar, args.repeats)
+    projected = projection(formats, md5, job_start)
 
     result = {
         "images": count,
@@ -136,6 +232,7 @@ def main() -> None:
             "stage_2_cores_ideal": round(PLACES_VAL / stage_rate / 2, 1),
         },
         "timings_seconds": {"floor": floor_t, "stage": stage_t},
+        "places_standard": {"shard_formats_256": formats, "md5": md5, "projected_data_stage": projected},
         "load_average_at_start": [round(v, 2) for v in load],
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "cpu_count": os.cpu_count(),
@@ -152,6 +249,20 @@ def main() -> None:
     print(f"  projected for {PLACES_VAL} images: stage {PLACES_VAL / stage_rate / 60:.1f} min on one "
           f"core ({PLACES_VAL / stage_rate / 120:.1f} min on two), floor "
           f"{PLACES_VAL / floor_rate / 60:.1f} min")
+    print(f"{formats['images']} images -> {formats['image_size']} px, one shard job's write (floor "
+          f"{formats['floor_images_per_cpu_s']:.0f} images per CPU second):")
+    for encoding in ("png", "jpeg"):
+        row = formats[encoding]
+        print(f"  {encoding:4s}: {row['images_per_cpu_s']:7.1f} images per CPU second = {row['over_floor']:.0%} of "
+              f"the floor; {row['bytes_per_image'] / 1e3:.1f} KB per image = {row['over_raw']:.2f} of raw")
+    print(f"md5: {md5['md5_mb_per_cpu_s']:.0f} MB per CPU second = {md5['md5_over_read']:.2f} of a plain read's "
+          f"speed ({md5['read_mb_per_cpu_s']:.0f} MB/s); projection: 24 GB checked in "
+          f"{md5['projected_seconds_24gb'] / 60:.1f} min")
+    print(f"PROJECTION, places-standard.yaml's data stage without the download ({projected['shards']} "
+          f"{projected['encoding']} shard jobs of {projected['shard_job_s']} s, job start-up "
+          f"{projected['job_start_s']} s): " + ", ".join(
+              f"{projected[f'wall_s_{cores}_cores'] / 60:.0f} min on {cores} cores" for cores in CORES)
+          + " (target < 60 min on 64)")
     provenance.write_json(RESULT, result)
     print(f"wrote {RESULT.relative_to(ROOT)}")
 

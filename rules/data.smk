@@ -3,7 +3,7 @@
 
 import re
 
-from inpaintbench.data.layout import TRAIN_LIST, VAL_LIST
+from inpaintbench.data.layout import TRAIN_LIST, VAL_LIST, stats_name
 from inpaintbench.data.source_state import archive_state, folder_state
 
 DOWNLOADS = {download_name(s): s for s in SOURCE_PARTS.values() if s["source"] == "places365" and not s["archive"]}
@@ -94,7 +94,7 @@ rule shard:
         archives=list(archives().values()),
     output:
         records=shard_files("{shard}"),
-        stats=f"{DATA}/tfrecords/shard-{{shard}}.json",
+        stats=f"{DATA}/tfrecords/{stats_name('{shard}')}",
     log:
         "results/logs/data/shard_{shard}.log",
     benchmark:
@@ -117,7 +117,7 @@ rule shard:
 rule data_summary:
     """Images per split and every image skipped with its reason."""
     input:
-        stats=expand(f"{DATA}/tfrecords/shard-{{shard}}.json", shard=range(SHARDS)),
+        stats=[f"{DATA}/tfrecords/{stats_name(i)}" for i in range(SHARDS)],
         skipped=f"{DATA}/skipped_listing.csv",
     output:
         f"{DATA}/summary.json",
@@ -137,4 +137,4 @@ rule data:
     """Target: the whole data stage alone."""
     input:
         f"{DATA}/summary.json",
-        expand(f"{DATA}/tfrecords/shard-{{shard}}.json", shard=range(SHARDS)),
+        [f"{DATA}/tfrecords/{stats_name(i)}" for i in range(SHARDS)],

@@ -23,8 +23,9 @@ from skimage import data as skdata
 
 from conftest import ROOT, copy_workflow, snakemake
 from inpaintbench.config import ConfigError, load_config
-from inpaintbench.data import masks, prepare, sources, tfrecords
+from inpaintbench.data import layout, masks, prepare, sources, tfrecords
 from inpaintbench.data.download import ChecksumError
+from inpaintbench.provenance import write_json
 
 SIZE = 32
 MASKS = {"seed": 7}
@@ -411,6 +412,24 @@ def write_data_stage(data_cfg: dict, folder: Path) -> None:
     for shard in range(data_cfg["shards"]):
         prepare.write_shard(manifest, shard, data_cfg["shards"], data_cfg["image_size"], None, folder,
                             encoding=data_cfg["encoding"], report=lambda line: None)
+
+
+def test_training_counts_its_records_from_the_shard_jobs_stats_without_reading_a_shard(tmp_path, monkeypatch):
+    data_cfg = load_config(ROOT / "tests/configs/tiny.yaml")["data"]
+    manifest = prepare.manifest_frame(prepare.build_manifest(data_cfg))
+    for shard in range(data_cfg["shards"]):
+        stats = prepare.write_shard(manifest, shard, data_cfg["shards"], data_cfg["image_size"], None, tmp_path,
+                                    encoding=data_cfg["encoding"], report=lambda line: None)
+        write_json(tmp_path / layout.stats_name(shard), stats)  # as scripts/write_shard.py does
+    paths = {split: tfrecords.split_paths(tmp_path, split) for split in tfrecords.SPLITS}
+    read = {split: sum(1 for path in paths[split] for _ in tf.data.TFRecordDataset(path)) for split in paths}
+    assert read == (manifest["split"].value_counts().to_dict())
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a shard was read to count its records")
+
+    monkeypatch.setattr(tf.data, "TFRecordDataset", no_reading)
+    assert {split: tfrecords.count_records(paths[split]) for split in paths} == read
 
 
 def test_the_paper_protocol_reads_the_same_pixels_from_its_png_shards(tmp_path):

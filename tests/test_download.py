@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -135,6 +136,26 @@ def test_cut_transfer_resumes_with_range(server, archive, tmp_path):
     assert download.md5sum(dest) == md5(archive)
     assert any("retry 1/5" in line for line in lines)
     assert any(f"resuming at byte {cut}" in line for line in lines)
+
+
+def test_two_archives_resume_each_from_its_own_part_and_log_their_md5_check_with_its_time(server, archive, tmp_path):
+    train = bytes(reversed(archive)) + b"train"  # another archive beside val_256.tar, as places-standard.yaml has
+    server.files["train_256_places365standard.tar"] = train
+    Path(tmp_path / "train_256_places365standard.tar.part").write_bytes(train[:1000])  # left by a killed job
+    cut = len(archive) // 2
+    server.drop_after["val_256.tar"] = cut  # and val_256.tar is cut during this run
+    lines = []
+    for name, data in [("val_256.tar", archive), ("train_256_places365standard.tar", train)]:
+        download.fetch(server.url(name), tmp_path / name, md5(data), size=len(data), backoff=0.01,
+                       progress=False, report=lines.append)
+        assert (tmp_path / name).read_bytes() == data
+    assert server.requests == [("val_256.tar", None), ("val_256.tar", f"bytes={cut}-"),
+                               ("train_256_places365standard.tar", "bytes=1000-")]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["train_256_places365standard.tar", "val_256.tar"]
+    checks = [line for line in lines if line.startswith("md5 of")]
+    assert [line.split(" (")[0] for line in checks] == ["md5 of val_256.tar", "md5 of train_256_places365standard.tar"]
+    for line, data in zip(checks, [archive, train]):
+        assert re.fullmatch(rf"md5 of \S+ \({len(data) / 1e6:.1f} MB\) checked in \d+\.\d s \(\d+ MB/s\): ok", line)
 
 
 def test_resume_of_earlier_part_when_server_ignores_range(server, archive, tmp_path):

@@ -158,6 +158,28 @@ def test_train_and_test_from_two_sources_through_the_workflow(places_server, tmp
     assert "downloaded and verified" in log
 
 
+@pytest.mark.slow
+def test_both_downloads_resume_from_their_own_parts_after_a_killed_run(places_server, tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    config = {"data": {"train": source(places_server, "train_256_places365standard.tar"),
+                       "test": source(places_server, "val_256.tar"), "val_images": 2,
+                       "categories_url": places_server.url("filelist.tar"), "categories_md5": None,
+                       "image_size": 32, "shards": 2}, "masks": {"seed": 1}, "models": {}}
+    (workdir / "two.yaml").write_text(yaml.safe_dump(config))
+    downloads = workdir / "results/downloads"
+    downloads.mkdir(parents=True)
+    cuts = {"train_256_places365standard.tar": 3000, "val_256.tar": 7000}
+    for name, cut in cuts.items():  # what a run killed mid-download leaves
+        (downloads / f"{name}.part").write_bytes(places_server.files[name][:cut])
+    snakemake(workdir, *(f"results/downloads/{name}" for name in cuts), "--cores", "2", "--configfile", "two.yaml")
+    assert sorted(places_server.requests) == sorted((name, f"bytes={cut}-") for name, cut in cuts.items())
+    for name in cuts:
+        assert (downloads / name).read_bytes() == places_server.files[name]
+        log = (workdir / f"results/logs/data/fetch_archive_{name}.log").read_text()
+        assert f"resuming at byte {cuts[name]}" in log and f"md5 of {name} (" in log and "): ok" in log
+    assert sorted(path.name for path in downloads.iterdir()) == sorted(cuts)
+
+
 def read_bytes_so_far() -> int:
     return int(next(line for line in open("/proc/self/io") if line.startswith("rchar")).split()[1])
 

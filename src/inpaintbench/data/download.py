@@ -61,6 +61,11 @@ def md5sum(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _size_text(size: int) -> str:
+    """Bytes as GB or MB, for the md5 check's log line (its time grows with the size: minutes at 24 GB)."""
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+
+
 def check_md5(path: str | Path, expected: str, key: str = "data.md5") -> None:
     """Raise ChecksumError naming `path`, the expected and the actual md5 if they differ."""
     actual = md5sum(path)
@@ -192,7 +197,7 @@ def fetch(url: str, dest: str | Path, md5: str | None, *, size: int | None = Non
             report(f"{url}: {error}; retry {attempt}/{retries} in {wait:g} s")
             time.sleep(wait)
             continue
-        problem = _verify(part, md5, size)
+        problem = _verify(part, md5, size, report)
         if problem is None:
             os.replace(part, dest)
             report(f"{url}: downloaded and verified -> {dest}")
@@ -204,13 +209,18 @@ def fetch(url: str, dest: str | Path, md5: str | None, *, size: int | None = Non
         restarted = True
 
 
-def _verify(path: Path, md5: str | None, size: int | None) -> str | None:
+def _verify(path: Path, md5: str | None, size: int | None, report) -> str | None:
     """None if `path` has the expected size and md5, else what is wrong."""
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         return f"has {actual_size} bytes, expected {size}"
     if md5:
+        start = time.monotonic()
         actual = md5sum(path)
+        seconds = time.monotonic() - start
+        verdict = "ok" if actual == md5.lower() else "mismatch"
+        report(f"md5 of {path.name.removesuffix('.part')} ({_size_text(actual_size)}) checked in {seconds:.1f} s "
+               f"({actual_size / 1e6 / max(seconds, 1e-6):.0f} MB/s): {verdict}")
         if actual != md5.lower():
             return f"md5 mismatch: got {actual}, expected {md5.lower()}"
     return None

@@ -17,6 +17,18 @@ def shard_name(split: str, shard, shards: int) -> str:
     return f"{split}-{shard}-of-{shards}.tfrecord"
 
 
+def stats_name(shard) -> str:
+    """`shard-{shard}.json`: the images per split a shard job wrote, beside its TFRecord files."""
+    return f"shard-{shard}.json"
+
+
+def shard_stats(path: str | Path) -> tuple[Path, str] | None:
+    """The stats file of the shard job that wrote TFRecord `path` and the split `path` holds, or None
+    if `path` is not named as the data stage names shards."""
+    match = _SHARD.match(Path(path).name)
+    return (Path(path).with_name(stats_name(match["shard"])), match["split"]) if match else None
+
+
 def split_paths(directory: str | Path, split: str) -> list[str]:
     """The shards of one split in shard order."""
     found = []
