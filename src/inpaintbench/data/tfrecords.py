@@ -39,13 +39,16 @@ JPEG_QUALITY = 95
 # Serialized records the training shuffle holds: memory is bounded by it (2048 x ~100 KB of PNG at
 # 256 px, about 200 MB), whatever the number of images or shards.
 SHUFFLE_BUFFER = 2048
+# zlib level 1: on 128 px photos 2.6x the encoding speed of Pillow's default 6 for 5% more bytes (0.67
+# against 0.64 of raw); at 6 the encoding took twice the decode + resize it follows.
+PNG_LEVEL = 1
 
 
 def encode(image: np.ndarray, encoding: str) -> bytes:
     """uint8 (H, W, 3) as PNG (lossless) or JPEG (quality 95, full-resolution colour) bytes."""
     buffer = io.BytesIO()
     if encoding == "png":
-        Image.fromarray(np.asarray(image, np.uint8)).save(buffer, "PNG")
+        Image.fromarray(np.asarray(image, np.uint8)).save(buffer, "PNG", compress_level=PNG_LEVEL)
     elif encoding == "jpeg":
         Image.fromarray(np.asarray(image, np.uint8)).save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)
     else:
