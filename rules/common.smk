@@ -126,6 +126,10 @@ def metric_files(extension):
     return expand(f"{METRICS_PATTERN}.{extension}", protocol=PROTOCOLS, method=METHODS)
 
 
+# What check_external found in an external method's predictions, before evaluate_external scores them.
+CHECKS = "results/checks"
+
+
 def prediction_folder(wildcards):
     """The folder of an external method's predictions on the protocol."""
     return str(external_folder(config, wildcards.method, wildcards.protocol))

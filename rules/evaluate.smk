@@ -56,11 +56,39 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+rule check_external:
+    """Read and check one external method's predictions on one protocol (names, sizes, colour, polarity): a folder
+    that fails stops here, and the method's earlier scores stay."""
+    input:
+        predictions=prediction_files,
+        test=split_files("test"),
+    output:
+        check=f"{CHECKS}/{{protocol}}/{{method}}.json",
+    log:
+        "results/logs/check/{protocol}/{method}.log",
+    benchmark:
+        "results/benchmarks/check/{protocol}/{method}.tsv"
+    wildcard_constraints:
+        method="|".join(EXTERNAL) or "NO_EXTERNAL",
+    conda:
+        ENV
+    threads: config["evaluation"]["resources"]["threads"]
+    resources:
+        mem_mb=config["evaluation"]["resources"]["mem_mb"],
+        runtime=config["evaluation"]["resources"]["runtime"],
+    params:
+        folder=prediction_folder,
+        settings=external_params,
+    script:
+        "../scripts/check_external.py"
+
+
 rule evaluate_external:
     """Score one external method's predictions (made elsewhere, one folder per protocol) as our methods are scored:
     the same per-image CSV, summary, features and showcase PNGs."""
     input:
         predictions=prediction_files,
+        checked=f"{CHECKS}/{{protocol}}/{{method}}.json",
         test=split_files("test"),
         real_features=REAL_FEATURES,
     output:

@@ -3,6 +3,8 @@ elsewhere scored into the outputs our methods' evaluations write (features inclu
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,7 +15,7 @@ from inpaintbench.config import default_masks
 from inpaintbench.data import tfrecords
 from inpaintbench.data.masks import MaskSource
 from inpaintbench.evaluation import image_filename, inpaint, real_features
-from inpaintbench.external_evaluation import evaluate_external
+from inpaintbench.external_evaluation import check_external, evaluate_external
 
 SIZE = 24
 MASKS = MaskSource("square", default_masks()["protocols"]["square"], 5)
@@ -103,8 +105,10 @@ def test_a_mis_sized_prediction_is_one_line_and_writes_nothing(tmp_path, split, 
     Image.open(wrong).resize((SIZE + 2, SIZE + 2)).save(wrong)
     real_npz = tmp_path / "real.npz"
     features.save_features(real_npz, features.unavailable_features("no weights in this test"))
-    with pytest.raises(external.ExternalError) as error:
+    line = (f"{tmp_path / 'predictions'}: 1 prediction(s) not 24x24 px (the test images' size; resize them, or ask "
+            f"for resizing): {wrong.name} (26x26)")
+    with pytest.raises(external.ExternalError, match=re.escape(line)):
+        check_external("theirs", tmp_path / "predictions", paths, PARAMS, check_json=tmp_path / "out" / "check.json")
+    with pytest.raises(external.ExternalError, match=re.escape(line)):
         _run(tmp_path, paths, tmp_path / "predictions", extractor, real_npz)
-    assert str(error.value) == (f"{tmp_path / 'predictions'}: 1 prediction(s) not 24x24 px (the test images' size; "
-                                f"resize them, or ask for resizing): {wrong.name} (26x26)")
     assert not (tmp_path / "out").exists()

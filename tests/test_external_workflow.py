@@ -107,7 +107,8 @@ def _planned(run: Path, config: dict) -> set:
 
 
 def _downstream(protocol: str) -> set:
-    return {job("evaluate_external", protocol=protocol, method=EXTERNAL), job("aggregate"), job("front_page"),
+    return {job("check_external", protocol=protocol, method=EXTERNAL),
+            job("evaluate_external", protocol=protocol, method=EXTERNAL), job("aggregate"), job("front_page"),
             job("comparison_figures", protocol=protocol)}
 
 
@@ -150,8 +151,9 @@ def test_a_missing_prediction_folder_is_one_line(run):
 
 @pytest.mark.slow
 @pytest.mark.bad_input
-def test_a_missing_prediction_fails_the_job_with_one_line_and_keeps_the_tables(run):
-    table = (run / "results" / "tables" / "comparison.csv").read_bytes()
+def test_a_missing_prediction_fails_the_check_with_one_line_and_keeps_every_score(run):
+    kept = [run / "results" / "tables" / "comparison.csv", run / "results" / "metrics" / "square" / f"{EXTERNAL}.csv"]
+    before = [path.read_bytes() for path in kept]
     moved = run / "moved"
     moved.mkdir(exist_ok=True)
     names = sorted(path.name for path in (run / "predictions" / "square").iterdir())[:2]
@@ -163,10 +165,10 @@ def test_a_missing_prediction_fails_the_job_with_one_line_and_keeps_the_tables(r
         for name in names:
             shutil.move(moved / name, run / "predictions" / "square" / name)
     assert result.returncode != 0
-    log = (run / "results" / "logs" / "evaluate" / "square" / f"{EXTERNAL}.log").read_text()
+    log = (run / "results" / "logs" / "check" / "square" / f"{EXTERNAL}.log").read_text()
     assert f"predictions/square: 2 of 14 predictions missing: {', '.join(names)}" in log
     assert "Traceback" not in result.stdout + result.stderr
-    assert (run / "results" / "tables" / "comparison.csv").read_bytes() == table
+    assert [path.read_bytes() for path in kept] == before
 
 
 @pytest.mark.bad_input

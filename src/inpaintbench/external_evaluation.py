@@ -22,6 +22,26 @@ from .runtime import set_threads
 
 KIND = "external"  # the summary's and the tables' kind of a method scored from files
 SCORED = "the predictions"  # which output the distribution metrics score
+POLARITY_SETTING = "export.mask_polarity"  # what to change when the predictions look made with inverted masks
+
+
+def check_external(method: str, folder, test_paths, params: dict, *, check_json, log_path=None,
+                   threads=None) -> int:
+    """Read and check the predictions in `folder` as evaluate_external reads them (names, sizes, colour, polarity)
+    and write what was checked to `check_json`; return the number of predictions. Its own job, so that a folder
+    that fails leaves the method's earlier scores in place (Snakemake removes a job's outputs before it runs)."""
+    masks = MaskSource(**params["masks"])
+    logger = get_logger(f"check.{masks.protocol}.{method}", log_path)
+    set_threads(threads)
+    with logged_errors(logger):
+        test = scoring_set(test_paths, params["image_size"], masks, params["evaluation"]["limit"])
+        predictions = external.read_predictions(folder, test.stems, test.size, params["external"]["resize"],
+                                                report=logger.info)
+        external.check_polarity(test, predictions, folder, params["mask_polarity"], POLARITY_SETTING)
+        provenance.write_json(check_json, provenance.record(params, method=method, protocol=masks.protocol,
+                                                            predictions=str(folder), n=len(test.ids)))
+        logger.info("%s on %s: %d predictions in %s read and checked", method, masks.protocol, len(test.ids), folder)
+        return len(test.ids)
 
 
 def evaluate_external(method: str, folder, test_paths, params: dict, *, metrics_csv, summary_json, features_npz,
@@ -38,7 +58,7 @@ def evaluate_external(method: str, folder, test_paths, params: dict, *, metrics_
         logger.info("%s (external, %s): scoring %d predictions in %s with %s masks", method,
                     params["external"]["family"], len(test.ids), folder, masks.protocol)
         rows, pasted = external.score_folder(test, folder, polarity=params["mask_polarity"],
-                                             setting="export.mask_polarity", resize=params["external"]["resize"],
+                                             setting=POLARITY_SETTING, resize=params["external"]["resize"],
                                              report=logger.info)
         external.write_rows(metrics_csv, rows)
         saved = _save_showcase(test, pasted, params["evaluation"]["save_images"], Path(images_dir))
