@@ -3,13 +3,14 @@
 # config as params (so that only an edit of that slice reruns it). A stage's own paths are in its file.
 
 from inpaintbench.config import canonical, enabled_models, external_folder
+from inpaintbench.data.layout import SPLITS, download_name, part_of, shard_name, source_parts
 from inpaintbench.external import folder_images
-from inpaintbench.data.layout import SPLITS, shard_name
 from inpaintbench.models import reads_seed
 from inpaintbench.train_config import model_settings, training_masks
 
 DATA = "results/data"
 SHARDS = config["data"]["shards"]
+SOURCE_PARTS = source_parts(config["data"])
 MODELS = enabled_models(config)
 OWN_METHODS = MODELS + list(config["evaluation"]["baselines"])
 # Methods whose predictions were made elsewhere (config `external`), scored from their files.
@@ -32,18 +33,34 @@ def data_params(*keys):
     return canonical({key: config["data"][key] for key in keys})
 
 
-def archive_path():
-    """The val_256.tar a run reads: the user's own (data.archive) or the downloaded one."""
-    if config["data"]["source"] != "places365":
-        return []
-    return config["data"]["archive"] or "results/downloads/val_256.tar"
+def archive_path(part):
+    """The tar a source part reads: the user's own (archive) or the downloaded one; none for a folder or the demo."""
+    source = SOURCE_PARTS[part]
+    if source["source"] != "places365":
+        return None
+    return source["archive"] or f"results/downloads/{download_name(source)}"
+
+
+def archives():
+    """{part: tar} of every part that reads a tar (the paper's protocol: `all`, else `train` and `test`)."""
+    return {part: archive_path(part) for part in SOURCE_PARTS if archive_path(part)}
+
+
+def split_archives():
+    """{split: tar its images are read from}: the shard jobs read each row from its own source's tar."""
+    return {split: archive_path(part_of(split, SOURCE_PARTS)) for split in SPLITS}
+
+
+def per_part(value):
+    """`value(source)` of the one source (the paper's protocol), else {part: value(source)}."""
+    if "all" in SOURCE_PARTS:
+        return value(SOURCE_PARTS["all"])
+    return {part: value(source) for part, source in SOURCE_PARTS.items()}
 
 
 def user_archive_md5():
-    """data.md5 if the user supplies the archive, for the manifest job to check (a download is checked on arrival)."""
-    if config["data"]["source"] == "places365" and config["data"]["archive"]:
-        return config["data"]["md5"]
-    return None
+    """The md5 of each archive the user supplies, for the manifest job to check (a download is checked on arrival)."""
+    return per_part(lambda s: s["md5"] if s["source"] == "places365" and s["archive"] else None)
 
 
 def shard_files(shard):

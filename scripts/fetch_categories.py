@@ -6,4 +6,4 @@ from inpaintbench.logs import exit_on_error, get_logger
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 logger = get_logger("fetch_categories", sm.log[0])
 with exit_on_error(logger):
-    write_categories(sm.output[0], sm.params.url, sm.params.md5, logger=logger)
+    write_categories(sm.output[0], sm.params.url, sm.params.md5, logger=logger, lists=sm.params.lists)

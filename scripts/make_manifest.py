@@ -16,9 +16,13 @@ with exit_on_error(logger):
         categories = dict(zip(table["file"], table["category"]))
         if not categories:
             logger.warning("no scene categories known: the category column stays empty")
-    listing = prepare.build_manifest(sm.params.data, archive=sm.input.archive or None,
-                                     categories=categories, archive_md5=sm.params.archive_md5,
-                                     needs_train=bool(enabled_models(sm.config)))
+    if "train" in sm.params.data:
+        listing = prepare.build_train_test_manifest(sm.params.data, sm.params.archives, categories,
+                                                    sm.params.archive_md5)
+    else:
+        listing = prepare.build_manifest(sm.params.data, archive=sm.params.archives.get("all"),
+                                         categories=categories, archive_md5=sm.params.archive_md5,
+                                         needs_train=bool(enabled_models(sm.config)))
     for item in listing.skipped:
         logger.warning(f"skipped {item['source']}: {item['reason']}")
     frame = prepare.manifest_frame(listing)

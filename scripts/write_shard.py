@@ -14,6 +14,7 @@ logger = get_logger("shard", sm.log[0])
 with exit_on_error(logger):
     stats = prepare.write_shard(
         prepare.read_manifest(sm.input.manifest), int(sm.wildcards.shard), sm.params.shards,
-        sm.params.image_size, sm.input.archive or None, Path(sm.output.records[0]).parent, report=logger.info,
+        sm.params.image_size, sm.params.archives, Path(sm.output.records[0]).parent,
+        encoding=sm.params.encoding, report=logger.info,
     )
     write_json(sm.output.stats, stats)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 import yaml
 from PIL import Image
 from skimage import data as skdata
@@ -380,6 +381,115 @@ def test_tfrecords_round_trip_pixel_exactly(tmp_path):
         assert found[image_id]["category"] == category
 
 
+# sha256 of (id, uint8 pixels) of every record of each split of tests/configs/tiny.yaml's shards in
+# load order, as the raw-uint8 shards of the code before data.encoding gave them (commit 2a5affc).
+PAPER_PIXELS = {
+    "train": (34, "df9bbfc95dddee46e578fadc26d28e939dc5e5eb41837581430faad608d10c26"),
+    "val": (8, "645db8bc78afed0763e4ff4b050cd9726305b993d2bae9ceff8aba7dad858f1d"),
+    "test": (14, "dd37a6c18d1c8407d3d081361fa506ce0c597ca809654b922bd676cbc57be3c7"),
+}
+
+
+def pixel_digest(paths, size: int) -> tuple[int, str]:
+    digest, count = hashlib.sha256(), 0
+    for batch in tfrecords.load_dataset(paths, 8, size, with_meta=True):
+        for i, image_id in enumerate(batch["id"].numpy()):
+            digest.update(image_id)
+            digest.update(np.round(batch["image"][i].numpy() * 255).astype(np.uint8).tobytes())
+            count += 1
+    return count, digest.hexdigest()
+
+
+def first_feature(paths, name: str) -> bytes:
+    """Bytes feature `name` of the first record of the first shard, as written."""
+    record = next(iter(tf.data.TFRecordDataset(str(paths[0])))).numpy()
+    return tf.train.Example.FromString(record).features.feature[name].bytes_list.value[0]
+
+
+def write_data_stage(data_cfg: dict, folder: Path) -> None:
+    manifest = prepare.manifest_frame(prepare.build_manifest(data_cfg))
+    for shard in range(data_cfg["shards"]):
+        prepare.write_shard(manifest, shard, data_cfg["shards"], data_cfg["image_size"], None, folder,
+                            encoding=data_cfg["encoding"], report=lambda line: None)
+
+
+def test_the_paper_protocol_reads_the_same_pixels_from_its_png_shards(tmp_path):
+    data_cfg = load_config(ROOT / "tests/configs/tiny.yaml")["data"]
+    assert data_cfg["encoding"] == "png"
+    write_data_stage(data_cfg, tmp_path)
+    for split, expected in PAPER_PIXELS.items():
+        paths = tfrecords.split_paths(tmp_path, split)
+        assert pixel_digest(paths, data_cfg["image_size"]) == expected
+        assert first_feature(paths, "image").startswith(b"\x89PNG")
+
+
+def old_format_record(image: np.ndarray, image_id: str, category: str) -> bytes:
+    """A record as the code before data.encoding wrote it: raw uint8 bytes, no encoding field."""
+    feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+               "size": tf.train.Feature(int64_list=tf.train.Int64List(value=[image.shape[0]])),
+               "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image_id.encode()])),
+               "category": tf.train.Feature(bytes_list=tf.train.BytesList(value=[category.encode()]))}
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_old_raw_shards_are_read_as_they_are_beside_png_and_jpeg_ones(tmp_path):
+    photo = np.asarray(chelsea(SIZE))
+    noise = np.random.default_rng(0).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    with tfrecords.writer(tmp_path / tfrecords.shard_name("train", 0, 3)) as old:
+        old.write(old_format_record(noise, "old", "a"))
+    with tfrecords.writer(tmp_path / tfrecords.shard_name("train", 1, 3)) as png:
+        png.write(tfrecords.serialize(noise, "png", "b", "png"))
+    with tfrecords.writer(tmp_path / tfrecords.shard_name("train", 2, 3)) as jpeg:
+        jpeg.write(tfrecords.serialize(photo, "jpeg", "c", "jpeg"))
+    found = read_records(tfrecords.split_paths(tmp_path, "train"))
+    assert (found["old"]["image"] == noise).all() and (found["png"]["image"] == noise).all()
+    assert found["old"]["category"] == "a" and found["jpeg"]["category"] == "c"
+    error = np.abs(found["jpeg"]["image"].astype(int) - photo.astype(int))
+    assert 0 < error.mean() < 4
+    photo_128 = np.asarray(chelsea(128))
+    assert len(tfrecords.encode(photo_128, "jpeg")) < photo_128.nbytes / 3 < len(tfrecords.encode(photo_128, "png"))
+
+
+@pytest.mark.bad_input
+def test_a_record_of_another_image_size_stops_the_loader_rather_than_being_misread(tmp_path):
+    image = np.zeros((SIZE, SIZE, 3), np.uint8)
+    for name, record in [("old", old_format_record(image, "old", "")), ("png", tfrecords.serialize(image, "png", ""))]:
+        path = tmp_path / f"{name}.tfrecord"
+        with tfrecords.writer(path) as out:
+            out.write(record)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="is not 16x16 RGB as data.image_size says"):
+            next(iter(tfrecords.load_dataset([path], 1, SIZE // 2)))
+
+
+def dataset_ops(dataset) -> tuple[dict, dict]:
+    """{op: [its nodes]} and {name: node} of a tf.data pipeline's graph."""
+    graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph().numpy())
+    ops = {}
+    for node in graph.node:
+        ops.setdefault(node.op, []).append(node)
+    return ops, {node.name: node for node in graph.node}
+
+
+def test_the_training_pipeline_streams_with_a_bounded_shuffle_whatever_the_shards(tmp_path):
+    image = np.zeros((SIZE, SIZE, 3), np.uint8)
+    paths = []
+    for shard in range(40):
+        paths.append(tmp_path / tfrecords.shard_name("train", shard, 40))
+        with tfrecords.writer(paths[-1]) as out:
+            out.write(tfrecords.serialize(image, f"img{shard}", ""))
+    dataset = tfrecords.load_dataset(paths, 4, SIZE, shuffle=True, repeat=True, drop_remainder=True, augment=True)
+    ops, nodes = dataset_ops(dataset)
+    assert not [op for op in ops if "Cache" in op or "Snapshot" in op]
+    shuffles = [node for op, found in ops.items() if op.startswith("ShuffleDataset") for node in found]
+    sizes = sorted(int(tf.make_ndarray(nodes[node.input[1].split(":")[0]].attr["value"].tensor)) for node in shuffles)
+    assert sizes == sorted([len(paths), tfrecords.SHUFFLE_BUFFER])  # shard names, then records
+    interleave = [node for op, found in ops.items() if "InterleaveDataset" in op for node in found]
+    assert len(interleave) == 1  # the shards are streamed, at most 8 open at once
+    cycle_length = nodes[interleave[0].input[1].split(":")[0]]  # ParallelInterleaveDatasetV4's second input
+    assert int(tf.make_ndarray(cycle_length.attr["value"].tensor)) == 8
+    assert next(iter(dataset))[0].shape == (4, SIZE, SIZE, 3)
+
+
 def test_split_deterministic_and_proportional():
     ids = [f"Places365_val_{i:08d}" for i in range(20000)]
     fractions = {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -398,15 +508,17 @@ def bad_configs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     demo = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
     unknown = {**demo, "data": {**demo["data"], "colour": "red"}}
     wrong_type = {**demo, "data": {**demo["data"], "image_size": "big"}}
+    bad_encoding = {**demo, "data": {**demo["data"], "encoding": "webp"}}
     paths = {}
-    for name, config in [("unknown", unknown), ("wrong_type", wrong_type)]:
+    for name, config in [("unknown", unknown), ("wrong_type", wrong_type), ("bad_encoding", bad_encoding)]:
         paths[name] = tmp_path / f"{name}.yaml"
         paths[name].write_text(yaml.safe_dump(config))
     return paths
 
 
 BAD_KEYS = {"unknown": "unknown key data.colour (known here: source, url, ",
-            "wrong_type": "key data.image_size: 'big' is not of type 'integer'"}
+            "wrong_type": "key data.image_size: 'big' is not of type 'integer'",
+            "bad_encoding": "key data.encoding: 'webp' is not one of ['png', 'jpeg']"}
 
 
 @pytest.mark.bad_input
@@ -606,6 +718,21 @@ def test_demo_data_stage_runs_for_real(workdir):
     covered = mask.numpy().mean(axis=(1, 2, 3))
     assert ((covered >= 0.35 ** 2 - 0.01) & (covered <= 0.25 + 0.01)).all()
     assert not (workdir / "results/downloads").exists()
+
+
+@pytest.mark.slow
+def test_editing_data_encoding_rebuilds_the_shards_and_nothing_before_them(tmp_path):
+    workdir = copy_workflow(tmp_path / "workflow")
+    text = (ROOT / "tests/configs/tiny.yaml").read_text()
+    (workdir / "tiny.yaml").write_text(text)
+    (workdir / "tiny_jpeg.yaml").write_text(text.replace("  image_size: 32\n", "  image_size: 32\n  encoding: jpeg\n"))
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "tiny.yaml")
+    tfdir = workdir / "results/data/tfrecords"
+    assert pixel_digest(tfrecords.split_paths(tfdir, "test"), SIZE) == PAPER_PIXELS["test"]
+    plan = snakemake(workdir, "data", "-n", "--configfile", "tiny_jpeg.yaml").stdout
+    assert plan.count("rule shard:") == 2 and "rule manifest:" not in plan
+    snakemake(workdir, "data", "--cores", "2", "--configfile", "tiny_jpeg.yaml")
+    assert first_feature(tfrecords.split_paths(tfdir, "test"), "encoding") == b"jpeg"
 
 
 @pytest.mark.slow

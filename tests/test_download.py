@@ -232,7 +232,7 @@ def test_workflow_end_to_end_with_categories(server, archive, tmp_path):
     assert summary["total"] == IMAGES and summary["skipped"] == 0
     assert (workdir / "results/downloads/val_256.tar").read_bytes() == archive
     assert ("filelist.tar", None) in server.requests
-    log = (workdir / "results/logs/data/fetch_archive.log").read_text()
+    log = (workdir / "results/logs/data/fetch_archive_val_256.tar.log").read_text()
     assert "downloaded and verified" in log and "(100%)" in log  # progress lines off a terminal
 
 
@@ -252,7 +252,7 @@ def test_workflow_with_wrong_md5_stops_before_anything_downstream(server, archiv
     workdir = workflow(tmp_path, server, archive, md5="0" * 32)
     result = run_data(workdir, check=False)
     assert result.returncode != 0
-    log = (workdir / "results/logs/data/fetch_archive.log").read_text()
+    log = (workdir / "results/logs/data/fetch_archive_val_256.tar.log").read_text()
     assert "md5 mismatch" in log
     downloads = workdir / "results/downloads"
     assert not downloads.exists() or list(downloads.iterdir()) == []

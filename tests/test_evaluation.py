@@ -197,7 +197,7 @@ def test_aggregation_marks_and_warns_of_methods_with_too_few_test_images(tmp_pat
     table, outputs, log = tables("few", 1)
     assert MIN_IMAGES == 30 and table["n"].tolist() == [5, 5] and table["few_images"].all()
     assert pd.read_csv(outputs["pairwise"])["few_images"].tolist() == [True]
-    note = "(few): fewer than 30 test images, too few for a meaningful interval or test"
+    note = "Rows marked (few) rest on fewer than 30 test images, too few for a meaningful interval or test"
     assert note in outputs["md"].read_text() and note in outputs["tex"].read_text()
     assert "| square | black | no | 5 (few) |" in outputs["md"].read_text()
     assert "WARNING black on square: 5 test images, fewer than 30" in log and "WARNING mean_fill on square" in log

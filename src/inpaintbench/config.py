@@ -76,8 +76,7 @@ def check_consistency(config: dict, source: str = "config") -> None:
         if protocol not in protocols:
             raise ConfigError(f"{source}: key evaluation.protocols: no protocol {protocol!r} in masks.protocols "
                               f"({', '.join(protocols)})")
-    if config["data"]["source"] == "folder" and not config["data"].get("folder"):
-        raise ConfigError(f"{source}: key data.folder: must be set when data.source is 'folder'")
+    _check_data_sources(config["data"], source)
     for name in config["models"]:
         if not MODEL_NAME.match(name):
             raise ConfigError(f"{source}: key models.{name}: a model name is letters, digits and _")
@@ -116,6 +115,21 @@ def _check_external(config: dict, source: str) -> None:
 def external_folder(config: dict, name: str, protocol: str) -> Path:
     """The folder of external method `name`'s predictions on `protocol`."""
     return Path(config["external"][name]["predictions"].replace("{protocol}", protocol))
+
+
+def _check_data_sources(data: dict, source: str) -> None:
+    """data.train and data.test both or neither, and each source with what it reads."""
+    if bool(data["train"]) != bool(data["test"]):
+        given, missing = ("train", "test") if data["train"] else ("test", "train")
+        raise ConfigError(f"{source}: key data.{missing}: must be set when data.{given} is (training photos from "
+                          "one source, test photos from another)")
+    for key, where in (("data", data), ("data.train", data["train"]), ("data.test", data["test"])):
+        if not where:
+            continue
+        if where["source"] == "folder" and not where.get("folder"):
+            raise ConfigError(f"{source}: key {key}.folder: must be set when {key}.source is 'folder'")
+        if key != "data" and where["source"] == "places365" and not (where["url"] or where["archive"]):
+            raise ConfigError(f"{source}: key {key}: a places365 source needs a url or an archive")
 
 
 def _check_recipe(recipe: dict, where: str) -> None:
@@ -192,11 +206,12 @@ def check_imports(config: dict, source: str = "config") -> None:
 def check_sources(config: dict, source: str = "config") -> None:
     """The archive or folder the data stage reads and the external methods' prediction folders exist (checked
     when a run starts, not in the library's validation: a config stays valid on a machine without the data)."""
-    data = config["data"]
-    for key, wanted, exists in (("archive", "places365", Path.is_file), ("folder", "folder", Path.is_dir)):
-        if data["source"] == wanted and data[key] and not exists(Path(data[key])):
-            raise ConfigError(f"{source}: key data.{key}: {data[key]} does not exist "
-                              f"(data.source is {wanted})")
+    for prefix, data in (("data", config["data"]), ("data.train", config["data"]["train"]),
+                         ("data.test", config["data"]["test"])):
+        for key, wanted, exists in (("archive", "places365", Path.is_file), ("folder", "folder", Path.is_dir)):
+            if data and data["source"] == wanted and data[key] and not exists(Path(data[key])):
+                raise ConfigError(f"{source}: key {prefix}.{key}: {data[key]} does not exist "
+                                  f"({prefix}.source is {wanted})")
     for name in config["external"]:
         for protocol in config["evaluation"]["protocols"]:
             folder = external_folder(config, name, protocol)
