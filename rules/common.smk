@@ -2,8 +2,9 @@
 # uses, the wildcards' constraints, and the functions that give each rule exactly its slice of the
 # config as params (so that only an edit of that slice reruns it). A stage's own paths are in its file.
 
-from inpaintbench.config import canonical, enabled_models
+from inpaintbench.config import canonical, enabled_models, external_folder
 from inpaintbench.data.layout import SPLITS, download_name, part_of, shard_name, source_parts
+from inpaintbench.external import folder_images
 from inpaintbench.models import reads_seed
 from inpaintbench.train_config import model_settings, training_masks
 
@@ -11,7 +12,10 @@ DATA = "results/data"
 SHARDS = config["data"]["shards"]
 SOURCE_PARTS = source_parts(config["data"])
 MODELS = enabled_models(config)
-METHODS = MODELS + list(config["evaluation"]["baselines"])
+OWN_METHODS = MODELS + list(config["evaluation"]["baselines"])
+# Methods whose predictions were made elsewhere (config `external`), scored from their files.
+EXTERNAL = sorted(config["external"])
+METHODS = OWN_METHODS + EXTERNAL
 # The paper's square first, then the others as listed: the order of the tables.
 PROTOCOLS = sorted(config["evaluation"]["protocols"], key=lambda name: name != "square")
 ENV = "../envs/inpaintbench.yaml"
@@ -20,7 +24,7 @@ ENV = "../envs/inpaintbench.yaml"
 wildcard_constraints:
     shard=r"\d+",
     model="|".join(MODELS) or "NO_MODEL",
-    method="|".join(METHODS) or "NO_METHOD",
+    method="|".join(METHODS),
     protocol="|".join(PROTOCOLS),
 
 
@@ -137,3 +141,36 @@ def evaluation_params(wildcards):
 def metric_files(extension):
     """Every (protocol, method)'s metrics file, every method of the first protocol first."""
     return expand(f"{METRICS_PATTERN}.{extension}", protocol=PROTOCOLS, method=METHODS)
+
+
+# What check_external found in an external method's predictions, before evaluate_external scores them.
+CHECKS = "results/checks"
+
+
+def prediction_folder(wildcards):
+    """The folder of an external method's predictions on the protocol."""
+    return str(external_folder(config, wildcards.method, wildcards.protocol))
+
+
+def prediction_files(wildcards):
+    """Every image file in that folder: adding, changing or removing one reruns the method's evaluation."""
+    return [str(path) for path in folder_images(prediction_folder(wildcards))]
+
+
+def external_params(wildcards):
+    """What an external method's scores depend on: its config entry, the test images and the protocol's masks
+    (as the export writes them, polarity included), the showcase count and what features depend on."""
+    evaluation = config["evaluation"]
+    return canonical(
+        {
+            "evaluation": {
+                "limit": evaluation["limit"],
+                "save_images": evaluation["save_images"],
+                "distribution": feature_settings(),
+            },
+            "image_size": config["data"]["image_size"],
+            "masks": protocol_params(wildcards.protocol),
+            "mask_polarity": config["export"]["mask_polarity"],
+            "external": config["external"][wildcards.method],
+        }
+    )

@@ -612,7 +612,7 @@ BETWEEN_KEYS = {
                  "key models.diffusion.hparams: data.image_size: image size 100 is not divisible by 16 = patch x "
                  "2^(levels - 1) of hparams patch=4, channel_mults=[1, 2, 2]"),
     "nothing": ({**DEMO, "models": {}, "evaluation": {**DEMO["evaluation"], "baselines": []}},
-                "keys models and evaluation.baselines: no enabled model and no baseline"),
+                "keys models, evaluation.baselines and external: no enabled model, no baseline and no external method"),
     "kind": ({**DEMO, "models": {"mine": {"kind": "mypackage.my_model"}}},
              "key models.mine.kind: model kind 'mypackage.my_model' is not one of gan_paper, diffusion_paper, "
              "gan, diffusion nor an importable module (No module named 'mypackage')"),

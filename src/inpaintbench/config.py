@@ -86,14 +86,35 @@ def check_consistency(config: dict, source: str = "config") -> None:
         if protocol not in protocols:
             raise ConfigError(f"{source}: key models.{name}.training.masks: no protocol {protocol!r} in "
                               f"masks.protocols ({', '.join(protocols)})")
-    if not enabled_models(config) and not config["evaluation"]["baselines"]:
-        raise ConfigError(f"{source}: keys models and evaluation.baselines: no enabled model and no "
-                          "baseline, so there is nothing to evaluate")
+    if not enabled_models(config) and not config["evaluation"]["baselines"] and not config["external"]:
+        raise ConfigError(f"{source}: keys models, evaluation.baselines and external: no enabled model, no "
+                          "baseline and no external method, so there is nothing to evaluate")
     _check_models(config, source)
+    _check_external(config, source)
     figures, evaluation = config["figures"], config["evaluation"]
     if figures["comparison_images"] > evaluation["save_images"]:
         raise ConfigError(f"{source}: key figures.comparison_images: {figures['comparison_images']} rows, but "
                           f"evaluation.save_images={evaluation['save_images']} keeps only that many images per method")
+
+
+def _check_external(config: dict, source: str) -> None:
+    """External method names are free (no model's, no baseline's) and path-safe; each pattern names one
+    folder per protocol through {protocol} and nothing else in braces."""
+    for name, method in config["external"].items():
+        where = f"{source}: key external.{name}"
+        if not MODEL_NAME.match(name):
+            raise ConfigError(f"{where}: a method name is letters, digits and _")
+        if name in BASELINES or name in config["models"]:
+            raise ConfigError(f"{where}: the name is taken by a {'baseline' if name in BASELINES else 'model'}")
+        fields = set(re.findall(r"{([^}]*)}", method["predictions"]))
+        if fields != {"protocol"}:
+            raise ConfigError(f"{where}.predictions: {method['predictions']!r} must name one folder per protocol "
+                              "with {protocol} (and no other {field})")
+
+
+def external_folder(config: dict, name: str, protocol: str) -> Path:
+    """The folder of external method `name`'s predictions on `protocol`."""
+    return Path(config["external"][name]["predictions"].replace("{protocol}", protocol))
 
 
 def _check_data_sources(data: dict, source: str) -> None:
@@ -186,14 +207,20 @@ def check_imports(config: dict, source: str = "config") -> None:
 
 
 def check_sources(config: dict, source: str = "config") -> None:
-    """The archive or folder the data stage reads exists (checked when a run starts, not in the library's
-    validation: a config stays valid on a machine without the data)."""
+    """The archive or folder the data stage reads and the external methods' prediction folders exist (checked
+    when a run starts, not in the library's validation: a config stays valid on a machine without the data)."""
     for prefix, data in (("data", config["data"]), ("data.train", config["data"]["train"]),
                          ("data.test", config["data"]["test"])):
         for key, wanted, exists in (("archive", "places365", Path.is_file), ("folder", "folder", Path.is_dir)):
             if data and data["source"] == wanted and data[key] and not exists(Path(data[key])):
                 raise ConfigError(f"{source}: key {prefix}.{key}: {data[key]} does not exist "
                                   f"({prefix}.source is {wanted})")
+    for name in config["external"]:
+        for protocol in config["evaluation"]["protocols"]:
+            folder = external_folder(config, name, protocol)
+            if not folder.is_dir():
+                raise ConfigError(f"{source}: key external.{name}.predictions: no folder {folder} (the predictions "
+                                  f"on protocol {protocol})")
 
 
 def shown_path(path: str | Path) -> str:

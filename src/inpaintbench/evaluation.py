@@ -139,7 +139,7 @@ def real_features(test_paths, image_size: int, evaluation_cfg: dict, features_np
         raise
 
 
-def _method_features(real_npz, one_samples, extractor, record: dict) -> features.Features:
+def method_features(real_npz, one_samples, extractor, record: dict) -> features.Features:
     """Features of a method's one-sample inpaintings [(ids, uint8 images)], with the real features' weights;
     unavailable (with the real features' reason, or the weights file's) when there are none."""
     real = features.load_features(real_npz)
@@ -290,7 +290,7 @@ def _summary(run: _Run, rows: list[dict], saved: int) -> dict:
 
 def _add_features(run: _Run, summary: dict, one_samples, real_npz: Path, features_npz: Path, extractor) -> None:
     """Write the features of the one-sample inpaintings to `features_npz` and say so in the summary."""
-    made = _method_features(real_npz, one_samples, extractor,
+    made = method_features(real_npz, one_samples, extractor,
                             {"config": run.params, "method": run.method, "protocol": run.masks.protocol})
     features.save_features(features_npz, made)
     summary["distribution"].update(features=str(features_npz), n=len(made.ids), unavailable=made.unavailable)

@@ -13,11 +13,13 @@ import io
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
+
 from . import provenance
 from .data import tfrecords
 from .data.images import to_uint8
 from .data.masks import MaskSource
-from .external import EXPORT_JSON, MANIFEST, POLARITIES, file_stem, mask_image, png_bytes, sha256
+from .external import EXPORT_JSON, MANIFEST, POLARITIES, ScoringSet, file_stem, mask_image, png_bytes, sha256
 from .logs import get_logger, logged_errors
 from .runtime import set_threads
 
@@ -42,6 +44,13 @@ def _test_images(test_paths, image_size: int, masks: MaskSource, limit: int | No
                 return
             count += 1
             yield image_id.decode(), category.decode(), image, mask[..., 0] >= 0.5
+
+
+def scoring_set(test_paths, image_size: int, masks: MaskSource, limit: int | None) -> ScoringSet:
+    """The test set an external method is scored on, read from the tfrecords exactly as the export writes it."""
+    ids, categories, images, holes = zip(*_test_images(list(test_paths), image_size, masks, limit))
+    return ScoringSet(list(ids), [file_stem(image_id) for image_id in ids], list(categories), np.stack(images),
+                      np.stack(holes))
 
 
 def export_record(params: dict, images: int) -> dict:

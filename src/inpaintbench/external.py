@@ -83,15 +83,21 @@ def _named(names) -> str:
     return ", ".join(names[:NAMED]) + (f" and {len(names) - NAMED} more" if len(names) > NAMED else "")
 
 
-def image_files(folder: str | Path) -> dict[str, Path]:
-    """stem -> file of every image file in `folder` (any image suffix); two files of one stem are an error."""
+def folder_images(folder: str | Path) -> list[Path]:
+    """Every image file in `folder` (any image suffix), sorted: what a job scoring it reads."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ExternalError(f"{folder}: no such folder")
+    return sorted(path for path in folder.iterdir()
+                  if path.is_file() and path.suffix.lower() in image_io.IMAGE_SUFFIXES)
+
+
+def image_files(folder: str | Path) -> dict[str, Path]:
+    """stem -> file of every image file in `folder` (any image suffix); two files of one stem are an error."""
+    folder = Path(folder)
     found: dict[str, list[Path]] = {}
-    for path in folder.iterdir():
-        if path.is_file() and path.suffix.lower() in image_io.IMAGE_SUFFIXES:
-            found.setdefault(path.stem, []).append(path)
+    for path in folder_images(folder):
+        found.setdefault(path.stem, []).append(path)
     twice = [name for paths in found.values() if len(paths) > 1 for name in sorted(p.name for p in paths)]
     if twice:
         raise ExternalError(f"{folder}: several files for one id, which to score is ambiguous: {_named(twice)}")

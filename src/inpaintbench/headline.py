@@ -255,9 +255,11 @@ def run_summary(table: pd.DataFrame, data: dict) -> str:
               f"epochs, {row['training_seconds'] / 60:.1f} min)" for _, row in first.iterrows()
               if _finite(row["parameters"])]
     baselines = [m for m, k in zip(first["method"], first["kind"]) if k == "baseline"]
+    external = [m for m, k in zip(first["method"], first["kind"]) if k == "external"]
     return (f"Data: {data['source']} images at {data['image_size']} px, {int(first['n'].min())} test images. "
             f"Mask protocols: {', '.join(protocols)}. Models: {'; '.join(models) or 'none'}. "
-            f"Classical baselines: {', '.join(baselines) or 'none'}.")
+            f"Classical baselines: {', '.join(baselines) or 'none'}."
+            + (f" Scored from predictions made elsewhere: {', '.join(external)}." if external else ""))
 
 
 def image_tag(png, alt: str) -> str:
