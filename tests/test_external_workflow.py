@@ -25,10 +25,9 @@ from test_reruns import as_set, job, planned_jobs
 PROTOCOLS = ("square", "lama_thick")
 EXTERNAL = "their_biharmonic"
 PATTERN = "predictions/{protocol}"
-# Our methods are scored on their float output until evaluation quantizes them to 8 bits (branch `families`);
-# then the two rows agree to 1e-6 in every metric. Until then, the bounds 8-bit rounding of the fill allows.
-ROUNDING = {"psnr": 0.05, "hole_psnr": 0.05, "ssim": 2e-3, "hole_ssim": 2e-3, "l1": 0.5 / 255,
-            "hole_l1": 0.5 / 255, "sharpness": 0.05}
+# Every method is scored on the 8-bit image it delivers, ours included: the external row equals ours to 1e-6.
+TOLERANCE = {"psnr": 1e-6, "hole_psnr": 1e-6, "ssim": 1e-6, "hole_ssim": 1e-6, "l1": 1e-6,
+            "hole_l1": 1e-6, "sharpness": 1e-6}
 
 
 def _config(**external) -> dict:
@@ -75,7 +74,7 @@ def test_the_external_row_equals_the_internal_row(run):
         ours, theirs = table.loc[(protocol, "biharmonic")], table.loc[(protocol, EXTERNAL)]
         assert theirs["kind"] == "external" and theirs["n"] == ours["n"] == 14
         assert theirs["distribution_status"] == ours["distribution_status"] == "unavailable"
-        for metric, bound in ROUNDING.items():
+        for metric, bound in TOLERANCE.items():
             assert math.isclose(theirs[metric], ours[metric], abs_tol=bound), (protocol, metric)
         per_image = {method: pd.read_csv(run / "results" / "metrics" / protocol / f"{method}.csv").set_index("id")
                      for method in ("biharmonic", EXTERNAL)}
