@@ -4,7 +4,7 @@
 
 from inpaintbench.config import canonical, enabled_models, external_folder
 from inpaintbench.data.layout import SPLITS, download_name, part_of, shard_name, source_parts
-from inpaintbench.external import folder_images
+from inpaintbench.data.images import image_paths
 from inpaintbench.models import reads_seed
 from inpaintbench.train_config import model_settings, training_masks
 
@@ -154,7 +154,7 @@ def prediction_folder(wildcards):
 
 def prediction_files(wildcards):
     """Every image file in that folder: adding, changing or removing one reruns the method's evaluation."""
-    return [str(path) for path in folder_images(prediction_folder(wildcards))]
+    return [str(path) for path in image_paths(prediction_folder(wildcards))]
 
 
 def external_params(wildcards):

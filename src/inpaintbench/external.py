@@ -85,11 +85,9 @@ def _named(names) -> str:
 
 def folder_images(folder: str | Path) -> list[Path]:
     """Every image file in `folder` (any image suffix), sorted: what a job scoring it reads."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    if not Path(folder).is_dir():
         raise ExternalError(f"{folder}: no such folder")
-    return sorted(path for path in folder.iterdir()
-                  if path.is_file() and path.suffix.lower() in image_io.IMAGE_SUFFIXES)
+    return image_io.image_paths(folder)
 
 
 def image_files(folder: str | Path) -> dict[str, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -13,6 +14,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_ENLARGEMENT = 4  # an image's shorter side is at least 1/4 of the benchmark's (min_side)
 WHITE_16 = 65535  # white of a 16-bit pixel
 DEEP_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # Pillow's one-channel modes over 8 bits
+
+
+def image_paths(folder) -> list[Path]:
+    """Every image file in `folder` (any image suffix), sorted; light, for the DAG (no TensorFlow)."""
+    return sorted(path for path in Path(folder).iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
 
 
 class BadImage(ValueError):
