@@ -99,7 +99,7 @@ def test_resize_to_299_is_bicubic_and_unquantised():
 
 def test_to_uint8_rounds_as_the_evaluation_saves_its_pngs(tmp_path):
     outputs = np.random.default_rng(0).uniform(-0.1, 1.1, (1, 16, 16, 3))
-    evaluation._save_png(tmp_path / "x.png", outputs[0])
+    evaluation.save_png(tmp_path / "x.png", outputs[0])
     np.testing.assert_array_equal(features.to_uint8(outputs)[0], np.asarray(Image.open(tmp_path / "x.png")))
 
 

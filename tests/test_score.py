@@ -286,7 +286,7 @@ def test_known_pixel_change_in_integers_is_the_float64_formula():
     predictions[0] = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
     holes = rng.random((3, 20, 20)) < 0.3
     holes[2] = True
-    change, change_psnr = external.known_pixel_change(images, predictions, holes)
+    change, change_psnr = metrics.known_pixel_change(images, predictions, holes)
     difference = np.abs(predictions.astype(np.float64) - images.astype(np.float64))[0][~holes[0]]
     assert change[0] == difference.mean() and change_psnr[0] == 10 * np.log10(255.0 ** 2 / np.mean(difference ** 2))
     assert change[1] == 0 and math.isinf(change_psnr[1])

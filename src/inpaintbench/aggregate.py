@@ -27,7 +27,7 @@ from . import provenance
 
 METRICS = ("psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "sharpness")
 # How much a method changed the pixels outside the hole before they were pasted back: mean |output - input|
-# on 0-255 and the PSNR of the known region (inpaintbench.external.known_pixel_change); 0 and inf for ours.
+# on 0-255 and the PSNR of the known region (inpaintbench.metrics.known_pixel_change); 0 and inf for ours.
 KNOWN = ("known_change", "known_psnr")
 # The distribution metrics' columns (features.distribution_metrics' names, KID's mean as `kid`).
 DISTRIBUTION_COLUMNS = {"fid": "fid", "kid": "kid_mean", "kid_sd": "kid_sd", "p_ids": "p_ids", "u_ids": "u_ids"}

@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from . import baselines, features, metrics, models, provenance
+from .aggregate import defined_mean, known_means
 from .data import tfrecords
 from .data.images import to_uint8
 from .data.masks import MaskSource, damage
@@ -68,7 +69,7 @@ def image_filename(image_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", image_id) + ".png"
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
+def save_png(path: Path, image: np.ndarray) -> None:
     pixels = to_uint8(image)
     with provenance.atomic_path(path) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")
@@ -230,7 +231,7 @@ def _inpaint_test_split(run: _Run, test_paths: list, image_size: int, keep_one_s
             one_samples.append(([row["id"] for row in batch_rows], to_uint8(one_sample)))
         for row, output in zip(batch_rows, outputs):
             if row["id"] in showcase:
-                _save_png(run.images_dir / image_filename(row["id"]), output)
+                save_png(run.images_dir / image_filename(row["id"]), output)
                 saved += 1
         run.logger.info("%s: %d images, %.1f ms/image in the last batch", run.method, len(rows),
                         1000 * batch_rows[-1]["seconds"])
@@ -243,8 +244,6 @@ def _score_batch(run: _Run, batch: dict, take: int, seed: int):
     """(per-image rows, inpainted images, one-sample images) of a batch's first `take` images, once the
     known pixels are checked to be the original ones; inference time shared out per image. Scored as
     8-bit images, as a method's PNG files would be (inpaintbench.external): a round trip changes nothing."""
-    from .external import known_pixel_change  # here: external imports this module's MEANS
-
     images, holes = batch["image"].numpy()[:take], batch["mask"].numpy()[:take]
     start = time.perf_counter()
     outputs, one_sample = inpaint_with_one_sample(run.inpainter, images, holes, seed)
@@ -253,7 +252,7 @@ def _score_batch(run: _Run, batch: dict, take: int, seed: int):
     if not np.array_equal(outputs[known], images[known]):
         raise AssertionError(f"{run.method}: the known pixels were changed by inpainting")
     originals, delivered = to_uint8(images), to_uint8(outputs)
-    change, change_psnr = known_pixel_change(originals, delivered, holes[..., 0] >= 0.5)
+    change, change_psnr = metrics.known_pixel_change(originals, delivered, holes[..., 0] >= 0.5)
     values = metrics.all_metrics(originals / 255.0, delivered / 255.0, holes)
     rows = [{"id": batch["id"][i].numpy().decode(), "category": batch["category"][i].numpy().decode(),
              "hole_fraction": float(holes[i].mean()), **{key: float(values[key][i]) for key in values},
@@ -270,10 +269,14 @@ def _write_rows(metrics_csv: Path, rows: list[dict]) -> None:
             writer.writerows(rows)
 
 
+def means(rows: list[dict]) -> dict:
+    """The mean of every metric column (NaN hole SSIMs left out; an infinite known PSNR is its own mean)."""
+    result = {key: defined_mean([row[key] for row in rows]) for key in MEANS}
+    return {**result, **known_means([row["known_change"] for row in rows], [row["known_psnr"] for row in rows])}
+
+
 def _summary(run: _Run, rows: list[dict], saved: int) -> dict:
     """The summary JSON: provenance, the means, the inference time; no distribution features yet."""
-    from .external import means  # here: external imports this module's MEANS
-
     summary = provenance.record(
         run.params, method=run.method, protocol=run.masks.protocol, kind=run.kind,
         needs_original=bool(run.inpainter.needs_original), n=len(rows),

@@ -27,10 +27,8 @@ from urllib.parse import quote, unquote
 import numpy as np
 from PIL import Image
 
-from . import features, metrics, provenance
-from .aggregate import defined_mean, known_means
+from . import evaluation, features, metrics, provenance
 from .data import images as image_io
-from .evaluation import MEANS
 
 POLARITIES = ("hole_white", "keep_white")  # LaMa, LDM, mmagic: 255 = hole; MAT, MI-GAN, RePaint: 255 = keep
 MASK_SUFFIX = "_mask"
@@ -266,28 +264,12 @@ def read_predictions(folder, stems: list[str], size: int, resize: bool = False,
     return np.stack(pixels)
 
 
-def known_pixel_change(images: np.ndarray, predictions: np.ndarray, holes: np.ndarray):
-    """(mean |prediction - input| on 0-255, PSNR in dB on 0-255) over each image's known pixels; 0 and inf
-    when a method left them alone, NaN when an image has no known pixel."""
-    difference = _difference(images, predictions) * ~holes[..., None]
-    count = (~holes).sum(axis=(1, 2)) * difference.shape[3]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        change = difference.sum(axis=(1, 2, 3)) / count
-        squared = np.square(difference).sum(axis=(1, 2, 3)) / count
-        return change, 10 * np.log10(255.0 ** 2 / squared)
-
-
-def _difference(images: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """|prediction - input| of uint8 arrays as exact integers: their sums are those of float64, at a third the time."""
-    return np.abs(predictions.astype(np.int32) - images.astype(np.int32))
-
-
 def check_polarity(test: ScoringSet, predictions: np.ndarray, folder, polarity: str, setting: str) -> None:
     """Stop when the predictions match the input inside the holes and differ from it outside: they were made
     with the masks read the other way round. `setting` is what the user changes to read them right."""
     if not test.holes.any() or test.holes.all():
         return
-    difference = _difference(test.images, predictions)
+    difference = metrics.absolute_difference(test.images, predictions)
     in_hole = np.sum(difference * test.holes[..., None])
     channels = difference.shape[-1]
     inside = in_hole / (test.holes.sum() * channels)
@@ -304,7 +286,7 @@ def check_polarity(test: ScoringSet, predictions: np.ndarray, folder, polarity: 
 def score(test: ScoringSet, predictions: np.ndarray) -> list[dict]:
     """Per-image rows: the known-pixel change, then every metric of the prediction with the known pixels
     pasted back (the benchmark's policy), on the 8-bit images, as inpaintbench.evaluation scores."""
-    change, change_psnr = known_pixel_change(test.images, predictions, test.holes)
+    change, change_psnr = metrics.known_pixel_change(test.images, predictions, test.holes)
     pasted = np.where(test.holes[..., None], predictions, test.images)
     rows = []
     for start in range(0, len(test.ids), SCORE_BATCH):
@@ -332,12 +314,6 @@ def score_folder(test: ScoringSet, folder, *, polarity: str, setting: str, resiz
         report(f"{folder}: {changed} of {len(rows)} prediction(s) changed known pixels (mean "
                f"{np.mean([row['known_change'] for row in rows]):.3f} of 255); pasted back before scoring")
     return rows, np.where(test.holes[..., None], predictions, test.images)
-
-
-def means(rows: list[dict]) -> dict:
-    """The mean of every metric column (NaN hole SSIMs left out; an infinite known PSNR is its own mean)."""
-    result = {key: defined_mean([row[key] for row in rows]) for key in MEANS}
-    return {**result, **known_means([row["known_change"] for row in rows], [row["known_psnr"] for row in rows])}
 
 
 def write_rows(path, rows: list[dict]) -> None:
@@ -412,7 +388,7 @@ def score_command(images_dir, masks_dir, predictions_dir, out_dir, *, polarity: 
     summary = provenance.record(
         {"images": str(images_dir), "masks": str(masks_dir), "predictions": str(predictions_dir),
          "mask_polarity": polarity, "size": size, "weights": weights},
-        method=Path(predictions_dir).resolve().name, n=len(rows), means=means(rows), known_pixels=CAPTION,
+        method=Path(predictions_dir).resolve().name, n=len(rows), means=evaluation.means(rows), known_pixels=CAPTION,
         export=json.loads(export.read_text()) if export.is_file() else None,
         distribution=distribution(test, pasted, weights, distribution_settings, report))
     out_dir = Path(out_dir)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import external, features, provenance
 from .data.masks import MaskSource
-from .evaluation import _save_png, image_filename, method_features, showcase_ids
+from .evaluation import image_filename, means, method_features, save_png, showcase_ids
 from .export import scoring_set
 from .logs import get_logger, logged_errors
 from .runtime import set_threads
@@ -68,7 +68,7 @@ def evaluate_external(method: str, folder, test_paths, params: dict, *, metrics_
         summary = provenance.record(
             params, method=method, protocol=masks.protocol, kind=KIND, family=params["external"]["family"],
             description=params["external"]["description"], predictions=str(folder), needs_original=False,
-            n=len(rows), means=external.means(rows), known_pixels=external.CAPTION,
+            n=len(rows), means=means(rows), known_pixels=external.CAPTION,
             hole_ssim_defined=sum(math.isfinite(row["hole_ssim"]) for row in rows),
             inference_ms_per_image=math.nan, seed=None, saved_images=saved, model_dir=None,
             distribution={"scored": SCORED, "features": str(features_npz), "n": len(made.ids),
@@ -91,5 +91,5 @@ def _save_showcase(test: external.ScoringSet, pasted: np.ndarray, count: int, im
     chosen = set(showcase_ids(zip(test.ids, test.categories), count))
     for image_id, image in zip(test.ids, pasted):
         if image_id in chosen:
-            _save_png(images_dir / image_filename(image_id), image / 255.0)  # 8-bit in, 8-bit out
+            save_png(images_dir / image_filename(image_id), image / 255.0)  # 8-bit in, 8-bit out
     return len(chosen)

@@ -397,3 +397,19 @@ def sharpness(reference, images, masks) -> np.ndarray:
     truth = _mean_difference(_hole_differences(reference, masks))
     with np.errstate(divide="ignore", invalid="ignore"):
         return fill / truth
+
+
+def known_pixel_change(images: np.ndarray, predictions: np.ndarray, holes: np.ndarray):
+    """(mean |prediction - input| on 0-255, PSNR in dB on 0-255) over each image's known pixels; 0 and inf
+    when a method left them alone, NaN when an image has no known pixel."""
+    difference = absolute_difference(images, predictions) * ~holes[..., None]
+    count = (~holes).sum(axis=(1, 2)) * difference.shape[3]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = difference.sum(axis=(1, 2, 3)) / count
+        squared = np.square(difference).sum(axis=(1, 2, 3)) / count
+        return change, 10 * np.log10(255.0 ** 2 / squared)
+
+
+def absolute_difference(images: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """|prediction - input| of uint8 arrays as exact integers: their sums are those of float64, at a third the time."""
+    return np.abs(predictions.astype(np.int32) - images.astype(np.int32))
