@@ -221,7 +221,50 @@ def test_a_mask_folder_with_both_namings_for_one_id_is_refused(folders, tmp_path
     Image.fromarray(external.mask_image(holes[5], "hole_white")).save(masks / f"{_stem(IDS[5])}.png")
     assert _score(test, predicted, tmp_path / "out", masks=masks) == 2
     line = _error(capsys)
-    assert f"{masks}: both <id>_mask and <id> masks" in line and "f.png, f_mask.png" in line
+    assert f"{masks}: masks of two namings (<id>_mask, <id>_mask<N>, <id>) for one image" in line
+    assert "f.png, f_mask.png" in line
+
+
+def test_lamas_evaluation_layout_scores_each_mask_of_an_image(folders, tmp_path):
+    """LaMa's gen_mask_dataset layout: `<stem>_crop000.png` beside `<stem>_crop000_mask000.png`, `..._mask001.png`
+    (one folder), predictions named after the mask: one row per mask, each equal to the same image and hole scored
+    in our own layout."""
+    test, predicted, originals, holes, predictions = folders
+    assert _score(test, predicted, tmp_path / "ours") == 0
+    lama, lama_predicted = tmp_path / "lama", tmp_path / "lama_predicted"
+    lama.mkdir()
+    lama_predicted.mkdir()
+    for i, image_id in enumerate(IDS):
+        crop = f"{_stem(image_id)}_crop000"
+        Image.fromarray(originals[i]).save(lama / f"{crop}.png")
+        for number, j in (("000", i), ("001", (i + 1) % len(IDS))):  # the second mask: the next image's hole
+            Image.fromarray(external.mask_image(holes[j], "hole_white")).save(lama / f"{crop}_mask{number}.png")
+            Image.fromarray(np.where(holes[j][..., None], predictions[j], originals[i])).save(
+                lama_predicted / f"{crop}_mask{number}.png")
+    assert _score(lama, lama_predicted, tmp_path / "lama_out") == 0
+    ours, theirs = _rows(tmp_path / "ours"), _rows(tmp_path / "lama_out")
+    assert sorted(theirs) == sorted(f"{image_id}_crop000_mask{n}" for image_id in IDS for n in ("000", "001"))
+    for image_id in IDS:
+        first = theirs[f"{image_id}_crop000_mask000"]
+        for key in external.COLUMNS[2:]:
+            assert first[key] == pytest.approx(ours[image_id][key], rel=1e-12, nan_ok=True), key
+    second = theirs[f"{IDS[0]}_crop000_mask001"]
+    assert second["hole_fraction"] == pytest.approx(holes[1].mean())
+    assert second["psnr"] != first["psnr"]
+
+
+def test_masks_saved_as_0_and_1_are_read_as_black_and_white(folders, tmp_path, capsys):
+    """A mask PNG holding the 0/1 array as it is (keep = 1, MAT's in-memory convention) scores as its 0/255 copy."""
+    test, predicted, _, holes, _ = folders
+    assert _score(test, predicted, tmp_path / "ours") == 0
+    binary = tmp_path / "binary"
+    binary.mkdir()
+    for image_id, hole in zip(IDS, holes):
+        Image.fromarray((~hole).astype(np.uint8)).save(binary / f"{_stem(image_id)}.png")
+    capsys.readouterr()
+    assert _score(test, predicted, tmp_path / "theirs", "--mask-polarity", "keep_white", masks=binary) == 0
+    assert f"{binary}: {len(IDS)} mask(s) hold only 0 and 1, read with 1 as white" in capsys.readouterr().err
+    assert _rows(tmp_path / "theirs") == _rows(tmp_path / "ours")
 
 
 def test_a_folder_of_plain_names_pairs_by_those_names(folders, tmp_path):

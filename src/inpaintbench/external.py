@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -32,6 +33,7 @@ from .data import images as image_io
 
 POLARITIES = ("hole_white", "keep_white")  # LaMa, LDM, mmagic: 255 = hole; MAT, MI-GAN, RePaint: 255 = keep
 MASK_SUFFIX = "_mask"
+MASK_NAME = re.compile(r"(?P<image>.+)_mask(?P<number>\d*)")  # <id>_mask, or LaMa's <id>_mask000, one per mask
 MANIFEST = "manifest.csv"
 EXPORT_JSON = "export.json"
 NAMED = 5  # files named in an error line
@@ -106,7 +108,7 @@ class ScoringSet:
     boolean holes."""
 
     ids: list[str]
-    stems: list[str]  # file_stem(id) for the benchmark's own images; a foreign folder's names as they are
+    stems: list[str]  # file_stem(id) for the benchmark's own images; a foreign folder's names (LaMa's: the mask's)
     categories: list[str]
     images: np.ndarray  # (N, H, W, 3) uint8
     holes: np.ndarray  # (N, H, W) bool
@@ -125,54 +127,79 @@ def _categories(folder: Path) -> dict[str, tuple[str, str]]:
         return {Path(row["image_file"]).stem: (row["id"], row["category"]) for row in csv.DictReader(handle)}
 
 
-def _mask_files(image_stems, images_dir: Path, masks_dir: Path) -> dict[str, Path]:
-    """stem -> mask file: `<stem>_mask.*` (the export's and LaMa's naming) or `<stem>.*` (MAT's, MI-GAN's)."""
+def _is_mask(stem: str, listing) -> bool:
+    """A file beside the images named `<image stem>_mask` or `<image stem>_mask<N>` is a mask, never an image."""
+    match = MASK_NAME.fullmatch(stem)
+    return bool(match) and match["image"] in listing
+
+
+def _samples(image_stems, images_dir: Path, masks_dir: Path) -> list[tuple[str, str, Path]]:
+    """(image stem, sample stem, mask file) of every (image, mask) pair to score. One mask an image:
+    `<stem>_mask.*` (the export's naming) or `<stem>.*` (MAT's, MI-GAN's), and the sample is the image's;
+    LaMa's `<stem>_mask000.*`, `<stem>_mask001.*`, ...: one sample per mask, named (and predicted) as the mask."""
     masks = image_files(masks_dir)
     same = masks_dir.resolve() == images_dir.resolve()
-    found, both, missing = {}, [], []
+    numbered: dict[str, list[str]] = {}
+    for name in sorted(masks):
+        match = MASK_NAME.fullmatch(name)
+        if match and match["number"]:
+            numbered.setdefault(match["image"], []).append(name)
+    samples, mixed, missing = [], [], []
     for stem in image_stems:
-        candidates = [masks[name] for name in (stem + MASK_SUFFIX, None if same else stem) if name in masks]
-        if len(candidates) > 1:
-            both += [path.name for path in candidates]
-        elif not candidates:
-            missing.append(stem + MASK_SUFFIX + ".png")
+        single = [name for name in (stem + MASK_SUFFIX, None if same else stem) if name in masks]
+        several = numbered.get(stem, [])
+        if len(single) + bool(several) > 1:
+            mixed += [masks[name].name for name in single + several]
+        elif single:
+            samples.append((stem, stem, masks[single[0]]))
+        elif several:
+            samples += [(stem, name, masks[name]) for name in several]
         else:
-            found[stem] = candidates[0]
-    if both:
-        raise ExternalError(f"{masks_dir}: both <id>_mask and <id> masks for one image, which to use is "
-                            f"ambiguous: {_named(both)}")
+            missing.append(stem + MASK_SUFFIX + ".png")
+    if mixed:
+        raise ExternalError(f"{masks_dir}: masks of two namings (<id>_mask, <id>_mask<N>, <id>) for one image, which "
+                            f"to use is ambiguous: {_named(mixed)}")
     if missing:
         raise ExternalError(f"{masks_dir}: {len(missing)} mask(s) missing: {_named(missing)}")
-    return found
+    return samples
 
 
-def read_test_folder(images_dir, masks_dir, polarity: str, size: int | None = None) -> ScoringSet:
+def read_test_folder(images_dir, masks_dir, polarity: str, size: int | None = None,
+                     report: Callable[[str], None] = print) -> ScoringSet:
     """The test set of an image folder and a mask folder (an export's, or any project's), paired by name.
 
     Images are read as RGB of one square size (`size`, default the first image's); masks are 8-bit of
-    the same size, read with `polarity`. An `<id>_mask` file beside its `<id>` image is a mask, never an image.
+    the same size, read with `polarity`; an image with several masks (LaMa's layout) is scored once per mask.
     """
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     listing = image_files(images_dir)
-    stems = sorted(stem for stem in listing if not (stem.endswith(MASK_SUFFIX) and stem[:-len(MASK_SUFFIX)] in listing))
+    stems = sorted(stem for stem in listing if not _is_mask(stem, listing))
     if not stems:
         raise ExternalError(f"{images_dir}: no image files")
-    masks = _mask_files(stems, images_dir, masks_dir)
+    samples = _samples(stems, images_dir, masks_dir)
     known = _categories(images_dir)
-    pixels, holes, wrong = [], [], []
-    for stem in stems:
-        image, mask = _read_rgb(listing[stem], images_dir), _read_mask(masks[stem], masks_dir)
+    pixels, holes, wrong, binary, images = [], [], [], [], {}
+    for stem, _, mask_path in samples:
+        if stem not in images:
+            images[stem] = _read_rgb(listing[stem], images_dir)
+        image, mask = images[stem], _read_mask(mask_path, masks_dir)
         size = size or image.shape[0]
-        for path, shape in ((listing[stem], image.shape), (masks[stem], mask.shape)):
+        for path, shape in ((listing[stem], image.shape), (mask_path, mask.shape)):
             if shape[:2] != (size, size):
                 wrong.append(f"{path.name} ({shape[1]}x{shape[0]})")
+        if mask.max() == 1:  # saved as the 0/1 array it was (MAT's and mmagic's masks are 0/1 in memory)
+            binary.append(mask_path.name)
+            mask = mask * np.uint8(255)
         pixels.append(image)
         holes.append(hole_of(mask, polarity))
     if wrong:
-        raise ExternalError(f"{images_dir}: {len(wrong)} image(s) or mask(s) not {size}x{size} px: {_named(wrong)}")
-    ids = [known.get(stem, (unquote(stem), ""))[0] for stem in stems]
-    return ScoringSet(ids, stems, [known.get(stem, ("", ""))[1] for stem in stems], np.stack(pixels),
-                      np.stack(holes))
+        raise ExternalError(f"{images_dir}: {len(set(wrong))} image(s) or mask(s) not {size}x{size} px: "
+                            f"{_named(sorted(set(wrong)))}")
+    if binary:
+        report(f"{masks_dir}: {len(binary)} mask(s) hold only 0 and 1, read with 1 as white: {_named(binary)}")
+    ids = [known.get(sample, (unquote(sample), ""))[0] for _, sample, _ in samples]
+    categories = [known.get(stem, ("", ""))[1] for stem, _, _ in samples]
+    return ScoringSet(ids, [sample for _, sample, _ in samples], categories, np.stack(pixels), np.stack(holes))
 
 
 def _read_rgb(path: Path, folder: Path) -> np.ndarray:
@@ -380,7 +407,7 @@ def score_command(images_dir, masks_dir, predictions_dir, out_dir, *, polarity: 
     """`inpaintbench score`: score a folder of predictions on a test folder; write scores.csv, summary.json
     (with the provenance, and the export's export.json when the images are an export) and scores.md.
     `size`: the size predictions are resized to when they differ (default: none resized)."""
-    test = read_test_folder(images_dir, masks_dir, polarity, size)
+    test = read_test_folder(images_dir, masks_dir, polarity, size, report)
     report(f"{images_dir}: {len(test.ids)} test images of {test.size} px, masks read as {polarity}")
     rows, pasted = score_folder(test, predictions_dir, polarity=polarity, setting="--mask-polarity",
                                 resize=size is not None, report=report)
