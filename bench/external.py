@@ -6,8 +6,8 @@ robust to other work on a shared machine), best of `--repeats`:
   decode:  Pillow decoding every PNG the scorer reads (image, mask, prediction per id) to arrays;
   score:   external.read_test_folder + external.score_folder (pairing, checks, known-pixel change, pasting,
            every per-image metric), without distribution features; and the share of it that is
-           metrics.ssim_map alone (the evaluation's SSIM, numpy float64, image by image as
-           metrics.all_metrics computes it);
+           metrics.ssim_map_8bit alone (the scorer's SSIM, exact integer window sums, image by image as
+           metrics.all_metrics_8bit computes it);
   features: the same with InceptionV3 features of the originals and the predictions, only when Keras's weights
            are in its cache (never fetched here); otherwise the JSON says so.
 Prints images/s and the ratio score/decode time (target: at most 3). Writes bench/results/external.json.
@@ -92,9 +92,8 @@ def measure(size: int, count: int, repeats: int, weights: str | None) -> dict:
         scoring = cpu_seconds(lambda: score(test, predicted, None), repeats)
         data = external.read_test_folder(test, test, "hole_white")
         pasted = external.read_predictions(predicted, data.stems, size, report=lambda line: None)
-        reference, filled = data.images / 255.0, pasted / 255.0
-        ssim = cpu_seconds(lambda: [metrics.ssim_map(reference[i:i + 1], filled[i:i + 1]) for i in range(count)],
-                           repeats)
+        reference, filled = data.images.astype(np.int32), pasted.astype(np.int32)
+        ssim = cpu_seconds(lambda: [metrics.ssim_map_8bit(reference[i], filled[i]) for i in range(count)], repeats)
         result = {"decode_images_per_s": round(count / decode, 1), "score_images_per_s": round(count / scoring, 1),
                   "score_over_decode": round(scoring / decode, 2), "ssim_map_share_of_score": round(ssim / scoring, 2)}
         if weights:

@@ -285,3 +285,70 @@ def test_all_metrics_on_free_form_holes_are_the_tensorflow_values():
     for key, values in expected.items():
         np.testing.assert_allclose(found64[key], values, rtol=0, atol=1e-9, err_msg=key)
         np.testing.assert_allclose(found[key], values, rtol=0, atol=1e-6, err_msg=key)
+
+
+def square_box(size: int) -> tuple[int, int, int, int]:
+    return size // 5, size // 7, size // 2, size // 3
+
+
+def eight_bit_cases(size: int):
+    """(uint8 photos, uint8 inpaintings with the known pixels pasted back, boolean holes) at `size` px: four
+    scikit-image photos under seeded free-form masks filled with noise, a blur, grey and the truth itself,
+    a square hole, thin bars (no 7x7 window fits), an empty hole, and saturated extremes (0 against 255)."""
+    names = ("astronaut", "chelsea", "coffee", "rocket")
+    photos = np.stack([np.round(255 * transform.resize(getattr(data, name)()[..., :3], (size, size),
+                                                       anti_aliasing=True)).astype(np.uint8) for name in names])
+    rng = np.random.default_rng(size)
+    recipes = default_masks()["protocols"]
+    thin = np.zeros((size, size), bool)
+    thin[size // 2:size // 2 + 4], thin[:, size // 3:size // 3 + 5] = True, True
+    holes = np.stack([protocol_mask(f"photo{size}-{i}", size, "lama_thick", recipes["lama_thick"], i).astype(bool)
+                      for i in range(4)]
+                     + [box_mask(square_box(size), size).astype(bool),
+                        thin,
+                        np.zeros((size, size), bool), rng.random((size, size)) < 0.5])
+    reference = np.concatenate([photos, photos[:3], np.full((1, size, size, 3), 255, np.uint8)])
+    blurred = np.round(255 * filters.gaussian(photos[1] / 255.0, sigma=3, channel_axis=-1)).astype(np.uint8)
+    fills = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8), blurred, np.full((size, size, 3), 128, np.uint8),
+             photos[3], rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+             np.clip(photos[1].astype(int) + rng.integers(-20, 21, (size, size, 3)), 0, 255).astype(np.uint8),
+             photos[2], (np.indices((size, size)).sum(axis=0) % 2 * 255).astype(np.uint8)[..., None].repeat(3, -1)]
+    pasted = np.where(holes[..., None], np.stack(fills), reference)
+    return reference, pasted, holes
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_8_bit_metrics_are_the_float_metrics_and_skimages_on_photos(size):
+    """all_metrics_8bit (exact integer sums: what the scorer and the evaluation use) gives every metric of
+    all_metrics on the same images / 255, and skimage's PSNR, SSIM and SSIM map, to 1e-9; NaN and inf alike."""
+    reference, pasted, holes = eight_bit_cases(size)
+    found = metrics.all_metrics_8bit(reference, pasted, holes)
+    expected = metrics.all_metrics(reference / 255.0, pasted / 255.0, holes[..., None].astype(np.float32))
+    assert set(found) == set(expected) == set(metrics.METRIC_NAMES)
+    for key in metrics.METRIC_NAMES:
+        np.testing.assert_allclose(found[key], expected[key], rtol=0, atol=1e-9, err_msg=key)
+    assert np.isinf(found["psnr"][3]) and found["ssim"][3] == pytest.approx(1.0, abs=1e-12)  # untouched
+    assert np.isnan(found["hole_ssim"][5]) and np.isnan(found["hole_psnr"][6])  # thin bars; no hole
+    for i in range(len(reference)):
+        x, y = reference[i] / 255.0, pasted[i] / 255.0
+        with np.errstate(divide="ignore"):  # skimage's PSNR of the untouched image: inf
+            assert found["psnr"][i] == pytest.approx(skimage_psnr(x, y), abs=1e-9)
+        assert found["ssim"][i] == pytest.approx(skimage_ssim(x, y), abs=1e-9)
+        if i not in (3, 6):  # the hole metrics by hand need a hole and an error in it
+            assert {key: found[key][i] for key in ("hole_mse", "hole_psnr", "hole_l1", "hole_ssim")} == \
+                pytest.approx(numpy_hole_metrics(x, y, holes[i]), abs=1e-9, nan_ok=True)
+    _, full = structural_similarity(reference[7] / 255.0, pasted[7] / 255.0, data_range=1.0, channel_axis=-1,
+                                    full=True)
+    np.testing.assert_allclose(metrics.ssim_map_8bit(reference[7].astype(np.int32), pasted[7].astype(np.int32)),
+                               full[3:-3, 3:-3], rtol=0, atol=1e-9)
+    top, left, height, width = square_box(size)
+    crop = (slice(top, top + height), slice(left, left + width))
+    assert found["hole_ssim"][4] == pytest.approx(skimage_ssim(reference[4][crop] / 255.0, pasted[4][crop] / 255.0),
+                                                  abs=1e-9)
+
+
+@pytest.mark.bad_input
+def test_8_bit_metrics_refuse_images_that_are_not_uint8():
+    reference, pasted, holes = eight_bit_cases(128)
+    with pytest.raises(ValueError, match="uint8"):
+        metrics.all_metrics_8bit(reference / 255.0, pasted / 255.0, holes)

@@ -252,8 +252,9 @@ def _score_batch(run: _Run, batch: dict, take: int, seed: int):
     if not np.array_equal(outputs[known], images[known]):
         raise AssertionError(f"{run.method}: the known pixels were changed by inpainting")
     originals, delivered = to_uint8(images), to_uint8(outputs)
-    change, change_psnr = metrics.known_pixel_change(originals, delivered, holes[..., 0] >= 0.5)
-    values = metrics.all_metrics(originals / 255.0, delivered / 255.0, holes)
+    in_hole = holes[..., 0] >= 0.5
+    change, change_psnr = metrics.known_pixel_change(originals, delivered, in_hole)
+    values = metrics.all_metrics_8bit(originals, delivered, in_hole)
     rows = [{"id": batch["id"][i].numpy().decode(), "category": batch["category"][i].numpy().decode(),
              "hole_fraction": float(holes[i].mean()), **{key: float(values[key][i]) for key in values},
              "known_change": float(change[i]), "known_psnr": float(change_psnr[i]), "seconds": seconds}

@@ -310,23 +310,18 @@ def check_polarity(test: ScoringSet, predictions: np.ndarray, folder, polarity: 
             f"method expects)")
 
 
-def score(test: ScoringSet, predictions: np.ndarray) -> list[dict]:
-    """Per-image rows: the known-pixel change, then every metric of the prediction with the known pixels
-    pasted back (the benchmark's policy), on the 8-bit images, as inpaintbench.evaluation scores."""
+def score(test: ScoringSet, predictions: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """(per-image rows, the pasted uint8 predictions): the known-pixel change, then every metric of the prediction
+    with the known pixels pasted back (the benchmark's policy), on the 8-bit images, as inpaintbench.evaluation
+    scores."""
     change, change_psnr = metrics.known_pixel_change(test.images, predictions, test.holes)
     pasted = np.where(test.holes[..., None], predictions, test.images)
-    rows = []
-    for start in range(0, len(test.ids), SCORE_BATCH):
-        part = slice(start, start + SCORE_BATCH)
-        holes = test.holes[part, ..., None].astype(np.float32)
-        values = metrics.all_metrics(test.images[part] / 255.0, pasted[part] / 255.0, holes)
-        for offset in range(len(holes)):
-            i = start + offset
-            rows.append({"id": test.ids[i], "category": test.categories[i],
-                         "hole_fraction": float(holes[offset].mean()),
-                         **{key: float(values[key][offset]) for key in values},
-                         "known_change": float(change[i]), "known_psnr": float(change_psnr[i])})
-    return rows
+    values = metrics.all_metrics_8bit(test.images, pasted, test.holes)
+    fractions = test.holes.mean(axis=(1, 2), dtype=np.float32)  # as evaluation's float32 masks give it
+    rows = [{"id": test.ids[i], "category": test.categories[i], "hole_fraction": float(fractions[i]),
+             **{key: float(values[key][i]) for key in values},
+             "known_change": float(change[i]), "known_psnr": float(change_psnr[i])} for i in range(len(test.ids))]
+    return rows, pasted
 
 
 def score_folder(test: ScoringSet, folder, *, polarity: str, setting: str, resize: bool = False,
@@ -335,12 +330,12 @@ def score_folder(test: ScoringSet, folder, *, polarity: str, setting: str, resiz
     (names, sizes, colour, polarity), scored. `setting` names the polarity setting an error should point to."""
     predictions = read_predictions(folder, test.stems, test.size, resize, report)
     check_polarity(test, predictions, folder, polarity, setting)
-    rows = score(test, predictions)
+    rows, pasted = score(test, predictions)
     changed = sum(row["known_change"] > 0 for row in rows)
     if changed:
         report(f"{folder}: {changed} of {len(rows)} prediction(s) changed known pixels (mean "
                f"{np.mean([row['known_change'] for row in rows]):.3f} of 255); pasted back before scoring")
-    return rows, np.where(test.holes[..., None], predictions, test.images)
+    return rows, pasted
 
 
 def write_rows(path, rows: list[dict]) -> None:
