@@ -304,4 +304,5 @@ def test_a_chunked_workflow_run_writes_one_jobs_files_and_rechunking_reruns_only
     assert as_set(planned_jobs(workdir, config, "--", *targets)) == {
         *chunk_jobs("diffusion", 2, ["square"]), job("merge_evaluation", protocol="square", method="diffusion")}
     config["evaluation"]["chunks"] = {"biharmonic": 3}
-    assert as_set(planned_jobs(workdir, config, "--", *targets)) == {job("evaluate", protocol="square", method="diffusion")}
+    assert as_set(planned_jobs(workdir, config, "--", *targets)) == {
+        job("evaluate", protocol="square", method="diffusion")}
