@@ -3,6 +3,7 @@ and the DAG Snakemake plans with chunks; chunks merged equal one job in every nu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -127,8 +128,8 @@ def test_three_chunks_merged_equal_one_job_in_every_metric_feature_and_showcase_
     chunks = run_chunks(tmp_path / "chunks", method, split, 3, **options)
     merged = merge_chunks(chunks, params=PARAMS, **outputs(tmp_path / "merged"))
 
-    assert [(part["start"], part["stop"]) for part in map(lambda c: json.loads(c.summary.read_text()), chunks)] == [
-        (0, 4), (4, 8), (8, 10)]
+    parts = [json.loads(chunk.summary.read_text()) for chunk in chunks]
+    assert [(part["start"], part["stop"]) for part in parts] == [(0, 4), (4, 8), (8, 10)]
     assert without_seconds(tmp_path / "merged" / "metrics.csv") == without_seconds(tmp_path / "one" / "metrics.csv")
     assert len(without_seconds(tmp_path / "one" / "metrics.csv")) == 11
     for key in ("config", "method", "protocol", "kind", "needs_original", "seed", "model_dir", "n",
@@ -183,8 +184,7 @@ def test_the_merge_refuses_a_missing_stale_or_cut_chunk_naming_its_file(tmp_path
     cut = tmp_path / "cut.csv"
     cut.write_text("\n".join(black_chunks[1].metrics.read_text().splitlines()[:-1]) + "\n")
     with pytest.raises(ValueError, match=r"cut.csv: 3 rows of columns .*, expected 4 of id, category"):
-        merge_into(tmp_path, [black_chunks[0], Chunk(cut, *list(vars(black_chunks[1]).values())[1:]),
-                              black_chunks[2]])
+        merge_into(tmp_path, [black_chunks[0], dataclasses.replace(black_chunks[1], metrics=cut), black_chunks[2]])
     assert not (tmp_path / "m.csv").exists() and not (tmp_path / "m.json").exists()
 
 
