@@ -286,7 +286,7 @@ def test_a_chunked_workflow_run_writes_one_jobs_files_and_rechunking_reruns_only
                 "summary": {k: v for k, v in summary.items() if k not in ("created", "inference_ms_per_image")},
                 "features": (list(made.ids), made.unavailable, made.provenance["config"]),
                 "pngs": {png.name: png.read_bytes() for png in (workdir / "results" / "inpainted" / "square" /
-                                                                method).iterdir()},
+                                                                method).glob("*.png")},
             }
         return written
 
