@@ -2,7 +2,7 @@
 # uses, the wildcards' constraints, and the functions that give each rule exactly its slice of the
 # config as params (so that only an edit of that slice reruns it). A stage's own paths are in its file.
 
-from inpaintbench.config import canonical, enabled_models, external_folder
+from inpaintbench.config import canonical, enabled_models, evaluation_chunks, external_folder
 from inpaintbench.data.layout import SPLITS, download_name, part_of, shard_name, source_parts
 from inpaintbench.data.images import image_paths
 from inpaintbench.models import reads_seed
@@ -13,6 +13,8 @@ SHARDS = config["data"]["shards"]
 SOURCE_PARTS = source_parts(config["data"])
 MODELS = enabled_models(config)
 OWN_METHODS = MODELS + list(config["evaluation"]["baselines"])
+# The own methods whose evaluation on a protocol is split into several jobs (config evaluation.chunks).
+CHUNKED = [method for method in OWN_METHODS if evaluation_chunks(config, method) > 1]
 # Methods whose predictions were made elsewhere (config `external`), scored from their files.
 EXTERNAL = sorted(config["external"])
 METHODS = OWN_METHODS + EXTERNAL
@@ -75,6 +77,8 @@ def split_files(split):
 METRICS_PATTERN = "results/metrics/{protocol}/{method}"
 # The test images' InceptionV3 features (one job; the only one that fetches or loads the weights).
 REAL_FEATURES = "results/features/real.npz"
+# One chunk of a chunked evaluation (rules/evaluate.smk), merged into METRICS_PATTERN's files.
+CHUNK_PATTERN = "results/evaluation/chunks/{protocol}/{method}/{chunk}-of-{chunks}"
 
 
 def model_files(wildcards):
@@ -120,11 +124,13 @@ def evaluation_params(wildcards):
     """The evaluation slice the job depends on: not the baselines' list or the protocols (its wildcards
     say which), evaluation.seed only for a method that draws with it, of evaluation.distribution only
     what features depend on; the protocol's masks; for a model its config entry and training masks (so
-    one model's, one baseline's or one protocol's edit reruns only its jobs, an edit of KID's settings none)."""
+    one model's, one baseline's or one protocol's edit reruns only its jobs, an edit of KID's settings none).
+    Not evaluation.chunks: a chunked method's chunk paths and merge inputs hold its count, and one job's
+    params are the merge's (the same summary)."""
     model = None
     if wildcards.method in MODELS:
         model = {**model_settings(config, wildcards.method), "masks": training_masks(config, wildcards.method)}
-    unread = {"resources", "protocols", "baselines", "distribution"} | (
+    unread = {"resources", "protocols", "baselines", "distribution", "chunks"} | (
         set() if draws_with_seed(wildcards.method) else {"seed"}
     )
     evaluation = {key: value for key, value in config["evaluation"].items() if key not in unread}
@@ -136,6 +142,22 @@ def evaluation_params(wildcards):
             "model": model,  # rerun trigger (recorded in the summary): the job reads the model from its files
         }
     )
+
+
+def chunk_files(name):
+    """A chunked method's chunk files `name` (in CHUNK_PATTERN's folder), chunk 1 of n to n of n: the merge's input."""
+
+    def files(wildcards):
+        count = evaluation_chunks(config, wildcards.method)
+        return expand(
+            f"{CHUNK_PATTERN}/{name}",
+            protocol=wildcards.protocol,
+            method=wildcards.method,
+            chunk=range(1, count + 1),
+            chunks=count,
+        )
+
+    return files
 
 
 def metric_files(extension):

@@ -1,7 +1,9 @@
 # The evaluation stage: every method (enabled models and classical baselines) inpaints the same
 # test images with the same masks, one job per (mask protocol, method); per-image metrics, a
-# summary and the first inpainted PNGs. An external method (config `external`) is scored from the
-# files it made elsewhere, into the same outputs.
+# summary and the first inpainted PNGs. A method given evaluation.chunks > 1 is evaluated in that
+# many jobs, each a run of whole batches, merged into the same files (the same numbers but the
+# seconds). An external method (config `external`) is scored from the files it made elsewhere, into
+# the same outputs.
 
 
 rule real_features:
@@ -43,7 +45,7 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{protocol}/{method}.tsv"
     wildcard_constraints:
-        method="|".join(OWN_METHODS) or "NO_METHOD",
+        method="|".join(method for method in OWN_METHODS if method not in CHUNKED) or "NO_METHOD",
     conda:
         ENV
     threads: config["evaluation"]["resources"]["threads"]
@@ -54,6 +56,69 @@ rule evaluate:
         settings=evaluation_params,  # its "model" entry is a rerun trigger only (see evaluation_params)
     script:
         "../scripts/evaluate.py"
+
+
+rule evaluate_chunk:
+    """Chunk k of n of a chunked method's evaluation: a run of whole batches of the test images, with the seeds
+    one job gives them; its rows, features and the showcase PNGs that fall in it."""
+    input:
+        unpack(model_files),
+        test=split_files("test"),
+        real_features=REAL_FEATURES,
+    output:
+        metrics=f"{CHUNK_PATTERN}/metrics.csv",
+        summary=f"{CHUNK_PATTERN}/summary.json",
+        features=f"{CHUNK_PATTERN}/features.npz",
+        images=directory(f"{CHUNK_PATTERN}/images"),
+    log:
+        "results/logs/evaluate/{protocol}/{method}/{chunk}-of-{chunks}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{protocol}/{method}/{chunk}-of-{chunks}.tsv"
+    wildcard_constraints:
+        method="|".join(CHUNKED) or "NO_CHUNKED",
+        chunk=r"\d+",
+        chunks=r"\d+",
+    conda:
+        ENV
+    threads: config["evaluation"]["resources"]["threads"]
+    resources:
+        mem_mb=config["evaluation"]["resources"]["mem_mb"],
+        runtime=config["evaluation"]["resources"]["runtime"],
+    params:
+        settings=evaluation_params,
+    script:
+        "../scripts/evaluate_chunk.py"
+
+
+rule merge_evaluation:
+    """One job's files from a chunked method's chunks: the rows in order, the means of all, the features, the
+    showcase PNGs."""
+    input:
+        metrics=chunk_files("metrics.csv"),
+        summaries=chunk_files("summary.json"),
+        features=chunk_files("features.npz"),
+        images=chunk_files("images"),
+    output:
+        metrics=f"{METRICS_PATTERN}.csv",
+        summary=f"{METRICS_PATTERN}.json",
+        features=f"{METRICS_PATTERN}.features.npz",
+        images=directory("results/inpainted/{protocol}/{method}"),
+    log:
+        "results/logs/evaluate/{protocol}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{protocol}/{method}.tsv"
+    wildcard_constraints:
+        method="|".join(CHUNKED) or "NO_CHUNKED",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=config["evaluation"]["resources"]["mem_mb"],
+        runtime=config["evaluation"]["resources"]["runtime"],
+    params:
+        settings=evaluation_params,  # one job's: the merged summary records it as its config
+    script:
+        "../scripts/merge_evaluation.py"
 
 
 rule check_external:

@@ -91,6 +91,7 @@ def check_consistency(config: dict, source: str = "config") -> None:
                           "baseline and no external method, so there is nothing to evaluate")
     _check_models(config, source)
     _check_external(config, source)
+    _check_chunks(config, source)
     figures, evaluation = config["figures"], config["evaluation"]
     if figures["comparison_images"] > evaluation["save_images"]:
         raise ConfigError(f"{source}: key figures.comparison_images: {figures['comparison_images']} rows, but "
@@ -110,6 +111,28 @@ def _check_external(config: dict, source: str) -> None:
         if fields != {"protocol"}:
             raise ConfigError(f"{where}.predictions: {method['predictions']!r} must name one folder per protocol "
                               "with {protocol} (and no other {field})")
+
+
+def _check_chunks(config: dict, source: str) -> None:
+    """evaluation.chunks names only `default`, models and baselines: an external method is scored from its
+    files in one job, and a misspelt name would silently leave its method in one job."""
+    chunks = config["evaluation"]["chunks"]
+    for name in chunks if isinstance(chunks, dict) else ():
+        where = f"{source}: key evaluation.chunks.{name}"
+        if name in config["external"]:
+            raise ConfigError(f"{where}: {name} is an external method, scored from its files in one job")
+        if name != "default" and name not in config["models"] and name not in BASELINES:
+            models = ", ".join(config["models"]) or "none"
+            raise ConfigError(f"{where}: no model or baseline {name!r} (models: {models}; baselines: "
+                              f"{', '.join(BASELINES)}; or default)")
+
+
+def evaluation_chunks(config: dict, method: str) -> int:
+    """How many jobs `method`'s evaluation on one protocol is split into (evaluation.chunks)."""
+    chunks = config["evaluation"]["chunks"]
+    if isinstance(chunks, dict):
+        chunks = chunks.get(method, chunks.get("default", 1))
+    return int(chunks)  # the schema's integer takes 8.0 too
 
 
 def external_folder(config: dict, name: str, protocol: str) -> Path:

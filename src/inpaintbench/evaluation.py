@@ -5,6 +5,10 @@ the mask seed), the known pixels are checked to be the original ones, and per-im
 written. Inference time is measured per batch after a one-image warm-up (so graph tracing is not
 counted) and shared out per image.
 
+A slow method's evaluation can be split into chunks (config evaluation.chunks), each job a run of whole
+batches of the test images in their fixed order (`chunk_span`), so that each batch, its seed and its
+features' batches are the one job's, and inpaintbench.chunks merges them into exactly one job's files.
+
 Distribution metrics (FID, KID, P-IDS/U-IDS) need features of whole images. `real_features` makes the
 originals' once, in their own job: they do not depend on the mask protocol, and that job alone
 fetches or loads the weights. Each evaluation then writes its inpaintings' features beside its
@@ -21,6 +25,7 @@ import csv
 import dataclasses
 import json
 import logging
+import math
 import re
 import time
 from pathlib import Path
@@ -39,6 +44,8 @@ from .runtime import set_threads
 
 COLUMNS = ("id", "category", "hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse",
            "hole_mse", "sharpness", "known_change", "known_psnr", "seconds")
+# What a summary says of the run besides its numbers (_facts), which a chunk's summary hands to the merge.
+FACTS = ("method", "protocol", "kind", "needs_original", "seed", "model_dir", "scored")
 MEANS = ("hole_fraction", "psnr", "ssim", "hole_psnr", "hole_ssim", "l1", "hole_l1", "mse", "hole_mse", "sharpness")
 
 
@@ -168,17 +175,43 @@ class _Run:
     model_dir: Path | None
     images_dir: Path
     logger: logging.Logger
+    chunk: dict | None  # where the job's chunk lies (_chunk_of); None: the whole evaluation
+
+
+def chunk_span(total: int, unit: int, chunk: int, chunks: int) -> tuple[int, int]:
+    """(start, stop) of chunk `chunk` (1 to `chunks`) of `total` test images in their fixed order: contiguous,
+    starting at a multiple of `unit` (whole batches: each batch, its seed and its images' features are the one
+    job's), the units shared as evenly as possible; a chunk is empty when there are fewer units than chunks."""
+    if not 1 <= chunk <= chunks:
+        raise ValueError(f"chunk {chunk} of {chunks}: a chunk is numbered 1 to {chunks}")
+    units = -(-total // unit)
+    return (min(total, unit * (units * (chunk - 1) // chunks)), min(total, unit * (units * chunk // chunks)))
+
+
+def _chunk_of(test_paths: list, settings: dict, chunk) -> dict | None:
+    """Where chunk (k, n) of the first evaluation.limit test images lies: {chunk, chunks, start, stop, total}, in
+    runs of whole batches of the evaluation and of the features (their least common multiple). None: no chunk."""
+    if chunk is None:
+        return None
+    total = tfrecords.count_records(test_paths)
+    if settings["limit"] is not None:
+        total = min(total, settings["limit"])
+    unit = math.lcm(settings["batch_size"], settings.get("distribution", {}).get("batch_size", 1))
+    start, stop = chunk_span(total, unit, *chunk)
+    return {"chunk": chunk[0], "chunks": chunk[1], "start": start, "stop": stop, "total": total}
 
 
 def evaluate(method: str, test_paths, image_size: int, evaluation_cfg: dict, *, model_dir=None, masks=None,
              metrics_csv, summary_json, images_dir, log_path=None, params=None, threads=None,
-             real_features_npz=None, features_npz=None, extractor=None) -> dict:
+             real_features_npz=None, features_npz=None, extractor=None, chunk=None) -> dict:
     """Write the per-image CSV, the summary JSON and the showcase PNGs of `method` on the test masks of
     `masks` (a MaskSource; default: the paper's square); return the summary. `params` (the rule's params
     slice) is recorded in the summary as its config. With `real_features_npz` (real_features' file), also
     the features of one sample per image to `features_npz`; `extractor` replaces the loading of that
     file's weights, for tests only. `evaluation_cfg` holds a seed only for a model whose kind draws
-    with it (models.reads_seed): the rule leaves it out for the others, so its edit reruns none of them."""
+    with it (models.reads_seed): the rule leaves it out for the others, so its edit reruns none of them.
+    With `chunk` (k, n), only chunk k of n (chunk_span): its rows, features and showcase PNGs, and a chunk
+    summary (what the merge needs, no means), which inpaintbench.chunks merges into one job's files."""
     masks = masks or MaskSource.default()
     logger = get_logger(f"evaluate.{masks.protocol}.{method}", log_path)
     set_threads(threads)
@@ -189,43 +222,58 @@ def evaluate(method: str, test_paths, image_size: int, evaluation_cfg: dict, *, 
         if inpainter.image_size not in (None, image_size):
             raise ValueError(f"{method}: model trained at {inpainter.image_size} px, test images are {image_size} px")
         run = _Run(method=method, inpainter=inpainter, kind=kind, masks=masks, evaluation_cfg=evaluation_cfg,
-                   params=params, model_dir=model_dir, images_dir=Path(images_dir), logger=logger)
+                   params=params, model_dir=model_dir, images_dir=Path(images_dir), logger=logger,
+                   chunk=_chunk_of(list(test_paths), evaluation_cfg, chunk))
         rows, one_samples, saved = _inpaint_test_split(run, list(test_paths), image_size,
                                                        keep_one_samples=real_features_npz is not None)
         _write_rows(Path(metrics_csv), rows)
-        summary = _summary(run, rows, saved)
+        made = None
         if real_features_npz is not None:
-            _add_features(run, summary, one_samples, Path(real_features_npz), Path(features_npz), extractor)
+            made = _write_features(run, one_samples, Path(real_features_npz), Path(features_npz), extractor)
+        if chunk is not None:
+            summary = _chunk_summary(run, rows, saved)
+        else:
+            summary = summary_record(params, _facts(run), rows, saved, (features_npz, made))
         provenance.write_json(Path(summary_json), summary)
-        logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", method,
-                    masks.protocol, len(rows), summary["means"]["psnr"], summary["means"]["ssim"],
-                    summary["means"]["hole_psnr"], summary["inference_ms_per_image"], metrics_csv)
+        _log_summary(run, summary, metrics_csv)
         return summary
     except Exception as error:
         logger.error("%s: %s", type(error).__name__, error)
         raise
 
 
+def _log_summary(run: _Run, summary: dict, metrics_csv) -> None:
+    if run.chunk is not None:
+        run.logger.info("%s on %s, chunk %d of %d: test images [%d, %d) of %d, %d showcase PNGs -> %s", run.method,
+                        run.masks.protocol, summary["chunk"], summary["chunks"], summary["start"], summary["stop"],
+                        summary["total"], summary["saved_images"], metrics_csv)
+        return
+    means = summary["means"]
+    run.logger.info("%s on %s: n=%d PSNR %.3f dB SSIM %.4f hole PSNR %.3f dB, %.1f ms/image -> %s", run.method,
+                    run.masks.protocol, summary["n"], means["psnr"], means["ssim"], means["hole_psnr"],
+                    summary["inference_ms_per_image"], metrics_csv)
+
+
 def _inpaint_test_split(run: _Run, test_paths: list, image_size: int, keep_one_samples: bool):
-    """Inpaint and score the test split's first evaluation.limit images, batch by batch: (per-image rows,
-    [(ids, uint8 one-sample images)] per batch if `keep_one_samples`, showcase PNGs saved)."""
+    """Inpaint and score the job's test images (its chunk's, else the first evaluation.limit), batch by batch:
+    (per-image rows, [(ids, uint8 one-sample images)] per batch if `keep_one_samples`, showcase PNGs saved).
+    Batch i of the whole evaluation draws with evaluation.seed + i, whichever chunk it falls in."""
     settings = run.evaluation_cfg
     limit, seed = settings["limit"], settings.get("seed")
-    dataset = tfrecords.load_dataset(test_paths, settings["batch_size"], image_size, with_meta=True, masks=run.masks)
+    start, stop = (run.chunk["start"], run.chunk["stop"]) if run.chunk else (0, limit)
+    dataset = tfrecords.load_dataset(test_paths, settings["batch_size"], image_size, with_meta=True, masks=run.masks,
+                                     span=(start, stop))
     run.images_dir.mkdir(parents=True, exist_ok=True)
     showcase = set(showcase_ids(tfrecords.read_ids(test_paths, limit), settings["save_images"]))  # distinct photos
-    run.logger.info("%s (%s%s): evaluating %s test images from %d file(s) with %s masks", run.method, run.kind,
-                    ", reads the original" if run.inpainter.needs_original else "", limit or "all", len(test_paths),
-                    run.masks.protocol)
+    run.logger.info("%s (%s%s): evaluating test images [%d, %s) from %d file(s) with %s masks", run.method, run.kind,
+                    ", reads the original" if run.inpainter.needs_original else "", start,
+                    "end" if stop is None else stop, len(test_paths), run.masks.protocol)
     rows, one_samples, saved = [], [], 0
-    for batch_index, batch in enumerate(dataset):
-        if limit is not None and len(rows) >= limit:
-            break
-        take = len(batch["id"]) if limit is None else min(len(batch["id"]), limit - len(rows))
-        if batch_index == 0:  # a one-image warm-up, so graph tracing is not timed
+    for batch_index, batch in enumerate(dataset, start=start // settings["batch_size"]):
+        if not rows:  # a one-image warm-up, so graph tracing is not timed
             inpaint(run.inpainter, batch["image"].numpy()[:1], batch["mask"].numpy()[:1], seed)
         batch_seed = None if seed is None else seed + batch_index
-        batch_rows, outputs, one_sample = _score_batch(run, batch, take, batch_seed)
+        batch_rows, outputs, one_sample = _score_batch(run, batch, batch_seed)
         rows += batch_rows
         if keep_one_samples:
             one_samples.append(([row["id"] for row in batch_rows], to_uint8(one_sample)))
@@ -235,16 +283,17 @@ def _inpaint_test_split(run: _Run, test_paths: list, image_size: int, keep_one_s
                 saved += 1
         run.logger.info("%s: %d images, %.1f ms/image in the last batch", run.method, len(rows),
                         1000 * batch_rows[-1]["seconds"])
-    if not rows:
+    if not rows and (run.chunk is None or run.chunk["total"] == 0):  # a chunk past the last batch is empty
         raise ValueError(f"{run.method}: the test split ({', '.join(map(str, test_paths))}) holds no image")
     return rows, one_samples, saved
 
 
-def _score_batch(run: _Run, batch: dict, take: int, seed: int):
-    """(per-image rows, inpainted images, one-sample images) of a batch's first `take` images, once the
-    known pixels are checked to be the original ones; inference time shared out per image. Scored as
-    8-bit images, as a method's PNG files would be (inpaintbench.external): a round trip changes nothing."""
-    images, holes = batch["image"].numpy()[:take], batch["mask"].numpy()[:take]
+def _score_batch(run: _Run, batch: dict, seed: int):
+    """(per-image rows, inpainted images, one-sample images) of a batch, once the known pixels are checked
+    to be the original ones; inference time shared out per image. Scored as 8-bit images, as a method's
+    PNG files would be (inpaintbench.external): a round trip changes nothing."""
+    images, holes = batch["image"].numpy(), batch["mask"].numpy()
+    take = len(images)
     start = time.perf_counter()
     outputs, one_sample = inpaint_with_one_sample(run.inpainter, images, holes, seed)
     seconds = (time.perf_counter() - start) / take
@@ -276,27 +325,39 @@ def means(rows: list[dict]) -> dict:
     return {**result, **known_means([row["known_change"] for row in rows], [row["known_psnr"] for row in rows])}
 
 
-def _summary(run: _Run, rows: list[dict], saved: int) -> dict:
-    """The summary JSON: provenance, the means, the inference time; no distribution features yet."""
+def _facts(run: _Run) -> dict:
+    """What the summary says of the run besides its numbers (FACTS; a chunk's summary hands them to the merge)."""
+    return dict(zip(FACTS, (run.method, run.masks.protocol, run.kind, bool(run.inpainter.needs_original),
+                            run.evaluation_cfg.get("seed"), str(run.model_dir) if run.model_dir else None,
+                            scored_output(run.inpainter)), strict=True))
+
+
+def summary_record(params: dict | None, facts: dict, rows: list[dict], saved: int, features_file) -> dict:
+    """The summary JSON: provenance (`params` as its config), `facts` (_facts), the means and the inference
+    time of `rows`, the showcase PNGs `saved`, and `features_file` (path, Features or None if none asked for)."""
+    facts = dict(facts)
+    scored = facts.pop("scored")
     summary = provenance.record(
-        run.params, method=run.method, protocol=run.masks.protocol, kind=run.kind,
-        needs_original=bool(run.inpainter.needs_original), n=len(rows),
-        means=means(rows),
+        params, **facts, n=len(rows), means=means(rows),
         hole_ssim_defined=int(np.count_nonzero(~np.isnan([row["hole_ssim"] for row in rows]))),
-        inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])),
-        seed=run.evaluation_cfg.get("seed"), saved_images=saved,
-        model_dir=str(run.model_dir) if run.model_dir else None,
-    )
-    summary["distribution"] = {"scored": scored_output(run.inpainter), "features": None, "n": 0,
-                               "unavailable": "no features asked for"}
+        inference_ms_per_image=1000.0 * float(np.mean([row["seconds"] for row in rows])), saved_images=saved)
+    path, made = features_file
+    summary["distribution"] = {"scored": scored, "features": None, "n": 0, "unavailable": "no features asked for"}
+    if made is not None:
+        summary["distribution"].update(features=str(path), n=len(made.ids), unavailable=made.unavailable)
     return summary
 
 
-def _add_features(run: _Run, summary: dict, one_samples, real_npz: Path, features_npz: Path, extractor) -> None:
-    """Write the features of the one-sample inpaintings to `features_npz` and say so in the summary."""
+def _chunk_summary(run: _Run, rows: list[dict], saved: int) -> dict:
+    """A chunk's summary: the run's facts, which test images it evaluated and the showcase PNGs it saved."""
+    return provenance.record(run.params, **_facts(run), **run.chunk, n=len(rows), saved_images=saved)
+
+
+def _write_features(run: _Run, one_samples, real_npz: Path, features_npz: Path, extractor) -> features.Features:
+    """Write the features of the one-sample inpaintings to `features_npz`; return them."""
     made = method_features(real_npz, one_samples, extractor,
-                            {"config": run.params, "method": run.method, "protocol": run.masks.protocol})
+                           {"config": run.params, "method": run.method, "protocol": run.masks.protocol})
     features.save_features(features_npz, made)
-    summary["distribution"].update(features=str(features_npz), n=len(made.ids), unavailable=made.unavailable)
     run.logger.info("%s: features of %s for the distribution metrics: %s", run.method, scored_output(run.inpainter),
                     f"none ({made.unavailable})" if made.unavailable else f"{len(made.ids)} images")
+    return made

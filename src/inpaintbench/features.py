@@ -193,6 +193,20 @@ def extract_features(extractor: FeatureExtractor, batches, **record) -> Features
                     provenance=_provenance(extractor.weights_md5, record))
 
 
+def concatenate(parts: list[Features], **record) -> Features:
+    """The features of consecutive parts of one set of images (a chunked evaluation's), in order, with `record`
+    in the provenance as extract_features writes it; unavailable, with the first reason, if any part is."""
+    reason = next((part.unavailable for part in parts if part.unavailable), None)
+    if reason:
+        return unavailable_features(reason, **record)
+    md5s = sorted({str(part.weights_md5) for part in parts})
+    if len(md5s) != 1:
+        raise ValueError(f"features of {len(md5s)} different weights (md5 {', '.join(md5s)}) cannot be joined")
+    ids = np.concatenate([np.asarray(part.ids, dtype=str) for part in parts])
+    values = np.concatenate([part.values for part in parts]).astype(np.float32, copy=False)
+    return Features(ids, values, parts[0].weights_md5, provenance=_provenance(parts[0].weights_md5, record))
+
+
 def unavailable_features(reason: str, **record) -> Features:
     """What a features file says when the weights could not be had: the reason, and no values."""
     return Features(np.asarray([], dtype=str), None, None, _one_line(reason), _provenance(None, record))

@@ -174,8 +174,8 @@ def read_ids(paths, limit: int | None = None) -> list[tuple[str, str]]:
 
 def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = False,
                  repeat: bool = False, seed: int = 0, drop_remainder: bool = False,
-                 with_meta: bool = False,
-                 augment: bool = False, masks: MaskSource | None = None) -> tf.data.Dataset:
+                 with_meta: bool = False, augment: bool = False, masks: MaskSource | None = None,
+                 span: tuple[int, int | None] = (0, None)) -> tf.data.Dataset:
     """Batches of (image, mask): float32 images in [0, 1] (B, H, W, 3), masks 1 in the hole (B, H, W, 1).
 
     Shards are read in parallel and batches prefetched. The order is deterministic: shards
@@ -183,12 +183,18 @@ def load_dataset(paths, batch_size: int, image_size: int, *, shuffle: bool = Fal
     run reproduces). `masks` picks the masks (default: the paper's square, MaskSource.default()):
     each image's own, or fresh ones per batch. `with_meta` yields dicts that also carry id and
     category. `augment` (training only) flips images and moves fixed holes at random, seeded by
-    `seed` and the batch's index (flip_and_move_holes).
+    `seed` and the batch's index (flip_and_move_holes). `span` (start, stop; stop None: to the end) keeps
+    only those records of the unshuffled order, skipped before decoding (a chunk of an evaluation).
     """
     masks = masks or MaskSource.default()
     if with_meta and (augment or masks.fresh):
         raise ValueError("load_dataset: with_meta yields each image's own mask, so neither augment nor fresh masks")
     dataset = _records(paths, shuffle, seed)
+    start, stop = span
+    if (start, stop) != (0, None):
+        if shuffle:
+            raise ValueError("load_dataset: a span of the records is a span of their fixed order, never shuffled")
+        dataset = dataset.skip(start).take(-1 if stop is None else max(stop - start, 0))
     if shuffle:  # records streamed, never cached: memory bounded by SHUFFLE_BUFFER, not the dataset
         dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
     if repeat:
