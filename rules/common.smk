@@ -81,6 +81,13 @@ REAL_FEATURES = "results/features/real.npz"
 CHUNK_PATTERN = "results/evaluation/chunks/{protocol}/{method}/{chunk}-of-{chunks}"
 
 
+def evaluation_gpus(wildcards):
+    """GPUs of an evaluation job: evaluation.resources.gpus for a trained model, none for a baseline (numpy)."""
+    if wildcards.method not in MODELS:
+        return 0
+    return config["evaluation"]["resources"].get("gpus", 0)
+
+
 def model_files(wildcards):
     """The trained model's files when the method is a model; nothing for a baseline."""
     if wildcards.method not in MODELS:

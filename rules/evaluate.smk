@@ -50,6 +50,7 @@ rule evaluate:
         ENV
     threads: config["evaluation"]["resources"]["threads"]
     resources:
+        gpu=evaluation_gpus,
         mem_mb=config["evaluation"]["resources"]["mem_mb"],
         runtime=config["evaluation"]["resources"]["runtime"],
     params:
@@ -82,6 +83,7 @@ rule evaluate_chunk:
         ENV
     threads: config["evaluation"]["resources"]["threads"]
     resources:
+        gpu=evaluation_gpus,
         mem_mb=config["evaluation"]["resources"]["mem_mb"],
         runtime=config["evaluation"]["resources"]["runtime"],
     params:

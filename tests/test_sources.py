@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import tarfile
 import threading
 
@@ -235,13 +236,22 @@ def test_data_train_without_data_test_and_a_val_subset_as_big_as_the_source_are_
         prepare.build_train_test_manifest({"train": train, "test": train, "val_images": 1, "seed": 0}, {})
 
 
-def test_places_standard_plans_both_downloads_and_its_shards(tmp_path):
+def test_places_standard_plans_both_downloads_its_shards_and_gpu_evaluations(tmp_path):
+    """On a cluster a trained model's evaluation of 36,500 photos runs on a GPU (evaluation.resources.gpus),
+    a baseline's on CPUs."""
     workdir = copy_workflow(tmp_path / "workflow")
-    result = snakemake(workdir, "-n", "data", "--configfile", "config/places-standard.yaml")
+    result = snakemake(workdir, "-n", "evaluate_all", "--configfile", "config/places-standard.yaml")
     plan = result.stdout + result.stderr
     assert "output: results/downloads/train_256_places365standard.tar" in plan
     assert "output: results/downloads/val_256.tar" in plan
     assert plan.count("rule shard:") == load_config(ROOT / "config/places-standard.yaml")["data"]["shards"] == 32
+    gpus = {}
+    for job in re.split(r"\n(?=rule \w+:)", plan):
+        if re.match(r"rule (evaluate|evaluate_chunk):", job):
+            method = re.search(r"method=(\w+)", job)[1]
+            gpus.setdefault(method, set()).add(int(re.search(r"\bgpu=(\d+)", job)[1]))
+    assert gpus == {"gan": {1}, "diffusion": {1}, "black": {0}, "mean_fill": {0}, "biharmonic": {0},
+                    "pyramid_fill": {0}}
 
 
 @pytest.mark.bad_input
