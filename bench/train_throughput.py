@@ -82,8 +82,7 @@ def pipeline_alone(paths, batch_size: int, size: int, batches: int) -> float:
     next(iterator)
     start = time.perf_counter()
     for _ in range(batches):
-        images_, masks_ = next(iterator)
-        images_.numpy(), masks_.numpy()
+        next(iterator)  # computed tensors, as a training step takes them: no copy to numpy
     return batches * batch_size / (time.perf_counter() - start)
 
 
@@ -93,7 +92,7 @@ def cpu_us_per_image(dataset, batch_size: int, batches: int = 50) -> float:
     next(iterator)
     start = time.process_time()
     for _ in range(batches):
-        tf.nest.map_structure(lambda tensor: tensor.numpy(), next(iterator))
+        next(iterator)
     return 1e6 * (time.process_time() - start) / (batches * batch_size)
 
 

@@ -1,6 +1,6 @@
 """Sharded TFRecords of (image, id, category) and the one loader every stage reads with.
 
-Images are stored encoded (data.encoding): PNG, lossless, 0.52 to 0.59 of the bytes of raw uint8; or
+Images are stored encoded (data.encoding): PNG, lossless, 0.56 to 0.62 of the bytes of raw uint8; or
 JPEG at quality 95, lossy, 0.17 to 0.23, for datasets whose PNGs would not fit on disk.
 Each record names its encoding; a record without one is raw uint8, as every shard written before
 encodings holds, so old shards are read as they are. Masks are not stored: the loader draws them
