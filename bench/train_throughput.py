@@ -4,10 +4,13 @@ in-memory batch (the compute floor), and of the pipeline alone; bytes per image 
 against the old raw uint8 records; at 128 and 256 px, all in the same run.
 
 Target: the pipeline costs <= 5% of the fastest model's training step, and alone delivers >= 10x
-what it consumes. Fed and in-memory steps alternate one by one and the median step time counts, so
-that load from other processes on a shared machine hits both alike. The strong models (gan,
-diffusion) are 10-30x slower per image than the paper models, so the paper models bound the cost;
-pass --kinds to add them (minutes more).
+what it consumes. Beside wall rates, the CPU time per image of the pipeline and of its stages (read
+and shuffle; + parse and decode per record; + the per-batch cast, masks and prefetch), which the
+load from other processes disturbs far less: on a CPU the pipeline takes that time from the step.
+Fed and in-memory steps alternate one by one and the median step time counts, so that load from
+other processes on a shared machine hits both alike. The strong models (gan, diffusion) are 10-30x
+slower per image than the paper models, so the paper models bound the cost; pass --kinds to add
+them (minutes more).
 
     python bench/train_throughput.py [--steps 30] [--sizes 128 256] [--kinds gan_paper diffusion_paper]
 """
@@ -66,8 +69,12 @@ def step_seconds(step, batches) -> float:
     return time.perf_counter() - start
 
 
+def training_batches_dataset(paths, batch_size: int, size: int) -> tf.data.Dataset:
+    return tfrecords.load_dataset(paths, batch_size, size, shuffle=True, repeat=True, drop_remainder=True)
+
+
 def training_batches(paths, batch_size: int, size: int):
-    return iter(tfrecords.load_dataset(paths, batch_size, size, shuffle=True, repeat=True, drop_remainder=True))
+    return iter(training_batches_dataset(paths, batch_size, size))
 
 
 def pipeline_alone(paths, batch_size: int, size: int, batches: int) -> float:
@@ -75,9 +82,29 @@ def pipeline_alone(paths, batch_size: int, size: int, batches: int) -> float:
     next(iterator)
     start = time.perf_counter()
     for _ in range(batches):
-        images_, masks_ = next(iterator)
-        images_.numpy(), masks_.numpy()
+        next(iterator)  # computed tensors, as a training step takes them: no copy to numpy
     return batches * batch_size / (time.perf_counter() - start)
+
+
+def cpu_us_per_image(dataset, batch_size: int, batches: int = 50) -> float:
+    """Process CPU time (all threads) per image of pulling `batches` batches of `dataset`."""
+    iterator = iter(dataset)
+    next(iterator)
+    start = time.process_time()
+    for _ in range(batches):
+        next(iterator)
+    return 1e6 * (time.process_time() - start) / (batches * batch_size)
+
+
+def stage_costs(paths, batch_size: int, size: int, runs: int = 3) -> dict:
+    """Median CPU microseconds per image of the training pipeline cut after each stage, in turn."""
+    records = tfrecords._records(paths, shuffle=True).shuffle(tfrecords.SHUFFLE_BUFFER, seed=0).repeat()
+    stages = {"read_shuffle_batch": records.batch(batch_size, drop_remainder=True),
+              "plus_parse_decode": records.map(tfrecords._decoder(size, ("id",)), num_parallel_calls=tf.data.AUTOTUNE,
+                                               deterministic=True).batch(batch_size, drop_remainder=True),
+              "full": training_batches_dataset(paths, batch_size, size)}
+    times = {name: [cpu_us_per_image(dataset, batch_size) for _ in range(runs)] for name, dataset in stages.items()}
+    return {name: round(statistics.median(values), 1) for name, values in times.items()}
 
 
 def measure(kind: str, entry: dict, size: int, paths: dict, steps: int) -> dict:
@@ -118,6 +145,7 @@ def at_size(folder: Path, config: dict, entries: dict, size: int, records: int, 
     """Bytes per image, the pipeline alone and every model fed from each encoding, at `size` px."""
     paths = {encoding: write_records(folder, config, size, encoding, records) for encoding in tfrecords.ENCODINGS}
     batch_size = max(entry["training"]["batch_size"] for entry in entries.values())
+    stages = {encoding: stage_costs(files, batch_size, size) for encoding, files in paths.items()}
     alone = {encoding: [pipeline_alone(files, batch_size, size, batches=50)] for encoding, files in paths.items()}
     results = []
     for kind, entry in entries.items():
@@ -141,12 +169,17 @@ def at_size(folder: Path, config: dict, entries: dict, size: int, records: int, 
             "pipeline_alone_images_per_s": round(rate, 1),
             "pipeline_alone_runs_images_per_s": [round(r, 1) for r in alone[encoding]],
             "pipeline_over_fastest_model": round(rate / fastest["in_memory_images_per_s"], 2),
+            "cpu_us_per_image": stages[encoding],
+            # the share of the machine's CPU the pipeline takes while feeding the fastest model at its speed
+            "cpu_share_at_fastest_model": round(stages[encoding]["full"] * fastest["in_memory_images_per_s"]
+                                                / (1e6 * os.cpu_count()), 4),
             "fastest_model_pipeline_cost": fastest[f"{encoding}_pipeline_cost"],
             "worst_pipeline_cost": max(r[f"{encoding}_pipeline_cost"] for r in results)}
         print(f"{size:4d} px {encoding}: {summary['bytes_per_image'][encoding]:,} bytes/image = "
               f"{summary[encoding]['bytes_over_raw']:.3f} of raw; alone {rate:.1f} images/s = "
               f"{rate / fastest['in_memory_images_per_s']:.1f}x the fastest model ({fastest['kind']}); "
-              f"its pipeline cost {100 * fastest[f'{encoding}_pipeline_cost']:.1f}%")
+              f"its pipeline cost {100 * fastest[f'{encoding}_pipeline_cost']:.1f}%; CPU us/image by stage "
+              f"{stages[encoding]}")
     return summary
 
 

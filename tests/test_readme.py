@@ -1,5 +1,6 @@
-"""The README quotes the demo's recorded run and nothing else: its table and its time are those of
-bench/results/demo_run.json (rewritten by `python bench/demo_run.py --readme`)."""
+"""The README quotes the recorded benchmarks: the demo's table and time are those of
+bench/results/demo_run.json (rewritten by `python bench/demo_run.py --readme`), the input pipeline's
+figures those of bench/results/train_throughput.json."""
 
 from __future__ import annotations
 
@@ -50,3 +51,23 @@ def test_the_readme_quotes_how_many_bad_inputs_the_suite_tries():
     assert quoted and int(quoted.group(1)) == cases, (
         f"README.md, 'Bad inputs.': write 'The suite tries {cases} bad inputs' (pytest collects {cases} "
         f"bad_input cases), not {quoted.group(1) if quoted else 'no count'}")
+
+
+def test_the_readme_quotes_the_recorded_input_pipeline_figures():
+    """The shard format's paragraph and the benchmark table quote bench/results/train_throughput.json:
+    each encoding's bytes, its cost to the fastest model's step, its images/s alone and its CPU time per image."""
+    record = json.loads((ROOT / "bench/results/train_throughput.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("**Shard format.**"):readme.index("**Masks** (see")]
+    table_row = next(line for line in readme.splitlines() if line.startswith("| `python bench/train_throughput.py`"))
+    sizes = {size["image_size"]: size for size in record["sizes"]}
+    quoted = [f"load average {record['load_average_1min']:.1f}",
+              f"`{sizes[128]['fastest_model']}`, {sizes[128]['fastest_model_images_per_s']:.0f} images/s"]
+    for size in sizes.values():
+        for encoding in ("png", "jpeg"):  # tfrecords.ENCODINGS, without starting TensorFlow
+            figures = size[encoding]
+            quoted += [f"{figures['bytes_over_raw']:.2f}", f"{100 * figures['fastest_model_pipeline_cost']:.1f}%",
+                       f"{figures['pipeline_alone_images_per_s']:,.0f} images/s",
+                       f"{figures['cpu_us_per_image']['full']:,.0f} µs"]
+    assert [text for text in quoted if text not in paragraph] == []
+    assert [text for text in quoted[2:] if "images/s" not in text and text not in table_row] == []

@@ -249,6 +249,11 @@ class MaskSource:
     def image_mask(self, image_id: str, size: int) -> np.ndarray:
         return protocol_mask(image_id, size, self.protocol, self.recipe, self.seed)
 
+    def image_masks(self, image_ids, size: int) -> np.ndarray:
+        """(len(image_ids), size, size) uint8: each image's own mask, for a batch of ids (bytes or str)."""
+        masks = [self.image_mask(i.decode() if isinstance(i, bytes) else i, size) for i in image_ids]
+        return np.stack(masks) if masks else np.zeros((0, size, size), np.uint8)
+
     def batch_masks(self, step: int, batch: int, size: int) -> np.ndarray:
         """(batch, size, size) fresh masks of step `step` of this pipeline."""
         return np.stack([fresh_mask(size, self.recipe, self.seed, self.first_step + step, position)
