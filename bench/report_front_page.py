@@ -37,7 +37,7 @@ def checks(text: str, dom: str, table: pd.DataFrame) -> dict:
                 for _, row in table.iterrows()]
     protocols = list(dict.fromkeys(table["protocol"]))
     return {"protocols": protocols,
-            "verdicts_shown": [p for p in protocols if re.search(rf"{p} masks On hole PSNR, ", text)],
+            "verdicts_shown": [p for p in protocols if re.search(rf"{p} masks GAN against diffusion: ", text)],
             "hole_psnr_cells_expected": len(expected), "hole_psnr_cells_shown": sum(v in text for v in expected),
             "grids_embedded": dom.count("data:image/png;base64,"), "caveat_shown": "Caveat: only" in text}
 
