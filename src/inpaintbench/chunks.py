@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from . import features, provenance
-from .evaluation import COLUMNS, FACTS, summary_record
+from .evaluation import COLUMNS, FACTS, summary_record, write_rows
 from .logs import get_logger
 
 TEXT_COLUMNS = ("id", "category")
@@ -91,11 +91,7 @@ def _merge_rows(paths: list[Path], metrics_csv: Path, summaries: list[dict]) -> 
             raise ValueError(f"{path}: {len(chunk_rows)} rows of columns {reader.fieldnames}, expected "
                              f"{summary['stop'] - summary['start']} of {', '.join(COLUMNS)}")
         rows += chunk_rows
-    with provenance.atomic_path(metrics_csv) as tmp:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+    write_rows(metrics_csv, rows)
     return [{key: value if key in TEXT_COLUMNS else float(value) for key, value in row.items()} for row in rows]
 
 

@@ -226,7 +226,7 @@ def evaluate(method: str, test_paths, image_size: int, evaluation_cfg: dict, *, 
                    chunk=_chunk_of(list(test_paths), evaluation_cfg, chunk))
         rows, one_samples, saved = _inpaint_test_split(run, list(test_paths), image_size,
                                                        keep_one_samples=real_features_npz is not None)
-        _write_rows(Path(metrics_csv), rows)
+        write_rows(Path(metrics_csv), rows)
         made = None
         if real_features_npz is not None:
             made = _write_features(run, one_samples, Path(real_features_npz), Path(features_npz), extractor)
@@ -311,7 +311,7 @@ def _score_batch(run: _Run, batch: dict, seed: int):
     return rows, outputs, one_sample
 
 
-def _write_rows(metrics_csv: Path, rows: list[dict]) -> None:
+def write_rows(metrics_csv: Path, rows: list[dict]) -> None:
     with provenance.atomic_path(metrics_csv) as tmp:
         with open(tmp, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
